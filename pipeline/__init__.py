@@ -1,0 +1,12 @@
+"""Genesys Cloud real-time analytics → Kafka.
+
+The package is a functional core (``pipeline.core``: pure, no I/O) inside thin shells
+(``genesys``, ``kafka``, ``dashboard``, ``services``, ``emulator``, ``local``).
+See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"

@@ -1,0 +1,81 @@
+"""Shared fixtures: real local infrastructure, started once per session.
+
+Bring your own cluster: set both ``KAFKA_BOOTSTRAP_SERVERS`` and ``SCHEMA_REGISTRY_URL`` (for
+example to the docker-compose services) and the same suite runs against them instead.
+Timeouts derive from one unit, ``PIPELINE_TEST_TIME_UNIT`` seconds (default 1), so a slow
+machine can scale them all at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from pipeline.errors import InfrastructureError
+from pipeline.local.stack import Endpoints, LocalStack
+
+TIME_UNIT = float(os.environ.get("PIPELINE_TEST_TIME_UNIT", "1"))
+
+
+def seconds(n: float) -> float:
+    """``n`` test time units, in seconds."""
+    return n * TIME_UNIT
+
+
+def _bring_your_own() -> Endpoints | None:
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    registry = os.environ.get("SCHEMA_REGISTRY_URL")
+    if bootstrap and registry:
+        return Endpoints(bootstrap, registry)
+    if bootstrap or registry:
+        pytest.exit(
+            "set both KAFKA_BOOTSTRAP_SERVERS and SCHEMA_REGISTRY_URL, or neither", returncode=3
+        )
+    return None
+
+
+@pytest.fixture(scope="session")
+def is_local_broker() -> bool:
+    """True when the tests run against the embedded Tansu broker (with its known gaps)."""
+    return _bring_your_own() is None
+
+
+@pytest.fixture(scope="session")
+def endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+    """Kafka and schema registry addresses; starts the local stack unless brought."""
+    brought = _bring_your_own()
+    if brought is not None:
+        yield brought
+        return
+    stack = LocalStack(tmp_path_factory.mktemp("local-stack"), ready_timeout=seconds(30))
+    try:
+        started = stack.start()
+    except InfrastructureError as exc:
+        pytest.exit(f"local infrastructure did not start:\n{exc}", returncode=3)
+    yield started
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def group_timeouts(is_local_broker: bool) -> dict[str, int]:
+    """Consumer-group timeouts: Tansu joins after session.timeout/2, real Kafka wants ≥6 s."""
+    session_ms = 2000 if is_local_broker else 6000
+    return {"session.timeout.ms": session_ms, "heartbeat.interval.ms": session_ms // 4}
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def unique_name() -> Callable[[str], str]:
+    """Make names (topics, groups) unique per test so tests never share state."""
+    run = uuid.uuid4().hex[:8]
+
+    def make(prefix: str) -> str:
+        return f"{prefix}-{run}-{next(_counter)}"
+
+    return make
