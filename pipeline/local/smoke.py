@@ -50,10 +50,18 @@ def run_smoke(endpoints: Endpoints, topic: str = "pipeline.smoke", count: int = 
     """
     started = time.monotonic()
     ensure_topics(endpoints.bootstrap_servers, [TopicSpec(topic, partitions=3)])
+    with SchemaRegistryClient({"url": endpoints.schema_registry_url}) as registry:
+        _produce(endpoints, registry, topic, count)
+    with SchemaRegistryClient({"url": endpoints.schema_registry_url}) as registry:
+        consumed, schema_id = _read_back(endpoints, registry, topic, count)
+    if consumed < count:
+        raise InfrastructureError(f"smoke: produced {count} records, read back {consumed}")
+    return SmokeResult(topic, count, consumed, schema_id, time.monotonic() - started)
+
+
+def _produce(endpoints: Endpoints, registry: SchemaRegistryClient, topic: str, count: int) -> None:
     serializer = AvroSerializer(
-        SchemaRegistryClient({"url": endpoints.schema_registry_url}),
-        SMOKE_SCHEMA,
-        conf={"subject.name.strategy": topic_subject_name_strategy},
+        registry, SMOKE_SCHEMA, conf={"subject.name.strategy": topic_subject_name_strategy}
     )
     ctx = SerializationContext(topic, MessageField.VALUE)
     producer = Producer(
@@ -71,14 +79,12 @@ def run_smoke(endpoints: Endpoints, topic: str = "pipeline.smoke", count: int = 
         producer.produce(topic, key=key.encode(), value=value)
     if producer.flush(15) != 0:
         raise InfrastructureError(f"smoke: {len(producer)} records not acknowledged")
-    consumed, schema_id = _read_back(endpoints, topic, count)
-    if consumed < count:
-        raise InfrastructureError(f"smoke: produced {count} records, read back {consumed}")
-    return SmokeResult(topic, count, consumed, schema_id, time.monotonic() - started)
 
 
-def _read_back(endpoints: Endpoints, topic: str, count: int) -> tuple[int, int]:
-    deserializer = AvroDeserializer(SchemaRegistryClient({"url": endpoints.schema_registry_url}))
+def _read_back(
+    endpoints: Endpoints, registry: SchemaRegistryClient, topic: str, count: int
+) -> tuple[int, int]:
+    deserializer = AvroDeserializer(registry)
     ctx = SerializationContext(topic, MessageField.VALUE)
     consumer = Consumer(
         {

@@ -164,6 +164,21 @@ def test_avro_round_trip_in_confluent_wire_format(
     topic = unique_name("infra-avro")
     ensure_topics(endpoints.bootstrap_servers, [TopicSpec(topic, PARTITIONS)])
     registry = SchemaRegistryClient({"url": endpoints.schema_registry_url})
+    reader_registry = SchemaRegistryClient({"url": endpoints.schema_registry_url})
+    try:
+        _round_trip(endpoints, registry, reader_registry, group_timeouts, topic)
+    finally:
+        registry.close()
+        reader_registry.close()
+
+
+def _round_trip(
+    endpoints: Endpoints,
+    registry: SchemaRegistryClient,
+    reader_registry: SchemaRegistryClient,
+    group_timeouts: dict[str, int],
+    topic: str,
+) -> None:
     schema_id = registry.register_schema(f"{topic}-value", Schema(AVRO_SCHEMA, "AVRO"))
     serializer = AvroSerializer(
         registry,
@@ -185,11 +200,11 @@ def test_avro_round_trip_in_confluent_wire_format(
     assert producer.flush(seconds(15)) == 0
 
     # A second, independent registry client: ids resolve through the server, not a cache.
-    deserializer = AvroDeserializer(SchemaRegistryClient({"url": endpoints.schema_registry_url}))
+    deserializer = AvroDeserializer(reader_registry)
     consumer = Consumer(
         {
             "bootstrap.servers": endpoints.bootstrap_servers,
-            "group.id": unique_name("avro-group"),
+            "group.id": f"{topic}-group",
             "auto.offset.reset": "earliest",
             **group_timeouts,
         }

@@ -1,0 +1,122 @@
+"""``pipeline local up`` and ``pipeline demo`` as a user runs them: real processes, real
+signals, and no process left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from tests.conftest import seconds
+
+pytestmark = pytest.mark.integration
+
+
+def _children(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...; comm may contain spaces, so split after the last ')'.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@contextlib.contextmanager
+def _started(args: list[str], workdir: Path) -> Iterator[subprocess.Popen[str]]:
+    """Run ``pipeline ARGS --workdir WORKDIR``; kill it if the test leaves it running."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL"}
+    }
+    with subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *args, "--workdir", str(workdir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+
+
+def _read_env_lines(proc: subprocess.Popen[str]) -> dict[str, str]:
+    assert proc.stdout is not None
+    found: dict[str, str] = {}
+    while len(found) < 2:
+        line = proc.stdout.readline()
+        assert line, f"process ended early; stderr:\n{proc.communicate()[1]}"
+        name, _, value = line.strip().partition("=")
+        if name in {"KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL"}:
+            found[name] = value
+    return found
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_local_up_prints_addresses_serves_and_stops_cleanly(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    with _started(["local", "up"], tmp_path) as proc:
+        env = _read_env_lines(proc)
+        children = _children(proc.pid)
+        assert len(children) == 2  # broker and registry
+        metadata = AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"]}).list_topics(
+            timeout=seconds(10)
+        )
+        assert metadata.brokers
+        assert httpx.get(f"{env['SCHEMA_REGISTRY_URL']}/subjects").json() == []
+        proc.send_signal(stop_signal)
+        assert proc.wait(seconds(20)) == 0
+    deadline = time.monotonic() + seconds(5)
+    while any(_is_alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [c for c in children if _is_alive(c)], "orphan processes left behind"
+
+
+def test_demo_round_trips_and_exits(tmp_path: Path) -> None:
+    with _started(["demo", "--duration", "0"], tmp_path) as proc:
+        out, err = proc.communicate(timeout=seconds(90))
+    assert proc.returncode == 0, err
+    assert "round-trip ok: 100 Avro records produced" in out
+    assert "100 read back" in out
+    assert "stopped cleanly" in out
+
+
+def test_registry_keeps_schemas_across_restarts(tmp_path: Path) -> None:
+    with _started(["demo", "--duration", "0"], tmp_path) as demo:
+        _, err = demo.communicate(timeout=seconds(90))
+    assert demo.returncode == 0, err
+    with _started(["local", "up"], tmp_path) as proc:
+        url = _read_env_lines(proc)["SCHEMA_REGISTRY_URL"]
+        assert httpx.get(f"{url}/subjects").json() == ["pipeline.smoke-value"]
+        proc.terminate()
+        assert proc.wait(seconds(20)) == 0
