@@ -7,13 +7,16 @@ The only place that reads the environment, configures logging and maps errors to
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from pipeline import __version__
 from pipeline.errors import ConfigError, PipelineError
@@ -82,6 +85,81 @@ def run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _until_signal() -> None:
+    """Wait until SIGINT or SIGTERM arrives (inside an event loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def run_emulator(args: argparse.Namespace) -> int:
+    """``pipeline emulator``: serve the Genesys Cloud emulator until stopped."""
+    from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, EmulatorConfig
+    from pipeline.emulator.server import Emulator
+
+    config = EmulatorConfig(
+        host=args.host,
+        port=args.port,
+        client_id=os.environ.get("GENESYS_CLIENT_ID", DEMO_CLIENT_ID),
+        client_secret=os.environ.get("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET),
+        token_lifetime_s=args.token_lifetime_s,
+        bad_credentials_status=args.bad_credentials_status,
+        heartbeat_s=args.heartbeat_s,
+        socket_closing_delay_s=args.socket_closing_delay_s,
+        frame_interval_s=args.frame_interval_s,
+        send_initial_state=args.send_initial_state,
+        speed=args.speed,
+        rate_limit=args.rate_limit,
+        queues=args.queues,
+        agents=args.agents,
+        seed=args.seed,
+    )
+
+    async def serve() -> None:
+        async with Emulator(config) as emulator:
+            print(f"GENESYS_API_URL={emulator.base_url}", flush=True)
+            await _until_signal()
+
+    asyncio.run(serve())
+    return EXIT_OK
+
+
+def _add_emulator_parser(commands: Any) -> None:
+    emulator = commands.add_parser(
+        "emulator", help="serve a local Genesys Cloud emulator (login, API, notification sockets)"
+    )
+    add = emulator.add_argument
+    add("--host", default="127.0.0.1")
+    add("--port", type=int, default=8089, help="0 picks a free port (default 8089)")
+    add("--queues", type=int, default=20, help="simulated queues (default 20)")
+    add("--agents", type=int, default=200, help="simulated agents (default 200)")
+    add("--seed", type=int, default=7, help="simulation seed (default 7)")
+    add("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    add("--heartbeat-s", type=float, default=30.0, help="WebSocket heartbeat interval")
+    add("--frame-interval-s", type=float, default=1.0, help="min seconds between frames per topic")
+    add(
+        "--socket-closing-delay-s",
+        type=float,
+        default=1.0,
+        help="seconds between v2.system.socket_closing and the close",
+    )
+    add("--token-lifetime-s", type=int, default=86399, help="expires_in of issued tokens")
+    add("--bad-credentials-status", type=int, choices=[400, 401], default=401)
+    add("--rate-limit", type=int, default=300, help="requests per client per minute")
+    add(
+        "--send-initial-state",
+        action="store_true",
+        help="send current values when a topic is subscribed (the real service does not)",
+    )
+    emulator.set_defaults(handler=run_emulator)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -110,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after SECONDS (0: stop right after the round-trip; default: until Ctrl-C)",
     )
     demo.set_defaults(handler=run_demo)
+    _add_emulator_parser(commands)
     return parser
 
 

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from pipeline.emulator.config import EmulatorConfig
+from pipeline.emulator.thread import EmulatorThread
 from pipeline.errors import InfrastructureError
 from pipeline.local.stack import Endpoints, LocalStack
 
@@ -79,3 +81,20 @@ def unique_name() -> Callable[[str], str]:
         return f"{prefix}-{run}-{next(_counter)}"
 
     return make
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[Callable[..., EmulatorThread]]:
+    """Start emulators (real HTTP + WebSocket servers on free ports) with chosen settings."""
+    started: list[EmulatorThread] = []
+
+    def start(**overrides: object) -> EmulatorThread:
+        config = EmulatorConfig(**{"port": 0, "tick_s": 0.02, **overrides})  # type: ignore[arg-type]
+        emulator = EmulatorThread(config)
+        emulator.start()
+        started.append(emulator)
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.stop()

@@ -1,0 +1,352 @@
+"""Validation and parsing of analytics query bodies, shared by the emulator's query endpoints.
+
+Turns the JSON of ``ConversationAggregationQuery``, ``UserAggregationQuery`` and
+``QueueObservationQuery`` (reference §7) into checked values: an interval in epoch ms, bucket
+edges from an ISO-8601 granularity, and a compiled and/or filter. Every rejection is a
+:class:`QueryError` carrying a real Genesys status and code (§4.2) and a message that names
+the offending field.
+
+Which code the real service uses for which mistake is not documented; the split here is
+UNVERIFIED: a value of the wrong JSON type is ``bad.request``, a value outside an enum or an
+unparseable interval / duration / time zone is ``invalid.value``, and a missing field or a
+rule between fields (end before start, granularity coarser than the interval …) is
+``constraint.validation``. Features the emulator does not implement (views, topN, property or
+metric predicates) are ``bad.request`` with a message that says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pipeline.core.metrics import suggest
+from pipeline.emulator.simulation_model import to_ms
+
+__all__ = [
+    "MAX_INTERVAL_MS",
+    "Duration",
+    "Filter",
+    "Predicate",
+    "QueryError",
+    "bucket_edges",
+    "parse_duration",
+    "parse_filter",
+    "parse_interval",
+    "parse_names",
+    "parse_time_zone",
+    "require_mapping",
+]
+
+# Believed limit of synchronous aggregate queries (§7.2 "Limits", UNVERIFIED).
+MAX_INTERVAL_MS = 31 * 86_400_000
+_MAX_BUCKETS = 10_000
+_FIFTEEN_MINUTES_MS = 15 * 60_000
+_DURATION = re.compile(
+    r"^P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
+)
+
+
+class QueryError(Exception):
+    """A rejected query, as the REST layer should answer it (an ``ErrorBody``, §4.1).
+
+    Attributes:
+        status: HTTP status (400).
+        code: Genesys error code: ``bad.request``, ``invalid.value`` or
+            ``constraint.validation``.
+        message: human-readable text naming the field at fault.
+    """
+
+    def __init__(self, message: str, code: str = "bad.request", status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
+
+
+def require_mapping(value: object, field: str) -> Mapping[str, object]:
+    """``value`` as a JSON object, or a ``bad.request`` naming ``field``."""
+    if not isinstance(value, Mapping):
+        raise QueryError(f"{field} must be a JSON object")
+    return value
+
+
+def parse_names(
+    body: Mapping[str, object], field: str, allowed: Collection[str], *, required: bool
+) -> list[str]:
+    """A list of enum strings such as ``metrics`` or ``groupBy``, checked against ``allowed``.
+
+    Raises:
+        QueryError: missing/empty when required (constraint.validation), not a list of
+            strings (bad.request), or an unknown name (invalid.value, with a suggestion).
+    """
+    raw = body.get(field)
+    if raw is None or (required and raw == []):
+        if required:
+            raise QueryError(f"{field} may not be null or empty", "constraint.validation")
+        return []
+    if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
+        raise QueryError(f"{field} must be a list of strings")
+    for name in raw:
+        if name not in allowed:
+            hint = suggest(name, allowed)
+            extra = f" (did you mean {hint}?)" if hint else ""
+            raise QueryError(f"{field}: unknown value '{name}'{extra}", "invalid.value")
+    return list(dict.fromkeys(raw))
+
+
+def _parse_instant(text: str) -> int:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:  # UNVERIFIED: a zone-less instant is read as UTC
+        moment = moment.replace(tzinfo=UTC)
+    return to_ms(moment)
+
+
+def parse_interval(body: Mapping[str, object]) -> tuple[int, int]:
+    """The required ``interval`` (``start/end`` or ``start/duration``) as epoch ms.
+
+    Raises:
+        QueryError: missing, unparseable, end not after start, or longer than 31 days.
+    """
+    raw = body.get("interval")
+    if raw is None:
+        raise QueryError("interval may not be null", "constraint.validation")
+    if not isinstance(raw, str):
+        raise QueryError("interval must be a string")
+    parts = raw.split("/")
+    try:
+        if len(parts) != 2:
+            raise ValueError(raw)
+        start = _parse_instant(parts[0])
+        if parts[1].startswith("P"):
+            end = _step(start, parse_duration(parts[1], "interval"), UTC, 1)
+        else:
+            end = _parse_instant(parts[1])
+    except (ValueError, QueryError) as exc:
+        raise QueryError(
+            f"interval '{raw}' is not an ISO-8601 interval like "
+            "2026-05-04T00:00:00.000Z/2026-05-05T00:00:00.000Z",
+            "invalid.value",
+        ) from exc
+    if end <= start:
+        raise QueryError(f"interval '{raw}': end must be after start", "constraint.validation")
+    if end - start > MAX_INTERVAL_MS:
+        raise QueryError(f"interval '{raw}' is longer than 31 days", "constraint.validation")
+    return start, end
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """An ISO-8601 duration split into calendar months, calendar days and fixed ms."""
+
+    months: int
+    days: int
+    ms: int
+
+
+def parse_duration(text: object, field: str) -> Duration:
+    """Parse ``PnYnMnWnDTnHnMnS`` (whole numbers).
+
+    Raises:
+        QueryError: not a string (bad.request) or not such a duration, or zero
+            (invalid.value).
+    """
+    if not isinstance(text, str):
+        raise QueryError(f"{field} must be a string")
+    match = _DURATION.match(text)
+    if match is None or text in ("P", "PT") or text.endswith("T"):
+        raise QueryError(f"{field} '{text}' is not an ISO-8601 duration", "invalid.value")
+    part = {k: int(v) if v else 0 for k, v in match.groupdict().items()}
+    duration = Duration(
+        months=part["years"] * 12 + part["months"],
+        days=part["weeks"] * 7 + part["days"],
+        ms=((part["hours"] * 60 + part["minutes"]) * 60 + part["seconds"]) * 1000,
+    )
+    if duration == Duration(0, 0, 0):
+        raise QueryError(f"{field} '{text}' is zero", "invalid.value")
+    return duration
+
+
+def parse_time_zone(body: Mapping[str, object]) -> ZoneInfo:
+    """The optional IANA ``timeZone`` (default UTC).
+
+    Raises:
+        QueryError: not a string, or not a known zone (invalid.value).
+    """
+    raw = body.get("timeZone", "UTC")
+    if not isinstance(raw, str):
+        raise QueryError("timeZone must be a string")
+    try:
+        return ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise QueryError(f"timeZone '{raw}' is not an IANA time zone", "invalid.value") from exc
+
+
+def _step(start_ms: int, step: Duration, zone: tzinfo, times: int) -> int:
+    if step.months == 0 and step.days == 0:
+        return start_ms + step.ms * times
+    # Calendar steps move the wall clock in the query's time zone (a DST day is 23 or 25 h).
+    local = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=start_ms)).astimezone(zone)
+    months = local.month - 1 + step.months * times
+    year, month = local.year + months // 12, months % 12 + 1
+    day = min(local.day, _days_in_month(year, month))
+    wall = local.replace(tzinfo=None, year=year, month=month, day=day)
+    wall += timedelta(days=step.days * times, milliseconds=step.ms * times)
+    return to_ms(wall.replace(tzinfo=zone))
+
+
+def _days_in_month(year: int, month: int) -> int:
+    following = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    return (following - timedelta(days=1)).day
+
+
+def bucket_edges(start_ms: int, end_ms: int, granularity: object, zone: ZoneInfo) -> list[int]:
+    """Edges ``[start, start+g, …, end]`` of the buckets for an optional granularity.
+
+    Buckets are aligned to the interval start; a last partial bucket ends at the interval end
+    (UNVERIFIED). No granularity means one bucket, the whole interval.
+
+    Raises:
+        QueryError: a granularity that is unparseable (invalid.value), not a multiple of
+            PT15M, longer than the interval, or yields too many buckets
+            (constraint.validation).
+    """
+    if granularity is None:
+        return [start_ms, end_ms]
+    step = parse_duration(granularity, "granularity")
+    if step.ms % _FIFTEEN_MINUTES_MS:
+        raise QueryError(
+            f"granularity '{granularity}' must be a multiple of PT15M (e.g. PT15M, PT30M, "
+            "PT1H, P1D)",
+            "constraint.validation",
+        )
+    if _step(start_ms, step, zone, 1) > end_ms:
+        raise QueryError(
+            f"granularity '{granularity}' is longer than the interval", "constraint.validation"
+        )
+    edges = [start_ms]
+    while edges[-1] < end_ms:
+        if len(edges) > _MAX_BUCKETS:
+            raise QueryError("too many buckets; use a coarser granularity", "constraint.validation")
+        edges.append(min(end_ms, _step(start_ms, step, zone, len(edges))))
+    return edges
+
+
+@dataclass(frozen=True, slots=True)
+class Predicate:
+    """``dimension`` ``operator`` ``value`` (operators matches / exists / notExists)."""
+
+    dimension: str
+    operator: str
+    value: str | None
+
+    def test(self, value_of: Callable[[str], str | None]) -> bool:
+        """Evaluate against a row whose dimension values ``value_of`` returns."""
+        actual = value_of(self.dimension)
+        if self.operator == "exists":
+            return actual is not None
+        if self.operator == "notExists":
+            return actual is None
+        return actual == self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """An and/or node over predicates and nested clauses."""
+
+    type: str
+    predicates: tuple[Predicate, ...]
+    clauses: tuple[Filter, ...]
+
+    def test(self, value_of: Callable[[str], str | None]) -> bool:
+        """Evaluate against a row; an empty node is true."""
+        results = [p.test(value_of) for p in self.predicates]
+        results += [c.test(value_of) for c in self.clauses]
+        if not results:
+            return True
+        return all(results) if self.type == "and" else any(results)
+
+    def dimensions(self) -> set[str]:
+        """Every dimension a predicate in this tree mentions."""
+        names = {p.dimension for p in self.predicates}
+        for clause in self.clauses:
+            names |= clause.dimensions()
+        return names
+
+
+def _parse_predicate(raw: object, path: str, dimensions: Collection[str]) -> Predicate:
+    item = require_mapping(raw, path)
+    kind = item.get("type", "dimension")
+    if kind not in ("dimension", "property", "metric"):
+        raise QueryError(f"{path}.type: unknown value '{kind}'", "invalid.value")
+    if kind != "dimension":
+        raise QueryError(f"{path}.type '{kind}' is not supported by the emulator")
+    dimension = item.get("dimension")
+    if dimension is None:
+        raise QueryError(f"{path}.dimension may not be null", "constraint.validation")
+    if not isinstance(dimension, str):
+        raise QueryError(f"{path}.dimension must be a string")
+    if dimension not in dimensions:
+        hint = suggest(dimension, dimensions)
+        extra = f" (did you mean {hint}?)" if hint else ""
+        raise QueryError(f"{path}.dimension: unknown value '{dimension}'{extra}", "invalid.value")
+    operator = item.get("operator", "matches")
+    if operator not in ("matches", "exists", "notExists"):
+        raise QueryError(f"{path}.operator: unknown value '{operator}'", "invalid.value")
+    value = item.get("value")
+    if operator == "matches":
+        if value is None:
+            if item.get("range") is not None:
+                raise QueryError(f"{path}.range is not supported by the emulator")
+            raise QueryError(f"{path}.value may not be null", "constraint.validation")
+        if not isinstance(value, str):
+            raise QueryError(f"{path}.value must be a string")
+    return Predicate(dimension, str(operator), value if isinstance(value, str) else None)
+
+
+def _parse_node(raw: object, path: str, dimensions: Collection[str], depth: int) -> Filter:
+    node = require_mapping(raw, path)
+    kind = node.get("type")
+    if kind is None:
+        raise QueryError(f"{path}.type may not be null", "constraint.validation")
+    if kind not in ("and", "or"):
+        raise QueryError(f"{path}.type: unknown value '{kind}' (and, or)", "invalid.value")
+    predicates = node.get("predicates") or []
+    clauses = node.get("clauses") or []
+    if not isinstance(predicates, Sequence) or not isinstance(clauses, Sequence):
+        raise QueryError(f"{path}.predicates and {path}.clauses must be lists")
+    if clauses and depth > 0:
+        raise QueryError(f"{path}: clauses cannot be nested")
+    return Filter(
+        str(kind),
+        tuple(
+            _parse_predicate(p, f"{path}.predicates[{i}]", dimensions)
+            for i, p in enumerate(predicates)
+        ),
+        tuple(
+            _parse_node(c, f"{path}.clauses[{i}]", dimensions, depth + 1)
+            for i, c in enumerate(clauses)
+        ),
+    )
+
+
+def parse_filter(
+    body: Mapping[str, object], dimensions: Collection[str], *, required: bool
+) -> Filter | None:
+    """The optional (or required) ``filter`` with predicates on ``dimensions`` only.
+
+    Raises:
+        QueryError: missing when required, malformed, or naming an unknown dimension.
+    """
+    raw = body.get("filter")
+    if raw is None:
+        if required:
+            raise QueryError("filter may not be null", "constraint.validation")
+        return None
+    return _parse_node(raw, "filter", dimensions, 0)

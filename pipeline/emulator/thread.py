@@ -1,0 +1,87 @@
+"""Run the emulator on its own event loop in a background thread.
+
+For synchronous callers (the official SDK, pytest fixtures) and for tests whose own loop
+must not share time with the server's::
+
+    with EmulatorThread(EmulatorConfig(port=0)) as emulator:
+        base_url = emulator.base_url
+        emulator.inject(DropSocket(channel_id))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from types import TracebackType
+from typing import Any, TypeVar
+
+from pipeline.emulator.config import EmulatorConfig
+from pipeline.emulator.faults import Fault
+from pipeline.emulator.server import Emulator
+
+__all__ = ["EmulatorThread"]
+
+T = TypeVar("T")
+
+
+class EmulatorThread:
+    """An :class:`Emulator` served from a daemon thread.
+
+    Args:
+        config: the emulator's settings (``port=0`` picks a free port).
+        start_timeout: seconds to wait for it to listen.
+    """
+
+    def __init__(self, config: EmulatorConfig | None = None, start_timeout: float = 10.0) -> None:
+        self.config = config or EmulatorConfig(port=0)
+        self.start_timeout = start_timeout
+        self.emulator: Emulator | None = None
+        self.base_url = ""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="genesys-emulator"
+        )
+
+    def start(self) -> str:
+        """Start serving; returns the base URL."""
+        self._thread.start()
+        self.emulator = self.call(self._create())
+        self.base_url = self.emulator.base_url
+        return self.base_url
+
+    async def _create(self) -> Emulator:
+        emulator = Emulator(self.config)
+        await emulator.start()
+        return emulator
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the emulator's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(self.start_timeout)
+
+    def inject(self, fault: Fault) -> None:
+        """Inject a fault (see ``faults.py``)."""
+        assert self.emulator is not None, "start() first"  # noqa: S101 - programming error
+        self.call(self.emulator.inject(fault))
+
+    def stop(self) -> None:
+        """Stop serving and end the thread."""
+        if self.emulator is not None:
+            self.call(self.emulator.aclose())
+            self.emulator = None
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(self.start_timeout)
+        self._loop.close()
+
+    def __enter__(self) -> EmulatorThread:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,369 @@
+"""The emulator's notification channels, seen by a plain ``websockets`` client.
+
+Heartbeats, ping/pong, socket_closing, one socket per channel, eviction of the 21st channel,
+the 1,000-topic cap, token revocation, abrupt drops, rate limits and frame accounting all
+behave as reference §5 documents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from pipeline.emulator.faults import (
+    DropSocket,
+    ExpireChannel,
+    MalformedFrames,
+    ResumeHeartbeats,
+    RevokeToken,
+    SendSocketClosing,
+    StopHeartbeats,
+)
+from pipeline.emulator.thread import EmulatorThread
+from tests.conftest import seconds
+
+pytestmark = pytest.mark.integration
+
+CHANNELS = "/api/v2/notifications/channels"
+
+
+class Org:
+    """A logged-in REST client of one emulator."""
+
+    def __init__(self, emulator: EmulatorThread, http: httpx.AsyncClient) -> None:
+        self.emulator = emulator
+        self.http = http
+        self.headers: dict[str, str] = {}
+
+    async def login(self) -> None:
+        answer = await self.http.post(
+            "/oauth/token",
+            auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET),
+            data={"grant_type": "client_credentials"},
+        )
+        answer.raise_for_status()
+        self.headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+    async def channel(self, topics: list[str] | None = None) -> dict[str, Any]:
+        answer = await self.http.post(CHANNELS, headers=self.headers)
+        answer.raise_for_status()
+        channel: dict[str, Any] = answer.json()
+        if topics:
+            put = await self.subscribe(channel["id"], topics)
+            put.raise_for_status()
+        return channel
+
+    async def subscribe(self, channel_id: str, topics: list[str]) -> httpx.Response:
+        return await self.http.put(
+            f"{CHANNELS}/{channel_id}/subscriptions",
+            headers=self.headers,
+            json=[{"id": t} for t in topics],
+        )
+
+    async def admin(self, path: str) -> Any:
+        answer = await self.http.get(f"/__emulator/{path}")
+        answer.raise_for_status()
+        return answer.json()
+
+    def queue_ids(self) -> list[str]:
+        assert self.emulator.emulator is not None
+        return [q.id for q in self.emulator.emulator.center.queues]
+
+    def user_ids(self) -> list[str]:
+        assert self.emulator.emulator is not None
+        return [u.id for u in self.emulator.emulator.center.users]
+
+
+@contextlib.asynccontextmanager
+async def org_of(emulator: EmulatorThread) -> AsyncIterator[Org]:
+    async with httpx.AsyncClient(base_url=emulator.base_url) as http:
+        org = Org(emulator, http)
+        await org.login()
+        yield org
+
+
+async def next_frame(ws: ClientConnection, within: float = 5.0) -> dict[str, Any]:
+    frame: dict[str, Any] = orjson.loads(await asyncio.wait_for(ws.recv(), seconds(within)))
+    return frame
+
+
+async def read_until_closed(ws: ClientConnection) -> None:
+    """Read frames until the server closes the socket (raises ConnectionClosed)."""
+    while True:
+        await next_frame(ws)
+
+
+async def frames_until(
+    ws: ClientConnection, done: Callable[[dict[str, Any]], bool], within: float = 5.0
+) -> list[dict[str, Any]]:
+    """Collect frames until one satisfies ``done`` (included)."""
+    seen: list[dict[str, Any]] = []
+    async with asyncio.timeout(seconds(within)):
+        while True:
+            seen.append(orjson.loads(await ws.recv()))
+            if done(seen[-1]):
+                return seen
+
+
+def is_heartbeat(frame: dict[str, Any]) -> bool:
+    return frame == {
+        "topicName": "channel.metadata",
+        "version": "2",
+        "eventBody": {"message": "WebSocket Heartbeat"},
+    }
+
+
+async def test_heartbeats_arrive_at_the_configured_interval(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory(heartbeat_s=0.2)
+    async with org_of(emulator) as org:
+        channel = await org.channel()
+        async with websockets.connect(channel["connectUri"]) as ws:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            beats = 0
+            while beats < 3:
+                if is_heartbeat(await next_frame(ws)):
+                    beats += 1
+            assert loop.time() - started >= 0.5
+
+
+async def test_ping_gets_pong_on_channel_metadata(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory()
+    async with org_of(emulator) as org:
+        channel = await org.channel()
+        async with websockets.connect(channel["connectUri"]) as ws:
+            await ws.send('{"message": "ping"}')
+            frame = await next_frame(ws)
+    assert frame["topicName"] == "channel.metadata"
+    assert frame["eventBody"] == {"message": "pong"}
+
+
+async def test_socket_closing_is_announced_then_the_socket_closes(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory()
+    async with org_of(emulator) as org:
+        channel = await org.channel()
+        async with websockets.connect(channel["connectUri"]) as ws:
+            await asyncio.sleep(0.1)
+            emulator.inject(SendSocketClosing(channel["id"], close_after=0.3))
+            frame = await next_frame(ws)
+            assert frame["topicName"] == "v2.system.socket_closing"
+            with pytest.raises(websockets.ConnectionClosedOK):
+                await next_frame(ws)
+            assert ws.close_code == 1001
+        # The same connectUri still works: socket_closing does not end the channel.
+        async with websockets.connect(channel["connectUri"]) as again:
+            await again.send('{"message": "ping"}')
+            assert (await next_frame(again))["eventBody"] == {"message": "pong"}
+
+
+async def test_a_second_socket_kicks_the_first(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory()
+    async with org_of(emulator) as org:
+        channel = await org.channel()
+        async with websockets.connect(channel["connectUri"]) as first:
+            await asyncio.sleep(0.1)
+            async with websockets.connect(channel["connectUri"]) as second:
+                with pytest.raises(websockets.ConnectionClosed):
+                    await next_frame(first)
+                await second.send('{"message": "ping"}')
+                assert (await next_frame(second))["eventBody"] == {"message": "pong"}
+
+
+async def test_the_21st_channel_evicts_the_oldest_and_tells_its_socket(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory()
+    async with org_of(emulator) as org, contextlib.AsyncExitStack() as stack:
+        channels = [await org.channel() for _ in range(20)]
+        sockets = []
+        for channel in channels:  # every channel has a live socket: the oldest-used goes
+            sockets.append(
+                await stack.enter_async_context(websockets.connect(channel["connectUri"]))
+            )
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        newest = await org.channel()
+        frame = await next_frame(sockets[0])
+        oldest = channels[0]["id"]
+        assert frame["topicName"] == f"v2.system.no_longer_subscribed.{oldest}"
+        assert frame["eventBody"]["channelId"] == oldest
+        with pytest.raises(websockets.ConnectionClosed):
+            await next_frame(sockets[0])
+        head = await org.http.head(f"{CHANNELS}/{oldest}", headers=org.headers)
+        assert head.status_code == 404
+        head = await org.http.head(f"{CHANNELS}/{newest['id']}", headers=org.headers)
+        assert head.status_code == 200
+
+
+async def test_a_channel_holds_at_most_1000_topics(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory(queues=10, agents=400)
+    async with org_of(emulator) as org:
+        users = org.user_ids()
+        topics = [
+            f"v2.users.{u}.{kind}"
+            for u in users
+            for kind in ("presence", "routingStatus", "activity")
+        ]
+        channel = await org.channel(topics[:1000])
+        over = await org.http.post(
+            f"{CHANNELS}/{channel['id']}/subscriptions",
+            headers=org.headers,
+            json=[{"id": topics[1000]}],
+        )
+        assert over.status_code == 400
+        assert over.json()["code"] == "notification.subscription.too.many.subscriptions"
+        listed = await org.http.get(
+            f"{CHANNELS}/{channel['id']}/subscriptions", headers=org.headers
+        )
+        assert len(listed.json()["entities"]) == 1000
+
+
+async def test_compound_topics_expand(emulator_factory: Callable[..., EmulatorThread]) -> None:
+    emulator = emulator_factory()
+    async with org_of(emulator) as org:
+        user = org.user_ids()[0]
+        channel = await org.channel([f"v2.users.{user}?presence&routingStatus"])
+        listed = await org.http.get(
+            f"{CHANNELS}/{channel['id']}/subscriptions", headers=org.headers
+        )
+        assert {t["id"] for t in listed.json()["entities"]} == {
+            f"v2.users.{user}.presence",
+            f"v2.users.{user}.routingStatus",
+        }
+
+
+async def test_revoked_token_ends_its_channels_with_a_system_message(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory()
+    async with org_of(emulator) as org:
+        channel = await org.channel()
+        token_id = (await org.admin("state"))["tokens"][0]["id"]
+        async with websockets.connect(channel["connectUri"]) as ws:
+            await asyncio.sleep(0.1)
+            emulator.inject(RevokeToken(token_id))
+            frame = await next_frame(ws)
+            assert frame["topicName"] == f"v2.system.token_revoked.{channel['id']}"
+            with pytest.raises(websockets.ConnectionClosed):
+                await next_frame(ws)
+        answer = await org.http.get(CHANNELS, headers=org.headers)
+        assert answer.status_code == 401
+        assert answer.json()["code"] == "bad.credentials"
+
+
+async def test_dropped_socket_closes_without_a_close_frame(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory()
+    async with org_of(emulator) as org:
+        channel = await org.channel()
+        async with websockets.connect(channel["connectUri"]) as ws:
+            await asyncio.sleep(0.1)
+            emulator.inject(DropSocket(channel["id"]))
+            with pytest.raises(websockets.ConnectionClosedError):
+                await next_frame(ws)
+            assert ws.close_code == 1006
+
+
+async def test_heartbeats_can_be_stopped_and_resumed(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory(heartbeat_s=0.1)
+    async with org_of(emulator) as org:
+        channel = await org.channel()
+        async with websockets.connect(channel["connectUri"]) as ws:
+            emulator.inject(StopHeartbeats(channel["id"]))
+            await asyncio.sleep(0.15)
+            while True:  # drain what was in flight
+                try:
+                    await asyncio.wait_for(ws.recv(), 0.05)
+                except TimeoutError:
+                    break
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ws.recv(), 0.5)
+            emulator.inject(ResumeHeartbeats(channel["id"]))
+            assert is_heartbeat(await next_frame(ws))
+
+
+async def test_expired_channel_answers_404_and_closes_its_socket(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory()
+    async with org_of(emulator) as org:
+        channel = await org.channel()
+        async with websockets.connect(channel["connectUri"]) as ws:
+            await asyncio.sleep(0.1)
+            emulator.inject(ExpireChannel(channel["id"]))
+            with pytest.raises(websockets.ConnectionClosed):
+                await read_until_closed(ws)
+        head = await org.http.head(f"{CHANNELS}/{channel['id']}", headers=org.headers)
+        assert head.status_code == 404
+        with pytest.raises(websockets.InvalidStatus):
+            async with websockets.connect(channel["connectUri"]):
+                pass
+
+
+async def test_every_frame_sent_is_in_the_admin_log(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory(speed=120.0, queues=4, agents=40, frame_interval_s=0.2)
+    async with org_of(emulator) as org:
+        topics = [f"v2.analytics.queues.{q}.observations" for q in org.queue_ids()]
+        channel = await org.channel(topics)
+        received: list[dict[str, Any]] = []
+        async with websockets.connect(channel["connectUri"]) as ws:
+            received += await frames_until(ws, lambda f: f["topicName"] in topics, within=10)
+            emulator.inject(MalformedFrames(channel["id"], 1))
+            unparseable = 0
+            async with asyncio.timeout(seconds(10)):
+                while not unparseable:
+                    raw = await ws.recv()
+                    try:
+                        received.append(orjson.loads(raw))
+                    except orjson.JSONDecodeError:
+                        unparseable += 1
+            received += await frames_until(ws, lambda f: f["topicName"] in topics, within=10)
+        await asyncio.sleep(0.2)
+        log = await org.admin(f"frames?channel={channel['id']}")
+    events = [f for f in log if f["kind"] == "event"]
+    got = {f["metadata"]["CorrelationId"] for f in received if "metadata" in f}
+    intact = {f["correlation_id"] for f in events if f["intact"]}
+    broken = [f for f in events if not f["intact"]]
+    assert got <= intact
+    assert len(broken) == 1
+    assert broken[0]["correlation_id"] not in got
+    assert all(f["topic"] in topics for f in events)
+
+
+async def test_rate_limit_answers_429_with_retry_after(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory(rate_limit=3)
+    async with org_of(emulator) as org:
+        answers = [await org.http.get(CHANNELS, headers=org.headers) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[0].headers["inin-ratelimit-allowed"] == "3"
+    assert answers[1].headers["inin-ratelimit-count"] == "2"
+    limited = answers[3]
+    assert int(limited.headers["Retry-After"]) > 0
+    assert limited.json()["code"] == "too.many.requests.retry.after"
+    assert limited.json()["contextId"] == limited.headers["ININ-Correlation-Id"]
