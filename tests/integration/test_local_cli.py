@@ -120,3 +120,54 @@ def test_registry_keeps_schemas_across_restarts(tmp_path: Path) -> None:
         assert httpx.get(f"{url}/subjects").json() == ["pipeline.smoke-value"]
         proc.terminate()
         assert proc.wait(seconds(20)) == 0
+
+
+def test_emulator_command_serves_with_credentials_from_the_environment(tmp_path: Path) -> None:
+    env = {**os.environ, "GENESYS_CLIENT_ID": "ops-client", "GENESYS_CLIENT_SECRET": "s3cr3t-x"}
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "emulator",
+            "--port",
+            "0",
+            "--queues",
+            "3",
+            "--agents",
+            "12",
+            "--speed",
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().strip()
+            assert line.startswith("GENESYS_API_URL=http://127.0.0.1:")
+            base = line.split("=", 1)[1]
+            refused = httpx.post(
+                f"{base}/oauth/token",
+                auth=("emulator-client", "emulator-secret"),
+                data={"grant_type": "client_credentials"},
+            )
+            assert refused.status_code == 401
+            token = httpx.post(
+                f"{base}/oauth/token",
+                auth=("ops-client", "s3cr3t-x"),
+                data={"grant_type": "client_credentials"},
+            ).json()["access_token"]
+            queues = httpx.get(
+                f"{base}/api/v2/routing/queues", headers={"Authorization": f"Bearer {token}"}
+            ).json()
+            assert queues["total"] == 3
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(seconds(10)) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            _, err = proc.communicate()
+    assert "s3cr3t-x" not in err
