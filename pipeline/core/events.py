@@ -1,0 +1,104 @@
+"""What the Genesys side hands to whoever consumes it (the producer): typed stream events.
+
+A notification session yields, in order of occurrence:
+
+- :class:`~pipeline.core.frames.TopicEvent` — a notification as received;
+- :class:`BackfillEvent` — a snapshot value fetched from the REST API after a gap (or at
+  start), shaped like a topic event's body so the same mapping applies, flagged as backfill;
+- :class:`Gap` — an interval in which the stream was not live, with the topics it affected;
+- :class:`DeadLetter` — bytes that could not be understood, with the reason;
+- :class:`AuditEvent` — a lifecycle fact (channel created, connected, token refreshed ...).
+
+All times are epoch seconds (float, UTC). Values only; no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.core.frames import TopicEvent
+
+__all__ = ["AuditEvent", "BackfillEvent", "DeadLetter", "Gap", "StreamEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """A lifecycle fact worth keeping: no secrets in ``details``, ever.
+
+    Attributes:
+        kind: what happened, e.g. ``channel.created``, ``socket.connected``,
+            ``gap.closed``, ``token.refreshed``, ``throttled``.
+        at: when (epoch seconds).
+        channel_id: the channel concerned, if any.
+        details: small JSON-able facts (counts, durations, codes).
+    """
+
+    kind: str
+    at: float
+    channel_id: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """An interval in which the stream was not live.
+
+    Attributes:
+        channel_id: the channel whose stream broke.
+        started_at: the last frame (or heartbeat) received before the failure.
+        ended_at: when the stream was live again.
+        topics: the subscribed topics whose notifications may be missing.
+        reason: what broke it (``socket.dropped``, ``heartbeat.timeout``, ...).
+    """
+
+    channel_id: str
+    started_at: float
+    ended_at: float
+    topics: tuple[str, ...]
+    reason: str
+
+    @property
+    def seconds(self) -> float:
+        """Length of the gap."""
+        return max(0.0, self.ended_at - self.started_at)
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillEvent:
+    """A REST snapshot value, in the shape of a notification body for ``topic``.
+
+    Attributes:
+        topic: the notification topic this value stands in for.
+        body: an ``eventBody``-shaped dict (e.g. ``{"group": ..., "data": [...]}``).
+        fetched_at: when the snapshot was taken.
+        reason: ``gap`` or ``initial``.
+    """
+
+    topic: str
+    body: dict[str, Any]
+    fetched_at: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Something that could not be understood, with its original bytes.
+
+    Attributes:
+        raw: the bytes as received.
+        reason: why it failed.
+        stage: where (``parse``, ``map``, ``encode``, ``publish``).
+        topic: the Genesys topic, when known.
+        at: when (epoch seconds).
+    """
+
+    raw: bytes
+    reason: str
+    stage: str
+    topic: str | None
+    at: float
+
+
+StreamEvent = TopicEvent | BackfillEvent | Gap | DeadLetter | AuditEvent
