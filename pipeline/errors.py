@@ -7,6 +7,9 @@
     │   └── SubscriptionError  a subscription file that does not validate
     ├── InfrastructureError    local broker / registry could not start or answer
     ├── GenesysError           theirs: the Genesys Cloud API said no
+    │   ├── AuthError          the login service refused our client credentials
+    │   ├── RateLimitedError   429 after the retries we allow (``retry_after`` seconds)
+    │   └── ApiError           any other error answer (status, code, correlation id)
     ├── FrameError             a notification frame we cannot parse (goes to the DLQ)
     ├── PublishError           Kafka refused or lost a record
     ├── SchemaError            a schema is missing, invalid or incompatible
@@ -21,6 +24,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "ApiError",
+    "AuthError",
     "ConfigError",
     "DashboardError",
     "FrameError",
@@ -28,6 +33,7 @@ __all__ = [
     "InfrastructureError",
     "PipelineError",
     "PublishError",
+    "RateLimitedError",
     "SchemaError",
     "SubscriptionError",
 ]
@@ -61,6 +67,55 @@ class InfrastructureError(PipelineError):
 
 class GenesysError(PipelineError):
     """Genesys Cloud answered with an error."""
+
+
+class AuthError(GenesysError):
+    """The login service refused the client credentials (never retried: fix the config)."""
+
+    def __init__(self, status: int, error: str, description: str = "") -> None:
+        self.status = status
+        self.error = error
+        super().__init__(
+            f"login refused ({status} {error}){': ' + description if description else ''}"
+        )
+
+
+class RateLimitedError(GenesysError):
+    """Still throttled (429) after the retries we allow."""
+
+    retriable = True
+
+    def __init__(self, path: str, retry_after: float | None) -> None:
+        self.path = path
+        self.retry_after = retry_after
+        super().__init__(f"rate limited on {path} (retry after {retry_after}s)")
+
+
+class ApiError(GenesysError):
+    """An error answer from the Platform API, with the fields of its ``ErrorBody``.
+
+    Args:
+        status: the HTTP status.
+        code: the Genesys error code (``notification.invalid.topic`` ...), if any.
+        message: the error's message text (safe: Genesys puts no secrets in it).
+        correlation_id: ``ININ-Correlation-Id``, for Genesys support.
+        path: the request path (no query string).
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, correlation_id: str | None, path: str
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.correlation_id = correlation_id
+        self.path = path
+        super().__init__(f"{path}: {status} {code}: {message} (correlation id {correlation_id})")
+
+    @property
+    def retriable(self) -> bool:  # type: ignore[override]  # per instance: 5xx and 408 are
+        """True for server-side failures worth retrying."""
+        return self.status >= 500 or self.status == 408
 
 
 class FrameError(PipelineError):
