@@ -1,0 +1,62 @@
+"""One OAuth client's request budget, shared by every REST caller of that client.
+
+Genesys puts ``inin-ratelimit-count``, ``inin-ratelimit-allowed`` and ``inin-ratelimit-reset``
+on its answers (reference §4.3; read as "requests used in this window", "requests allowed",
+"seconds until the window resets" — the usual reading, UNVERIFIED). A 429 carries
+``Retry-After``. The budget learns from both and tells each caller how long to wait before its
+next request, so that a burst of callers slows down *before* Genesys says 429 rather than
+after, and a 429 seen by one caller pauses all of them.
+
+Pure: the caller passes ``now`` (epoch seconds) and the headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = ["RequestBudget"]
+
+
+class RequestBudget:
+    """How long the next request must wait.
+
+    Args:
+        reserve: requests to keep in hand at the end of a window (for the session's urgent
+            calls, such as re-subscribing a dropped channel).
+    """
+
+    def __init__(self, reserve: int = 1) -> None:
+        self.reserve = reserve
+        self._remaining: int | None = None
+        self._window_ends_at = 0.0
+        self._paused_until = 0.0
+
+    def observe(self, headers: Mapping[str, str], now: float) -> None:
+        """Learn from an answer's ``inin-ratelimit-*`` headers (ignored when absent)."""
+        try:
+            count = int(headers["inin-ratelimit-count"])
+            allowed = int(headers["inin-ratelimit-allowed"])
+            reset = float(headers["inin-ratelimit-reset"])
+        except (KeyError, ValueError):
+            return
+        self._remaining = allowed - count
+        self._window_ends_at = now + max(0.0, reset)
+
+    def throttled(self, retry_after: float, now: float) -> None:
+        """A 429 said wait ``retry_after`` seconds: every caller waits."""
+        self._paused_until = max(self._paused_until, now + retry_after)
+
+    def delay(self, now: float) -> float:
+        """Seconds to wait before the next request (0 when it may go now)."""
+        if now < self._paused_until:
+            return self._paused_until - now
+        if self._remaining is not None and self._remaining <= self.reserve:
+            if now < self._window_ends_at:
+                return self._window_ends_at - now
+            self._remaining = None  # a new window: unknown until the next answer
+        return 0.0
+
+    def spend(self) -> None:
+        """Count a request about to go out (so concurrent callers see it at once)."""
+        if self._remaining is not None:
+            self._remaining -= 1
