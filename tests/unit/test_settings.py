@@ -59,5 +59,5 @@ def test_missing_credentials_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GENESYS_CLIENT_ID", "cid")
     settings = GenesysSettings()
     assert not settings.has_credentials()
-    with pytest.raises(ConfigError, match="set GENESYS_CLIENT_SECRET$"):
+    with pytest.raises(ConfigError, match=r"set GENESYS_CLIENT_SECRET$"):
         settings.require_credentials()
