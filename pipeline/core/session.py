@@ -1,0 +1,748 @@
+"""The notification channel session, as a pure state machine (no I/O, no clock).
+
+Theory of operation
+-------------------
+A session keeps one notification channel (≤ 1,000 topics, reference §5.4) streaming through
+one WebSocket. The shell feeds it what happened (:mod:`~pipeline.core.session_inputs`, each
+with ``now``) and carries out what it returns (:mod:`~pipeline.core.session_actions`). After
+applying an input, the machine derives the next step from the facts it holds, in this order
+(reference §5.5):
+
+1. a token is needed (start, a 401, ``token_revoked``)  → ``FetchToken``
+2. there is no usable channel                           → ``CreateChannel``
+3. the channel is not subscribed yet                    → ``Subscribe``
+4. the channel is suspect (its socket broke)            → ``CheckChannel`` (HEAD)
+5. no socket streams from the channel                   → ``OpenSocket``, after a backoff
+                                                          when a socket failed
+6. the channel is near its ``expires``                  → ``Subscribe`` again (extends it)
+
+At most one REST call is in flight and nothing is issued while a delay runs, so every answer
+is unambiguous and every failure is followed by a delay: no tight loops. ``state`` is a view
+of those facts::
+
+       IDLE
+         │ Started
+         ▼
+    AUTHENTICATING ◄───────────────────── 401 on any REST call, token_revoked
+         │ TokenReady
+         ▼
+      CREATING ◄───────────────────────── HEAD 404, upgrade 404, no_longer_subscribed
+         │ ChannelCreated
+         ▼
+     SUBSCRIBING
+         │ Subscribed
+         ▼
+     CONNECTING ◄── Tick ── WAITING ◄── exists ── CHECKING
+         │    │            (backoff)                 ▲
+         │    └──── open failed (not 404) ───────────┤
+         │ SocketOpened                              │
+         ▼                                           │
+        LIVE ───── drop, heartbeat timeout ──────────┘
+
+    any REST failure → WAITING (Retry-After, else backoff) → the same call again
+    4xx rejection, max_recreate_attempts reached → FAILED;  Stop → STOPPED  (both final)
+
+Inside LIVE, without leaving it:
+
+* Watchdog: any frame on the streaming socket counts. After ``heartbeat_timeout_s`` of
+  silence → ``SendPing``; nothing within ``ping_timeout_s`` → close it and recover (§5.3).
+* ``socket_closing`` → ``OpenSocket`` (same URI); when it opens, ``CloseSocket(old)``:
+  make before break, no gap. If the replacement fails, the old socket carries on until it
+  goes, then normal recovery runs.
+* Extension: re-subscribe ``extend_margin_s`` before ``expires`` (§5.4). A 404 or 401 on it
+  builds a new channel in the background, opens its socket, then closes the old one
+  (``channel.rolled_over``).
+
+Gaps: losing the streaming socket opens a gap at its last frame (its open time if it got
+none). The next socket that opens ends it: ``ended_at`` is that moment, the earliest one at
+which the stream is live again; the machine then emits the :class:`Gap` and a ``Backfill``
+whose snapshot, taken after ``ended_at``, covers it. The first socket ever opened asks for
+the ``initial`` backfill instead (the service sends nothing until values change, §7).
+
+Backoff: a delay is ``retry_after`` when the server gave one, else full jitter over
+``attempt`` (:func:`~pipeline.core.backoff.full_jitter`), so the first retry waits
+``uniform(0, backoff_base_s)``. ``attempt`` counts delays since the last socket went live (or
+the last successful extension). After a socket failure the HEAD goes at once; the backoff
+sits before the next ``OpenSocket``.
+
+Edge cases not handled: a shell that never answers an action stalls that step (the shell
+owns I/O timeouts); times must not go backwards; a Stop drops an open gap unreported.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pipeline.core.backoff import full_jitter
+from pipeline.core.events import AuditEvent, DeadLetter, Gap
+from pipeline.core.frames import SocketClosing, SystemMessage, TopicEvent
+from pipeline.core.session_actions import (
+    Action,
+    Backfill,
+    CheckChannel,
+    CloseSocket,
+    CreateChannel,
+    Emit,
+    FetchToken,
+    OpenSocket,
+    SendPing,
+    Stopped,
+    Subscribe,
+)
+from pipeline.core.session_inputs import (
+    BackfillFinished,
+    BadFrame,
+    ChannelChecked,
+    ChannelCheckFailed,
+    ChannelCreated,
+    ChannelCreateFailed,
+    FrameReceived,
+    SessionInput,
+    SocketClosed,
+    SocketOpened,
+    SocketOpenFailed,
+    Started,
+    Stop,
+    Subscribed,
+    SubscribeFailed,
+    Tick,
+    TokenFailed,
+    TokenReady,
+)
+
+__all__ = ["MAX_TOPICS", "ChannelSession", "SessionSettings", "SessionState"]
+
+MAX_TOPICS = 1000
+"""Topics per channel (§5.4: more → HTTP 400); larger sets are sharded across sessions."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """Timing and retry limits of a :class:`ChannelSession` (seconds unless noted).
+
+    Attributes:
+        heartbeat_timeout_s: silence before a ping (server heartbeats come every ~30 s, §5.3).
+        ping_timeout_s: silence after the ping before the socket counts as dead.
+        extend_margin_s: re-subscribe this long before ``expires`` (§5.4). With a lifetime
+            shorter than twice the margin, the halfway point is used instead.
+        channel_lifetime_s: assumed new lifetime after an extension whose answer carries no
+            ``expires`` (UNVERIFIED, §5.4: "pushed to now + 24 h" is not documented).
+        backoff_base_s: ceiling of the first retry delay.
+        backoff_cap_s: largest ceiling of a retry delay.
+        max_recreate_attempts: channels created in a row without one going live before the
+            session fails (guards against an eviction fight over the 20-channel limit, §5.4).
+        max_backfill_attempts: tries per backfill before it is abandoned (audited).
+    """
+
+    heartbeat_timeout_s: float = 70.0
+    ping_timeout_s: float = 10.0
+    extend_margin_s: float = 3600.0
+    channel_lifetime_s: float = 24 * 3600.0
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 30.0
+    max_recreate_attempts: int = 5
+    max_backfill_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        positive = (self.heartbeat_timeout_s, self.ping_timeout_s, self.channel_lifetime_s)
+        if min(positive) <= 0 or min(self.extend_margin_s, self.backoff_base_s) < 0:
+            raise ValueError("timeouts and lifetime must be > 0, margin and base ≥ 0")
+        if self.backoff_cap_s < self.backoff_base_s:
+            raise ValueError("backoff_cap_s must be ≥ backoff_base_s")
+        if min(self.max_recreate_attempts, self.max_backfill_attempts) < 1:
+            raise ValueError("max_recreate_attempts and max_backfill_attempts must be ≥ 1")
+
+
+class SessionState(enum.Enum):
+    """Where the session stands (a view of its facts; see the module docstring)."""
+
+    IDLE = "idle"
+    AUTHENTICATING = "authenticating"
+    CREATING = "creating"
+    SUBSCRIBING = "subscribing"
+    CHECKING = "checking"
+    CONNECTING = "connecting"
+    WAITING = "waiting"
+    LIVE = "live"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+class _Call(enum.Enum):
+    # Values prefix the audit kinds of failures: "token.failed", "channel.create.failed", ...
+    TOKEN = "token"  # noqa: S105 - a name, not a password
+    CREATE = "channel.create"
+    SUBSCRIBE = "subscribe"
+    EXTEND = "channel.extend"
+    CHECK = "channel.check"
+
+
+_STATE_OF = {
+    _Call.TOKEN: SessionState.AUTHENTICATING,
+    _Call.CREATE: SessionState.CREATING,
+    _Call.SUBSCRIBE: SessionState.SUBSCRIBING,
+    _Call.EXTEND: SessionState.SUBSCRIBING,
+    _Call.CHECK: SessionState.CHECKING,
+}
+_REJECTED = {_Call.CREATE: "channel.create.rejected"}  # the others: subscribe.rejected
+_ANSWERED_BY: dict[type, tuple[_Call, ...]] = {
+    TokenFailed: (_Call.TOKEN,),
+    ChannelCreateFailed: (_Call.CREATE,),
+    SubscribeFailed: (_Call.SUBSCRIBE, _Call.EXTEND),
+    ChannelCheckFailed: (_Call.CHECK,),
+}
+
+
+class _Outcome(enum.Enum):
+    RETRY = "retry"
+    REAUTH = "reauth"
+    GONE = "gone"
+    FATAL = "fatal"
+
+
+def _classify(call: _Call, status: int | None) -> _Outcome:
+    """What a failed REST call means (status None: network error or timeout)."""
+    if status == 401:
+        return _Outcome.REAUTH
+    if status == 404 and call in (_Call.SUBSCRIBE, _Call.EXTEND, _Call.CHECK):
+        return _Outcome.GONE
+    # Other 4xx (400 too many topics, 403 missing permission, ...) will not heal by retrying
+    # the same topic set (§5.1, §5.4). 408/429 and 5xx/network errors are retried.
+    if status is not None and 400 <= status < 500 and status not in (404, 408, 429):
+        return _Outcome.RETRY if call is _Call.CHECK else _Outcome.FATAL
+    return _Outcome.RETRY
+
+
+@dataclass(slots=True)
+class _Channel:
+    id: str
+    uri: str
+    expires_at: float
+    subscribed_at: float | None = None
+    suspect: bool = False
+
+
+@dataclass(slots=True)
+class _Socket:
+    id: int
+    channel_id: str
+    uri: str
+    last_frame_at: float = 0.0
+    ping_sent_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    call: _Call
+    channel_id: str | None
+
+
+class ChannelSession:
+    """One notification channel and its WebSocket, as a sans-I/O state machine.
+
+    Args:
+        topics: the topics to subscribe (duplicates dropped, order kept).
+        settings: timing and retry limits.
+        jitter: returns a float in [0, 1) for backoff jitter; defaults to a private
+            ``random.Random`` (tests pass a constant).
+
+    Raises:
+        ValueError: no topics, or more than :data:`MAX_TOPICS`.
+    """
+
+    def __init__(
+        self,
+        topics: Sequence[str],
+        settings: SessionSettings | None = None,
+        jitter: Callable[[], float] | None = None,
+    ) -> None:
+        self._topics = tuple(dict.fromkeys(topics))
+        if not self._topics or len(self._topics) > MAX_TOPICS:
+            raise ValueError(f"a session takes 1 to {MAX_TOPICS} topics, got {len(self._topics)}")
+        self._settings = settings or SessionSettings()
+        self._jitter = jitter or random.Random().random  # noqa: S311 - jitter, not crypto
+        self._started = False
+        self._end: SessionState | None = None
+        self._need_token = self._force_token = False
+        self._rest: _Pending | None = None
+        self._resume_at: float | None = None
+        self._attempt = self._fresh_channels = self._last_socket_id = 0
+        self._channel: _Channel | None = None
+        self._live: _Socket | None = None
+        self._opening: _Socket | None = None
+        self._backoff_open = self._was_live = False
+        self._gap: Gap | None = None
+        self._backfill: Backfill | None = None  # the last one asked for, until it finishes
+        self._backfill_retry_at: float | None = None
+        self._backfill_failures = 0
+
+    @property
+    def state(self) -> SessionState:
+        """The current state."""
+        if self._end is not None:
+            return self._end
+        if not self._started:
+            return SessionState.IDLE
+        if self._live is not None:
+            return SessionState.LIVE
+        if self._rest is not None:
+            return _STATE_OF[self._rest.call]
+        return SessionState.CONNECTING if self._opening is not None else SessionState.WAITING
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The subscribed topics."""
+        return self._topics
+
+    @property
+    def channel_id(self) -> str | None:
+        """The channel being set up or streamed (None while a new one is created)."""
+        return None if self._channel is None else self._channel.id
+
+    @property
+    def connect_uri(self) -> str | None:
+        """The WebSocket address of :attr:`channel_id`."""
+        return None if self._channel is None else self._channel.uri
+
+    @property
+    def expires_at(self) -> float | None:
+        """When :attr:`channel_id` expires, as far as the machine knows."""
+        return None if self._channel is None else self._channel.expires_at
+
+    @property
+    def socket_id(self) -> int | None:
+        """The socket that streams (drives the state), if any."""
+        return None if self._live is None else self._live.id
+
+    @property
+    def sockets(self) -> tuple[int, ...]:
+        """Every socket the machine holds open or is opening (at most two)."""
+        return tuple(s.id for s in (self._live, self._opening) if s is not None)
+
+    def next_deadline(self) -> float | None:
+        """The latest time at which the shell must call ``handle(Tick(now))``."""
+        if self._end is not None or not self._started:
+            return None
+        timers = (self._resume_at, self._backfill_retry_at, self._extend_at())
+        times = [t for t in timers if t is not None]
+        if self._live is not None:
+            live = self._live
+            if live.ping_sent_at is None:
+                times.append(live.last_frame_at + self._settings.heartbeat_timeout_s)
+            else:
+                times.append(live.ping_sent_at + self._settings.ping_timeout_s)
+        return min(times, default=None)
+
+    def handle(self, event: SessionInput) -> list[Action]:
+        """Apply one input and return the actions to carry out, in order.
+
+        Inputs that do not fit the current state (late, duplicated, from a forgotten socket)
+        are ignored; this method never raises for them.
+        """
+        if self._end is not None:
+            return []
+        now = event.now
+        out: list[Action]
+        match event:
+            case Started():
+                out = []
+                if not self._started:
+                    self._started = self._need_token = True
+            case TokenReady():
+                out = self._on_token_ready(now)
+            case ChannelCreated():
+                out = self._on_created(event)
+            case Subscribed():
+                out = self._on_subscribed(event)
+            case ChannelChecked():
+                out = self._on_checked(event)
+            case TokenFailed() | ChannelCreateFailed() | SubscribeFailed() | ChannelCheckFailed():
+                out = self._on_failed(event)
+            case SocketOpened():
+                out = self._on_opened(now, event.socket_id)
+            case SocketOpenFailed():
+                out = self._on_open_failed(now, event.socket_id, event.reason, event.status)
+            case SocketClosed():
+                out = self._on_closed(event)
+            case FrameReceived() | BadFrame():
+                out = self._on_frame(event)
+            case BackfillFinished():
+                out = self._on_backfill_finished(event)
+            case Tick():
+                out = self._on_tick(now)
+            case Stop():
+                return self._finish(now, SessionState.STOPPED, "stop requested", [])
+        return out + self._advance(now)
+
+    # -- the next step ------------------------------------------------------------------------
+
+    def _advance(self, now: float) -> list[Action]:
+        if not self._started or self._end is not None or self._rest is not None:
+            return []
+        if self._resume_at is not None:
+            if now < self._resume_at:
+                return []
+            self._resume_at = None
+        if self._need_token:
+            return [self._call(_Call.TOKEN, None, FetchToken(self._force_token))]
+        ch = self._channel
+        if ch is None:
+            if self._fresh_channels >= self._settings.max_recreate_attempts:
+                details = {"channels_created": self._fresh_channels}
+                return self._fail(now, "channel.recreate_exhausted", None, details)
+            return [self._call(_Call.CREATE, None, CreateChannel())]
+        if ch.subscribed_at is None:
+            return [self._call(_Call.SUBSCRIBE, ch.id, Subscribe(ch.id, self._topics))]
+        if ch.suspect:
+            return [self._call(_Call.CHECK, ch.id, CheckChannel(ch.id))]
+        if self._live is None or self._live.channel_id != ch.id:
+            if self._opening is not None:
+                return []
+            if self._backoff_open:
+                self._backoff_open = False
+                self._resume_at = now + self._delay(None)
+                return self._advance(now)
+            return [self._open(ch)]
+        extend_at = self._extend_at()
+        if extend_at is not None and now >= extend_at:
+            return [self._call(_Call.EXTEND, ch.id, Subscribe(ch.id, self._topics))]
+        return []
+
+    def _extend_at(self) -> float | None:
+        # Mirrors the guards of _advance, so the deadline is never one _advance would skip.
+        ch, live = self._channel, self._live
+        if (
+            self._rest is not None
+            or self._resume_at is not None
+            or self._need_token
+            or ch is None
+            or ch.subscribed_at is None
+            or ch.suspect
+            or live is None
+            or live.channel_id != ch.id
+            or ch.expires_at <= ch.subscribed_at  # claims to be expired: let it go, then recover
+        ):
+            return None
+        halfway = ch.subscribed_at + (ch.expires_at - ch.subscribed_at) / 2
+        return max(ch.expires_at - self._settings.extend_margin_s, halfway)
+
+    def _call(self, call: _Call, channel_id: str | None, action: Action) -> Action:
+        self._rest = _Pending(call, channel_id)
+        return action
+
+    def _take(self, *calls: _Call) -> _Pending | None:
+        pending = self._rest
+        if pending is None or pending.call not in calls:
+            return None
+        self._rest = None
+        return pending
+
+    def _target(self, pending: _Pending | None) -> _Channel | None:
+        # The channel a REST answer applies to; None if it was forgotten meanwhile (stale).
+        ch = self._channel
+        return (
+            ch if pending is not None and ch is not None and ch.id == pending.channel_id else None
+        )
+
+    def _delay(self, retry_after: float | None) -> float:
+        s = self._settings
+        if retry_after is not None:
+            delay = max(0.0, retry_after)
+        else:
+            delay = full_jitter(self._attempt, s.backoff_base_s, s.backoff_cap_s, self._jitter)
+        self._attempt += 1
+        return delay
+
+    # -- REST answers -------------------------------------------------------------------------
+
+    def _on_token_ready(self, now: float) -> list[Action]:
+        if self._take(_Call.TOKEN) is None:
+            return []
+        forced, self._need_token, self._force_token = self._force_token, False, False
+        return [self._audit(now, "token.refreshed", forced=forced)]
+
+    def _on_created(self, event: ChannelCreated) -> list[Action]:
+        if self._take(_Call.CREATE) is None:
+            return []
+        self._channel = _Channel(event.channel_id, event.connect_uri, event.expires_at)
+        self._fresh_channels += 1
+        return [self._audit(event.now, "channel.created", expires_at=event.expires_at)]
+
+    def _on_subscribed(self, event: Subscribed) -> list[Action]:
+        pending = self._take(_Call.SUBSCRIBE, _Call.EXTEND)
+        ch = self._target(pending)
+        if pending is None or ch is None:
+            return []
+        ch.subscribed_at = event.now
+        if pending.call is _Call.SUBSCRIBE:
+            ch.expires_at = ch.expires_at if event.expires_at is None else event.expires_at
+            return [self._audit(event.now, "channel.subscribed", topics=len(self._topics))]
+        # §5.4: re-subscribing extends; "to now + 24 h" is UNVERIFIED (channel_lifetime_s).
+        lifetime = self._settings.channel_lifetime_s
+        ch.expires_at = event.now + lifetime if event.expires_at is None else event.expires_at
+        self._attempt = 0
+        return [self._audit(event.now, "channel.extended", expires_at=ch.expires_at)]
+
+    def _on_checked(self, event: ChannelChecked) -> list[Action]:
+        ch = self._target(self._take(_Call.CHECK))
+        if ch is None:
+            return []
+        if event.exists:
+            ch.suspect = False
+            return []
+        return [self._audit(event.now, "channel.gone", ch.id), *self._forget(ch.id, "channel gone")]
+
+    def _on_failed(
+        self, event: TokenFailed | ChannelCreateFailed | SubscribeFailed | ChannelCheckFailed
+    ) -> list[Action]:
+        pending = self._take(*_ANSWERED_BY[type(event)])
+        if pending is None or (pending.channel_id is not None and self._target(pending) is None):
+            return []
+        now, status = event.now, None if isinstance(event, TokenFailed) else event.status
+        outcome = _classify(pending.call, status)
+        facts: dict[str, Any] = {"status": status, "reason": event.reason}
+        if outcome is _Outcome.FATAL:
+            kind = _REJECTED.get(pending.call, "subscribe.rejected")
+            return self._fail(now, kind, pending.channel_id, facts)
+        out: list[Action] = []
+        if outcome is _Outcome.REAUTH:
+            # Channels die with the token that made them (§5.4): new token, then new channel.
+            self._need_token = self._force_token = True
+            if self._channel is not None:
+                out = self._forget(self._channel.id, "token refused")
+        elif outcome is _Outcome.GONE and pending.channel_id is not None:
+            out = self._forget(pending.channel_id, "channel gone")
+        delay = self._delay(event.retry_after)
+        self._resume_at = now + delay
+        kind = f"{pending.call.value}.failed"
+        audit = self._audit(now, kind, pending.channel_id, **facts, retry_in_s=delay)
+        return [audit, *out]
+
+    def _forget(self, channel_id: str, reason: str) -> list[Action]:
+        # The channel is dead or unusable: drop it and any socket still opening on it. A socket
+        # that streams from it stays until a new one replaces it (make before break).
+        out: list[Action] = []
+        opening = self._opening
+        if opening is not None and opening.channel_id == channel_id:
+            self._opening = None
+            out.append(CloseSocket(opening.id, reason))
+        if self._channel is not None and self._channel.id == channel_id:
+            self._channel = None
+        return out
+
+    # -- sockets ------------------------------------------------------------------------------
+
+    def _open(self, ch: _Channel) -> Action:
+        self._last_socket_id += 1
+        self._opening = _Socket(self._last_socket_id, ch.id, ch.uri)
+        return OpenSocket(self._last_socket_id, ch.uri)
+
+    def _on_opened(self, now: float, socket_id: int) -> list[Action]:
+        sock = self._opening
+        if sock is None or sock.id != socket_id:
+            # A socket we abandoned opened anyway (the shell raced our CloseSocket): close it
+            # again, so no socket outlives the machine's interest in it.
+            live = self._live is not None and self._live.id == socket_id
+            unwanted = 0 < socket_id <= self._last_socket_id and not live
+            return [CloseSocket(socket_id, "unwanted")] if unwanted else []
+        old, self._live, self._opening = self._live, sock, None
+        sock.last_frame_at = now
+        self._attempt = self._fresh_channels = 0
+        self._backoff_open = False
+        out: list[Action] = [
+            self._audit(now, "socket.connected", sock.channel_id, socket_id=sock.id)
+        ]
+        if old is not None:
+            out.append(CloseSocket(old.id, "replaced"))
+            if old.channel_id != sock.channel_id:
+                out.append(
+                    self._audit(
+                        now, "channel.rolled_over", sock.channel_id, previous=old.channel_id
+                    )
+                )
+            else:
+                out.append(
+                    self._audit(now, "socket.replaced", sock.channel_id, previous_socket_id=old.id)
+                )
+        if self._gap is not None:
+            gap = replace(self._gap, ended_at=max(now, self._gap.started_at))
+            self._gap = None
+            closed = self._audit(
+                now, "gap.closed", gap.channel_id, seconds=gap.seconds, topics=len(gap.topics)
+            )
+            out += [Emit(gap), closed, *self._request_backfill(Backfill("gap", gap, gap.topics))]
+        elif not self._was_live:
+            out += self._request_backfill(Backfill("initial", None, self._topics))
+        self._was_live = True
+        return out
+
+    def _on_open_failed(
+        self, now: float, socket_id: int, reason: str, status: int | None
+    ) -> list[Action]:
+        sock = self._opening
+        if sock is None or sock.id != socket_id:
+            return []
+        self._opening = None
+        facts = {"socket_id": socket_id, "status": status, "reason": reason}
+        out: list[Action] = [self._audit(now, "socket.open_failed", sock.channel_id, **facts)]
+        gone = status == 404  # a 404 on the upgrade: the channel is gone (§5.4, UNVERIFIED)
+        live = self._live
+        if live is not None and live.channel_id == sock.channel_id:
+            # A socket_closing replacement failed: the old socket carries on until it goes.
+            if gone:
+                out += self._lose_live(now, live, "channel.gone", "channel gone")
+                out += self._forget(sock.channel_id, "channel gone")
+            return out
+        self._backoff_open = True
+        if gone:
+            out += self._forget(sock.channel_id, "channel gone")
+        elif self._channel is not None and self._channel.id == sock.channel_id:
+            self._channel.suspect = True
+        return out
+
+    def _on_closed(self, event: SocketClosed) -> list[Action]:
+        live = self._live
+        if live is not None and event.socket_id == live.id:
+            return self._lose_live(
+                event.now, live, "socket.dropped", None, event.code, event.reason
+            )
+        if self._opening is not None and event.socket_id == self._opening.id:
+            return self._on_open_failed(event.now, event.socket_id, event.reason, None)
+        return []  # a socket already forgotten (replaced, closed by us): nothing to do
+
+    def _lose_live(
+        self,
+        now: float,
+        sock: _Socket,
+        cause: str,
+        close_reason: str | None,
+        code: int | None = None,
+        reason: str = "",
+    ) -> list[Action]:
+        self._live = None
+        out: list[Action] = [] if close_reason is None else [CloseSocket(sock.id, close_reason)]
+        facts = {"socket_id": sock.id, "cause": cause, "code": code, "reason": reason}
+        out.append(self._audit(now, "socket.disconnected", sock.channel_id, **facts))
+        if self._gap is None:
+            start = sock.last_frame_at
+            self._gap = Gap(sock.channel_id, start, start, self._topics, cause)
+            out.append(self._audit(now, "gap.opened", sock.channel_id, started_at=start))
+        self._backoff_open = True
+        ch, opening = self._channel, self._opening
+        if ch is not None and ch.id == sock.channel_id:
+            # A replacement already opening on this channel will tell; else ask HEAD (§5.5).
+            ch.suspect = opening is None or opening.channel_id != ch.id
+        return out
+
+    def _on_frame(self, event: FrameReceived | BadFrame) -> list[Action]:
+        out: list[Action] = []
+        if isinstance(event, BadFrame):
+            err = event.error
+            out.append(Emit(DeadLetter(err.raw, err.reason, "parse", err.topic, event.now)))
+        elif isinstance(event.frame, TopicEvent):
+            out.append(Emit(event.frame))  # real data, even from a stale socket (dedup is later)
+        live = self._live
+        if live is None or event.socket_id != live.id:
+            return out  # stale or unknown socket: data only, no effect on the state
+        live.last_frame_at, live.ping_sent_at = event.now, None
+        if isinstance(event, BadFrame):
+            return out
+        frame = event.frame
+        if isinstance(frame, SocketClosing):
+            ch = self._channel
+            replacing = self._opening is None and ch is not None and ch.id == live.channel_id
+            facts = {"socket_id": live.id, "replacing": replacing}
+            out.append(self._audit(event.now, "socket.closing", live.channel_id, **facts))
+            if replacing and ch is not None:
+                out.append(self._open(ch))  # same connectUri (§5.3: JAVA-NH does the same)
+        elif isinstance(frame, SystemMessage):
+            out += self._on_system(event.now, live, frame)
+        return out
+
+    def _on_system(self, now: float, live: _Socket, msg: SystemMessage) -> list[Action]:
+        reason = msg.body.get("reason")
+        facts = {"reason": reason if isinstance(reason, str) else None}
+        out: list[Action] = [self._audit(now, f"system.{msg.kind}", live.channel_id, **facts)]
+        if msg.kind == "no_longer_subscribed":
+            out += self._lose_live(
+                now, live, "channel.no_longer_subscribed", "no longer subscribed"
+            )
+            out += self._forget(live.channel_id, "no longer subscribed")
+        elif msg.kind == "token_revoked":
+            # Every channel made with the revoked token is dead (§5.4): new token, new channel.
+            self._need_token = self._force_token = True
+            out += self._lose_live(now, live, "token.revoked", "token revoked")
+            out += self._forget(live.channel_id, "token revoked")
+            if self._channel is not None:
+                out += self._forget(self._channel.id, "token revoked")
+        # subscription_changed and unknown kinds: audited only (UNVERIFIED what they imply).
+        return out
+
+    # -- timers, backfill, the end ------------------------------------------------------------
+
+    def _on_tick(self, now: float) -> list[Action]:
+        out: list[Action] = []
+        live, s = self._live, self._settings
+        pinged = None if live is None else live.ping_sent_at
+        if live is not None and pinged is None:
+            if now - live.last_frame_at >= s.heartbeat_timeout_s:  # §5.3: ask for a pong
+                live.ping_sent_at = now
+                out.append(SendPing(live.id))
+        elif live is not None and pinged is not None and now - pinged >= s.ping_timeout_s:
+            silent = now - live.last_frame_at
+            out.append(self._audit(now, "heartbeat.timeout", live.channel_id, silent_s=silent))
+            out += self._lose_live(now, live, "heartbeat.timeout", "heartbeat timeout")
+        retry_at = self._backfill_retry_at
+        if retry_at is not None and now >= retry_at and self._backfill is not None:
+            self._backfill_retry_at = None
+            out.append(self._backfill)
+        return out
+
+    def _request_backfill(self, backfill: Backfill) -> list[Action]:
+        # A snapshot shows the current state, so a new one covers every earlier gap: it
+        # supersedes one still running (the shell cancels that one and answers only this one).
+        self._backfill, self._backfill_retry_at, self._backfill_failures = backfill, None, 0
+        return [backfill]
+
+    def _on_backfill_finished(self, event: BackfillFinished) -> list[Action]:
+        current, now, s = self._backfill, event.now, self._settings
+        if current is None or self._backfill_retry_at is not None:
+            return []
+        facts = {"backfill": current.reason, "reason": event.reason}
+        failures = self._backfill_failures + (0 if event.ok else 1)
+        if event.ok or failures >= s.max_backfill_attempts:
+            self._backfill = None
+            kind = "backfill.finished" if event.ok else "backfill.abandoned"
+            return [self._audit(now, kind, **facts, failures=failures)]
+        delay = full_jitter(
+            self._backfill_failures, s.backoff_base_s, s.backoff_cap_s, self._jitter
+        )
+        self._backfill_failures += 1
+        self._backfill_retry_at = now + delay
+        return [self._audit(now, "backfill.failed", **facts, retry_in_s=delay)]
+
+    def _fail(
+        self, now: float, kind: str, channel_id: str | None, facts: dict[str, Any]
+    ) -> list[Action]:
+        audit = self._audit(now, kind, channel_id, **facts)
+        return self._finish(now, SessionState.FAILED, kind, [audit])
+
+    def _finish(
+        self, now: float, end: SessionState, reason: str, out: list[Action]
+    ) -> list[Action]:
+        for sock in (self._opening, self._live):
+            if sock is not None:
+                out.append(CloseSocket(sock.id, reason))
+        self._live = self._opening = None
+        self._end = end
+        out.append(self._audit(now, "session.stopped", reason=reason))
+        return [*out, Stopped(reason)]
+
+    def _audit(self, now: float, kind: str, channel_id: str | None = None, **facts: Any) -> Emit:
+        if channel_id is None:
+            channel_id = self.channel_id or (None if self._live is None else self._live.channel_id)
+        return Emit(AuditEvent(kind, now, channel_id, facts))

@@ -1,0 +1,235 @@
+"""What happened: the inputs a :class:`~pipeline.core.session.ChannelSession` is fed.
+
+The shell turns everything it observes into one of these values and passes it to
+``ChannelSession.handle()``: the outcome of an action it carried out (a REST answer, a socket
+that opened or failed), something the server did (a frame, a close), a timer (:class:`Tick`)
+or an operator's wish (:class:`Stop`). Every input carries ``now``: epoch seconds on the
+shell's clock, which must not go backwards between inputs. The machine never reads a clock.
+
+Failure inputs carry ``reason`` (a short, safe text: never a token, header or body),
+``retry_after`` (seconds, from a ``Retry-After`` header, if any) and ``status`` (the HTTP status,
+``None`` for a network error or timeout).
+
+Contract with the shell: every REST action (``FetchToken``, ``CreateChannel``, ``Subscribe``,
+``CheckChannel``) is answered exactly once, by its success or failure input, and the machine
+has at most one of them in flight. Every ``OpenSocket(socket_id)`` is answered by
+:class:`SocketOpened` or :class:`SocketOpenFailed` for that ``socket_id``, unless the machine
+cancels it with ``CloseSocket`` first. The shell enforces I/O timeouts and reports them as
+failures; the machine only watches the socket's silence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.core.frames import Frame
+from pipeline.errors import FrameError
+
+__all__ = [
+    "BackfillFinished",
+    "BadFrame",
+    "ChannelCheckFailed",
+    "ChannelChecked",
+    "ChannelCreateFailed",
+    "ChannelCreated",
+    "FrameReceived",
+    "SessionInput",
+    "SocketClosed",
+    "SocketOpenFailed",
+    "SocketOpened",
+    "Started",
+    "Stop",
+    "SubscribeFailed",
+    "Subscribed",
+    "Tick",
+    "TokenFailed",
+    "TokenReady",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The shell wants the session to run: it will ask for a token first."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenReady:
+    """The token provider holds a valid token (answer to ``FetchToken``)."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFailed:
+    """The token provider could not get a token (answer to ``FetchToken``)."""
+
+    now: float
+    reason: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCreated:
+    """``POST /api/v2/notifications/channels`` succeeded (§5.1).
+
+    Attributes:
+        channel_id: the channel's ``id``.
+        connect_uri: its ``connectUri`` (the WebSocket address).
+        expires_at: its ``expires``, as epoch seconds.
+    """
+
+    now: float
+    channel_id: str
+    connect_uri: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCreateFailed:
+    """``POST /api/v2/notifications/channels`` failed."""
+
+    now: float
+    reason: str
+    retry_after: float | None = None
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    """``PUT .../subscriptions`` succeeded (answer to ``Subscribe``).
+
+    Attributes:
+        expires_at: the channel's new ``expires`` if the shell knows it (e.g. from a
+            ``GET channels``); ``None`` when it does not (the PUT answer has no ``expires``).
+    """
+
+    now: float
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeFailed:
+    """``PUT .../subscriptions`` failed (answer to ``Subscribe``)."""
+
+    now: float
+    reason: str
+    retry_after: float | None = None
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelChecked:
+    """``HEAD /api/v2/notifications/channels/{id}`` answered: 200 → exists, 404 → not."""
+
+    now: float
+    exists: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCheckFailed:
+    """``HEAD /api/v2/notifications/channels/{id}`` failed with neither 200 nor 404."""
+
+    now: float
+    reason: str
+    retry_after: float | None = None
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SocketOpened:
+    """The WebSocket tagged ``socket_id`` completed its opening handshake."""
+
+    now: float
+    socket_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SocketOpenFailed:
+    """The WebSocket tagged ``socket_id`` could not open.
+
+    Attributes:
+        status: the HTTP status of a rejected upgrade (404 → the channel is gone), else None.
+    """
+
+    now: float
+    socket_id: int
+    reason: str
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FrameReceived:
+    """A frame arrived on the WebSocket tagged ``socket_id`` and parsed."""
+
+    now: float
+    socket_id: int
+    frame: Frame
+
+
+@dataclass(frozen=True, slots=True)
+class BadFrame:
+    """Bytes arrived on the WebSocket tagged ``socket_id`` and did not parse."""
+
+    now: float
+    socket_id: int
+    error: FrameError
+
+
+@dataclass(frozen=True, slots=True)
+class SocketClosed:
+    """The WebSocket tagged ``socket_id`` is closed (by either side, or it broke).
+
+    Attributes:
+        code: the close code, ``None`` when the connection broke without one.
+    """
+
+    now: float
+    socket_id: int
+    code: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillFinished:
+    """The REST snapshot asked for by the latest ``Backfill`` finished (or failed)."""
+
+    now: float
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed: the shell calls this no later than ``next_deadline()``."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Close everything and finish."""
+
+    now: float
+
+
+SessionInput = (
+    Started
+    | TokenReady
+    | TokenFailed
+    | ChannelCreated
+    | ChannelCreateFailed
+    | Subscribed
+    | SubscribeFailed
+    | ChannelChecked
+    | ChannelCheckFailed
+    | SocketOpened
+    | SocketOpenFailed
+    | FrameReceived
+    | BadFrame
+    | SocketClosed
+    | BackfillFinished
+    | Tick
+    | Stop
+)
