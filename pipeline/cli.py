@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -19,7 +20,7 @@ from types import FrameType
 from typing import Any
 
 from pipeline import __version__
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.errors import ConfigError, PipelineError, SubscriptionError
 from pipeline.logs import configure_logging
 
 __all__ = ["main"]
@@ -160,6 +161,73 @@ def _add_emulator_parser(commands: Any) -> None:
     emulator.set_defaults(handler=run_emulator)
 
 
+def run_validate(args: argparse.Namespace) -> int:
+    """``pipeline validate FILE``: check a subscription file before anything connects."""
+    from pipeline.core.resolution import ResolvedEntities, unresolved_references
+    from pipeline.core.spec import load_spec, render_spec_text
+
+    spec = load_spec(args.file, oauth_clients=args.oauth_clients)
+    print(render_spec_text(spec))
+    for line in unresolved_references(spec, ResolvedEntities()):
+        print(f"note: {line}")
+    print(f"{args.file}: valid")
+    return EXIT_OK
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    """``pipeline plan FILE [--shards N]``: the dry run (online when credentials are set)."""
+    from pipeline.core.spec import load_spec
+    from pipeline.services.planning import plan_offline, plan_online
+    from pipeline.settings import GenesysSettings
+
+    spec = load_spec(args.file, oauth_clients=args.shards if args.client_per_shard else 1)
+    settings = GenesysSettings()
+    if settings.has_credentials():
+        api_base = settings.api_base(spec.genesys.region, spec.genesys.api_url)
+        outcome = asyncio.run(
+            plan_online(
+                spec,
+                api_base,
+                settings.client_id,
+                settings.client_secret,
+                args.shards,
+                args.client_per_shard,
+            )
+        )
+    else:
+        outcome = plan_offline(spec, args.shards, args.client_per_shard)
+    if args.json:
+        print(json.dumps(outcome.to_dict(), indent=2))
+    else:
+        print(outcome.render_text())
+    return EXIT_OK
+
+
+def _add_spec_parsers(commands: Any) -> None:
+    validate = commands.add_parser("validate", help="validate a subscription file (no network)")
+    validate.add_argument("file", type=Path)
+    validate.add_argument(
+        "--oauth-clients",
+        type=int,
+        default=1,
+        help="OAuth clients available (each holds 20 channels of 1,000 topics)",
+    )
+    validate.set_defaults(handler=run_validate)
+    plan = commands.add_parser(
+        "plan",
+        help="dry run: topics, channels and shards (checks the org when credentials are set)",
+    )
+    plan.add_argument("file", type=Path)
+    plan.add_argument("--shards", type=int, default=1, help="producer instances (default 1)")
+    plan.add_argument(
+        "--client-per-shard",
+        action="store_true",
+        help="each shard has its own OAuth client (its own 20-channel limit)",
+    )
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.set_defaults(handler=run_plan)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -189,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=run_demo)
     _add_emulator_parser(commands)
+    _add_spec_parsers(commands)
     return parser
 
 
@@ -208,6 +277,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
+    except SubscriptionError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        count = len(exc.problems)
+        print(f"{count} problem{'s' if count != 1 else ''}; nothing was started", file=sys.stderr)
+        return EXIT_INVALID
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID

@@ -77,3 +77,6 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # One INFO line per HTTP request is too much for a service that polls; keep warnings.
+    for noisy in ("httpx", "httpcore", "websockets", "aiokafka"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -70,6 +70,7 @@ class GenesysRest:
         observer: RestObserver | None = None,
     ) -> None:
         self._http = http
+        self.tokens = tokens
         self._auth = BearerAuth(tokens)
         self.budget = budget or RequestBudget()
         self._max_attempts = max_attempts

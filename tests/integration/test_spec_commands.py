@@ -1,0 +1,113 @@
+"""``pipeline validate`` and ``pipeline plan`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from pipeline.emulator.thread import EmulatorThread
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "subscription.yaml"
+
+
+@pytest.fixture(autouse=True)
+def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET", "GENESYS_REGION", "GENESYS_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_validate_accepts_the_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert "4 subscriptions" in out
+    assert "serviceLevelPercent = oServiceLevel ratio × 100" in out
+    assert out.rstrip().endswith(": valid")
+
+
+def test_validate_reports_every_problem_with_its_path_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "subscriptions:\n"
+        "  - name: q\n"
+        "    queues: [{id: not-a-uuid}]\n"
+        "    metrics: [oWating, skillGroup]\n"
+        "    metrcs: []\n"
+    )
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert any(
+        line.startswith("subscriptions[0].metrics[0]:") and "did you mean oWaiting" in line
+        for line in err
+    ), err
+    assert any(
+        line.startswith("subscriptions[0].metrics[1]:") and "skillGroup" in line for line in err
+    )
+    assert any(line.startswith("subscriptions[0].metrcs:") for line in err)
+    assert any(line.startswith("subscriptions[0].queues[0]") for line in err)
+    assert err[-1].endswith("problems; nothing was started")
+
+
+def test_plan_offline_lists_unresolved_names(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(EXAMPLE), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["online"] is False
+    assert any("not resolved yet" in note for note in doc["notes"])
+
+
+def test_plan_online_resolves_names_against_the_org(
+    emulator_factory: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    emulator = emulator_factory()
+    monkeypatch.setenv("GENESYS_API_URL", emulator.base_url)
+    monkeypatch.setenv("GENESYS_CLIENT_ID", DEMO_CLIENT_ID)
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    assert main(["plan", str(EXAMPLE), "--shards", "3", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["online"] is True
+    shards = doc["plan"]["shards"]
+    assert len(shards) == 3
+    topics = [t for s in shards for c in s["channels"] for t in c["topics"]]
+    assert len(topics) == len(set(topics)) > 0
+    assert all(len(c["topics"]) <= 1000 for s in shards for c in s["channels"])
+    metrics = {m["metric"] for m in doc["availability"]["metrics"]}
+    assert {"oWaiting", "tAgentRoutingStatus"} <= metrics
+
+
+def test_plan_online_rejects_names_the_org_does_not_have(
+    emulator_factory: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    emulator = emulator_factory()
+    monkeypatch.setenv("GENESYS_API_URL", emulator.base_url)
+    monkeypatch.setenv("GENESYS_CLIENT_ID", DEMO_CLIENT_ID)
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    spec = tmp_path / "s.yaml"
+    spec.write_text("subscriptions:\n  - name: q\n    queues: [{name: Nowhere 99}]\n")
+    assert main(["plan", str(spec)]) == 2
+    assert "Nowhere 99" in capsys.readouterr().err
+
+
+def test_plan_with_wrong_credentials_fails_cleanly(
+    emulator_factory: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    emulator = emulator_factory()
+    monkeypatch.setenv("GENESYS_API_URL", emulator.base_url)
+    monkeypatch.setenv("GENESYS_CLIENT_ID", DEMO_CLIENT_ID)
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", "canary-wrong-secret")
+    assert main(["plan", str(EXAMPLE)]) == 1
+    err = capsys.readouterr().err
+    assert "login refused (401 invalid_client)" in err
+    assert "canary-wrong-secret" not in err
