@@ -26,6 +26,7 @@ __all__ = ["FAULT_TYPES", "add_admin_routes", "parse_fault"]
 FAULT_TYPES: dict[str, type[faults.Fault]] = {
     "drop_socket": faults.DropSocket,
     "socket_closing": faults.SendSocketClosing,
+    "stall_socket": faults.StallSocket,
     "stop_heartbeats": faults.StopHeartbeats,
     "resume_heartbeats": faults.ResumeHeartbeats,
     "malformed_frames": faults.MalformedFrames,

@@ -10,7 +10,8 @@ Tests and the admin API *plan* faults; the HTTP/WebSocket shell *consumes* them.
   and the use is logged in :attr:`FaultPlan.consumed` so tests can assert it happened.
   A 429 with ``retry_after`` answers ``too.many.requests.retry.after`` plus ``Retry-After``
   (the SDK retries it by itself); without, ``too.many.requests`` (the SDK raises) — §4.3, §4.4.
-* Socket actions (:class:`DropSocket`, :class:`SendSocketClosing`) queue per channel; the
+* Socket actions (:class:`DropSocket`, :class:`SendSocketClosing`, :class:`StallSocket`) queue
+  per channel; the
   channel's socket task drains them with :meth:`FaultPlan.take_socket_actions`.
 * Heartbeat pauses (:class:`StopHeartbeats`/:class:`ResumeHeartbeats`) are flags the heartbeat
   loop reads through :meth:`FaultPlan.heartbeats_paused`; ``channel_id=None`` means every channel.
@@ -51,6 +52,7 @@ __all__ = [
     "RevokeToken",
     "SendSocketClosing",
     "SocketAction",
+    "StallSocket",
     "StateFault",
     "StopHeartbeats",
     "TruncatedFrames",
@@ -93,6 +95,19 @@ class SendSocketClosing:
 
     channel_id: ChannelId
     close_after: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class StallSocket:
+    """The current socket turns into a black hole: the server keeps "sending" (and logging)
+    frames, heartbeats and pongs, but nothing reaches the client.
+
+    A half-dead connection (a NAT or proxy that stopped forwarding); only the client's
+    heartbeat watchdog can notice it, and what was sent meanwhile is lost: it must be
+    covered by a gap and a backfill. A new socket on the channel is not stalled.
+    """
+
+    channel_id: ChannelId
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +184,7 @@ class RevokeToken:
     token_id: TokenId
 
 
-SocketAction = DropSocket | SendSocketClosing
+SocketAction = DropSocket | SendSocketClosing | StallSocket
 FrameFault = MalformedFrames | TruncatedFrames | DuplicateFrames | ReorderFrames
 StateFault = ExpireChannel | EvictChannel | ExpireToken | RevokeToken
 Fault = SocketAction | StopHeartbeats | ResumeHeartbeats | FrameFault | StateFault
@@ -265,7 +280,11 @@ class FaultPlan:
             TypeError: A state fault (use ``EmulatorState.apply_fault``).
         """
         match fault:
-            case DropSocket(channel_id=cid) | SendSocketClosing(channel_id=cid):
+            case (
+                DropSocket(channel_id=cid)
+                | SendSocketClosing(channel_id=cid)
+                | StallSocket(channel_id=cid)
+            ):
                 self._actions.setdefault(cid, []).append(fault)
             case StopHeartbeats(channel_id=None):
                 self._paused_all = True

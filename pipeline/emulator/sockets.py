@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from pipeline.emulator.faults import DropSocket, FaultPlan, SendSocketClosing
+from pipeline.emulator.faults import DropSocket, FaultPlan, SendSocketClosing, StallSocket
 from pipeline.emulator.feed import TopicFeed
 
 __all__ = ["FrameLog", "SentFrame", "SocketSession", "envelope"]
@@ -57,6 +58,7 @@ class SentFrame:
         body_key: which body of the topic (see ``feed.body_key``).
         intact: False when a fault made the bytes unparseable (malformed, truncated).
         at: emulator time (seconds since start) it was sent.
+        wall: epoch seconds it was sent (to compare with a client's clock).
     """
 
     seq: int
@@ -67,6 +69,7 @@ class SentFrame:
     body_key: str | None
     intact: bool
     at: float
+    wall: float
 
     def to_json(self) -> dict[str, Any]:
         """The admin API's view of the frame."""
@@ -92,6 +95,7 @@ class FrameLog:
             extra.get("body_key"),
             extra.get("intact", True),
             at,
+            time.time(),
         )
         self._frames.append(frame)
         return frame
@@ -159,6 +163,7 @@ class SocketSession:
         self._last_heartbeat = clock()
         self._held: dict[str, _Pending] = {}
         self._closing_at: float | None = None
+        self._stalled = False
         self.closed = asyncio.Event()
 
     async def run(self) -> None:
@@ -214,6 +219,9 @@ class SocketSession:
                     log.info("fault: dropping socket of channel %s", self.channel_id)
                     self.abort()
                     return True
+                case StallSocket():
+                    log.info("fault: stalling socket of channel %s", self.channel_id)
+                    self._stalled = True
                 case SendSocketClosing(close_after=delay):
                     await self._send_logged("socket_closing", "v2.system.socket_closing", {})
                     self._closing_at = now + delay
@@ -248,7 +256,8 @@ class SocketSession:
     async def _send_event(self, text: str, source: _Pending, *, intact: bool) -> None:
         if self.ws.closed:
             return
-        await self.ws.send_str(text)
+        if not self._stalled:  # a stalled socket "sends" into a black hole
+            await self.ws.send_str(text)
         self._frames.add(
             self.channel_id,
             "event",
@@ -262,5 +271,6 @@ class SocketSession:
     async def _send_logged(self, kind: str, topic: str, body: dict[str, Any]) -> None:
         if self.ws.closed:
             return
-        await self.ws.send_str(envelope(topic, body))
+        if not self._stalled:
+            await self.ws.send_str(envelope(topic, body))
         self._frames.add(self.channel_id, kind, topic, self._clock())

@@ -1,0 +1,334 @@
+"""The notification stream: the shell that carries out a :class:`ChannelSession`'s actions.
+
+One :class:`ChannelStream` per channel. It feeds the pure session every input (REST outcomes,
+socket events, frames, timer ticks) and does what the session answers: REST calls run as
+tasks whose outcome comes back as an input; each WebSocket gets a reader task that turns
+frames into inputs; ``Emit`` items and backfill snapshots go to the ``sink``.
+
+Backpressure: the inbox is bounded and socket readers ``await`` room in it, and ``Emit`` awaits
+the sink. When Kafka is slow the sink blocks, the inbox fills, the readers stop reading and TCP
+flow control slows the server — memory stays bounded and nothing is dropped.
+
+:func:`run_channels` runs the channels of one shard together over one REST client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import datetime
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from pipeline.core import session_actions as act, session_inputs as inp
+from pipeline.core.backfill import (
+    aggregate_events,
+    observation_events,
+    plan_snapshot,
+    user_aggregate_events,
+)
+from pipeline.core.events import StreamEvent
+from pipeline.core.frames import parse_frame
+from pipeline.core.session import ChannelSession, SessionSettings, SessionState
+from pipeline.errors import ApiError, AuthError, FrameError, GenesysError, RateLimitedError
+from pipeline.genesys.rest import GenesysRest
+
+__all__ = ["ChannelStream", "Sink", "run_channels"]
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[StreamEvent], Awaitable[None]]
+_PING = '{"message": "ping"}'
+
+
+def _expires_at(text: object, fallback: float) -> float:
+    try:
+        return datetime.fromisoformat(str(text)).timestamp()
+    except ValueError:
+        return fallback
+
+
+def _failure(exc: Exception) -> tuple[str, float | None, int | None]:
+    """(reason, retry_after, status) of a REST failure; the reason holds no secrets."""
+    if isinstance(exc, RateLimitedError):
+        return "rate limited", exc.retry_after, 429
+    if isinstance(exc, ApiError):
+        return f"{exc.status} {exc.code}", None, exc.status
+    if isinstance(exc, AuthError):
+        return f"login refused: {exc.error}", None, exc.status
+    return type(exc).__name__, None, None
+
+
+class ChannelStream:
+    """Run one channel's session until stopped (or failed for good).
+
+    Args:
+        rest: the shard's REST client (shared by its channels).
+        topics: the channel's topics (1 to 1,000).
+        sink: receives every stream event; awaiting it is the backpressure.
+        settings: the session's timers.
+        clock: epoch seconds.
+        inbox_size: inputs waiting for the session before socket readers block.
+        open_timeout_s: WebSocket handshake timeout.
+    """
+
+    def __init__(
+        self,
+        rest: GenesysRest,
+        topics: Sequence[str],
+        sink: Sink,
+        *,
+        settings: SessionSettings | None = None,
+        clock: Callable[[], float] = time.time,
+        inbox_size: int = 10_000,
+        open_timeout_s: float = 10.0,
+    ) -> None:
+        self.session = ChannelSession(topics, settings)
+        self._rest = rest
+        self._sink = sink
+        self._clock = clock
+        self._inbox: asyncio.Queue[inp.SessionInput] = asyncio.Queue(inbox_size)
+        self._open_timeout_s = open_timeout_s
+        self._sockets: dict[int, ClientConnection] = {}
+        self._socket_tasks: dict[int, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._backfill: asyncio.Task[None] | None = None
+        self._stop_requested = False
+
+    def stop(self) -> None:
+        """Ask the stream to close its sockets and return from :meth:`run`."""
+        self._stop_requested = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._inbox.put_nowait(inp.Stop(self._clock()))
+
+    async def run(self) -> None:
+        """Drive the session until it stops; cleans up every task and socket."""
+        try:
+            done = await self._handle(inp.Started(self._clock()))
+            while not done:
+                done = await self._handle(await self._next_input())
+        finally:
+            await self._cleanup()
+
+    async def _next_input(self) -> inp.SessionInput:
+        if self._stop_requested:
+            return inp.Stop(self._clock())
+        deadline = self.session.next_deadline()
+        timeout = None if deadline is None else max(0.0, deadline - self._clock())
+        try:
+            return await asyncio.wait_for(self._inbox.get(), timeout)
+        except TimeoutError:
+            return inp.Tick(self._clock())
+
+    async def _handle(self, event: inp.SessionInput) -> bool:
+        """Feed one input; carry out the actions. True when the session is over."""
+        for action in self.session.handle(event):
+            if await self._do(action):
+                return True
+        return self.session.state in {SessionState.STOPPED, SessionState.FAILED}
+
+    async def _do(self, action: act.Action) -> bool:
+        match action:
+            case act.Emit(item=item):
+                await self._sink(item)
+            case act.FetchToken(force=force):
+                self._spawn(self._fetch_token(force))
+            case act.CreateChannel():
+                self._spawn(self._create_channel())
+            case act.Subscribe(channel_id=channel_id, topics=topics):
+                self._spawn(self._subscribe(channel_id, topics))
+            case act.CheckChannel(channel_id=channel_id):
+                self._spawn(self._check_channel(channel_id))
+            case act.OpenSocket(socket_id=socket_id, connect_uri=uri):
+                task = asyncio.create_task(self._socket(socket_id, uri))
+                self._socket_tasks[socket_id] = task
+            case act.CloseSocket(socket_id=socket_id, reason=reason):
+                await self._close_socket(socket_id, reason)
+            case act.SendPing(socket_id=socket_id):
+                ws = self._sockets.get(socket_id)
+                if ws is not None:
+                    self._spawn(self._send(ws, _PING))
+            case act.Backfill(reason=reason, topics=topics):
+                if self._backfill is not None:
+                    self._backfill.cancel()
+                self._backfill = asyncio.create_task(self._run_backfill(reason, topics))
+            case act.Stopped(reason=reason):
+                log.info("channel session stopped: %s", reason)
+                return True
+        return False
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _put(self, event: inp.SessionInput) -> None:
+        await self._inbox.put(event)
+
+    # ------------------------------------------------------------------ REST outcomes
+
+    async def _fetch_token(self, force: bool) -> None:
+        try:
+            await self._rest.tokens.token(force=force)
+        except GenesysError as exc:
+            reason, retry_after, _ = _failure(exc)
+            await self._put(inp.TokenFailed(self._clock(), reason, retry_after))
+        else:
+            await self._put(inp.TokenReady(self._clock()))
+
+    async def _create_channel(self) -> None:
+        try:
+            channel = await self._rest.create_channel()
+        except GenesysError as exc:
+            reason, retry_after, status = _failure(exc)
+            await self._put(inp.ChannelCreateFailed(self._clock(), reason, retry_after, status))
+            return
+        now = self._clock()
+        expires = _expires_at(channel.get("expires"), now + 86400.0)
+        await self._put(
+            inp.ChannelCreated(now, str(channel["id"]), str(channel["connectUri"]), expires)
+        )
+
+    async def _subscribe(self, channel_id: str, topics: tuple[str, ...]) -> None:
+        try:
+            await self._rest.put_subscriptions(channel_id, list(topics))
+        except GenesysError as exc:
+            reason, retry_after, status = _failure(exc)
+            await self._put(inp.SubscribeFailed(self._clock(), reason, retry_after, status))
+        else:
+            # The PUT answer carries no expiry; the session assumes the documented 24 h.
+            await self._put(inp.Subscribed(self._clock()))
+
+    async def _check_channel(self, channel_id: str) -> None:
+        try:
+            exists = await self._rest.channel_exists(channel_id)
+        except GenesysError as exc:
+            reason, retry_after, status = _failure(exc)
+            await self._put(inp.ChannelCheckFailed(self._clock(), reason, retry_after, status))
+        else:
+            await self._put(inp.ChannelChecked(self._clock(), exists))
+
+    # ------------------------------------------------------------------ sockets
+
+    async def _socket(self, socket_id: int, uri: str) -> None:
+        """Open one socket, then read it until it closes; every outcome becomes an input."""
+        try:
+            ws = await websockets.connect(uri, open_timeout=self._open_timeout_s, max_size=None)
+        except websockets.InvalidStatus as exc:
+            status = exc.response.status_code
+            await self._put(
+                inp.SocketOpenFailed(self._clock(), socket_id, f"HTTP {status}", status)
+            )
+            return
+        except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
+            await self._put(inp.SocketOpenFailed(self._clock(), socket_id, type(exc).__name__))
+            return
+        self._sockets[socket_id] = ws
+        await self._put(inp.SocketOpened(self._clock(), socket_id))
+        code, reason = await self._read(socket_id, ws)
+        self._sockets.pop(socket_id, None)
+        await self._put(inp.SocketClosed(self._clock(), socket_id, code, reason))
+
+    async def _read(self, socket_id: int, ws: ClientConnection) -> tuple[int | None, str]:
+        try:
+            async for message in ws:
+                now = self._clock()
+                try:
+                    frame = parse_frame(message)
+                except FrameError as exc:
+                    await self._put(inp.BadFrame(now, socket_id, exc))
+                else:
+                    await self._put(inp.FrameReceived(now, socket_id, frame))
+        except websockets.ConnectionClosed as exc:
+            received = exc.rcvd
+            return (received.code, received.reason) if received else (None, "no close frame")
+        return ws.close_code, ws.close_reason or "closed"
+
+    async def _close_socket(self, socket_id: int, reason: str) -> None:
+        ws = self._sockets.get(socket_id)
+        if ws is not None:
+            self._spawn(self._close_ws(ws, reason))
+            return
+        task = self._socket_tasks.get(socket_id)
+        if task is not None and not task.done():
+            task.cancel()  # still opening: abandon it
+
+    @staticmethod
+    async def _close_ws(ws: ClientConnection, reason: str) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed, OSError):
+            await ws.close(1000, reason[:120])
+
+    @staticmethod
+    async def _send(ws: ClientConnection, text: str) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed, OSError):
+            await ws.send(text)
+
+    # ------------------------------------------------------------------ backfill
+
+    async def _run_backfill(self, reason: str, topics: tuple[str, ...]) -> None:
+        now = self._clock()
+        plan = plan_snapshot(topics, now)
+        try:
+            for body in plan.observation_queries:
+                for event in observation_events(
+                    await self._rest.queue_observations(body), now, reason
+                ):
+                    await self._sink(event)
+            for body in plan.aggregate_queries:
+                answer = await self._rest.conversation_aggregates(body)
+                for event in aggregate_events(answer, now, reason):
+                    await self._sink(event)
+            for body in plan.user_queries:
+                answer = await self._rest.user_aggregates(body)
+                for event in user_aggregate_events(answer, now, reason):
+                    await self._sink(event)
+        except GenesysError as exc:
+            await self._put(inp.BackfillFinished(self._clock(), False, _failure(exc)[0]))
+        else:
+            await self._put(inp.BackfillFinished(self._clock(), True))
+
+    # ------------------------------------------------------------------ shutdown
+
+    async def _cleanup(self) -> None:
+        for ws in list(self._sockets.values()):
+            await self._close_ws(ws, "stopping")
+        pending = [*self._tasks, *self._socket_tasks.values()]
+        if self._backfill is not None:
+            pending.append(self._backfill)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def run_channels(
+    rest: GenesysRest,
+    channels: Sequence[Sequence[str]],
+    sink: Sink,
+    *,
+    settings: SessionSettings | None = None,
+    stop: asyncio.Event | None = None,
+) -> list[ChannelStream]:
+    """Run one stream per channel until ``stop`` is set (or every session ends).
+
+    Returns:
+        The streams (for their final session state).
+    """
+    streams = [ChannelStream(rest, topics, sink, settings=settings) for topics in channels]
+    runs = [asyncio.create_task(s.run()) for s in streams]
+    waiter: asyncio.Future[Any] = asyncio.ensure_future((stop or asyncio.Event()).wait())
+    everything: asyncio.Future[Any] = asyncio.gather(*runs)
+    try:
+        await asyncio.wait({waiter, everything}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for stream in streams:
+            stream.stop()
+        await asyncio.gather(*runs, return_exceptions=True)
+        waiter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiter
+    return streams
