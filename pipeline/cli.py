@@ -203,6 +203,52 @@ def run_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """``i/N`` → (i, N), with 0 ≤ i < N."""
+    index, _, count = text.partition("/")
+    try:
+        shard, shards = int(index), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes i/N, e.g. 0/2, not {text!r}") from None
+    if not 0 <= shard < shards:
+        raise argparse.ArgumentTypeError(f"--shard {text}: need 0 <= i < N")
+    return shard, shards
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    """``pipeline watch FILE``: stream one shard's channels, one JSON line per event."""
+    from pipeline.core.spec import load_spec
+    from pipeline.services.watch import watch
+    from pipeline.settings import GenesysSettings
+
+    spec = load_spec(args.file)
+    settings = GenesysSettings()
+    settings.require_credentials()
+    api_base = settings.api_base(spec.genesys.region, spec.genesys.api_url)
+    shard, shards = args.shard
+
+    async def run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        if args.duration is not None:
+            loop.call_later(args.duration, stop.set)
+        return await watch(
+            spec,
+            api_base,
+            settings.client_id,
+            settings.client_secret,
+            shard=shard,
+            shards=shards,
+            stop=stop,
+        )
+
+    printed = asyncio.run(run())
+    log.info("watch stopped after %d events", printed)
+    return EXIT_OK
+
+
 def _add_spec_parsers(commands: Any) -> None:
     validate = commands.add_parser("validate", help="validate a subscription file (no network)")
     validate.add_argument("file", type=Path)
@@ -226,6 +272,13 @@ def _add_spec_parsers(commands: Any) -> None:
     )
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.set_defaults(handler=run_plan)
+    watch = commands.add_parser(
+        "watch", help="stream one shard's notifications as JSON lines (no Kafka)"
+    )
+    watch.add_argument("file", type=Path)
+    watch.add_argument("--shard", type=_shard, default=(0, 1), help="i/N (default 0/1)")
+    watch.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
+    watch.set_defaults(handler=run_watch)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,13 +14,14 @@ All times are epoch seconds (float, UTC). Values only; no I/O.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.core.frames import TopicEvent
 
-__all__ = ["AuditEvent", "BackfillEvent", "DeadLetter", "Gap", "StreamEvent"]
+__all__ = ["AuditEvent", "BackfillEvent", "DeadLetter", "Gap", "StreamEvent", "event_to_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +103,50 @@ class DeadLetter:
 
 
 StreamEvent = TopicEvent | BackfillEvent | Gap | DeadLetter | AuditEvent
+
+
+def event_to_json(event: StreamEvent) -> dict[str, Any]:
+    """A JSON-able view of a stream event (``pipeline watch`` prints these, one per line)."""
+    match event:
+        case TopicEvent():
+            return {
+                "type": "topic",
+                "topic": event.topic,
+                "correlation_id": event.correlation_id,
+                "body": event.body,
+            }
+        case BackfillEvent():
+            return {
+                "type": "backfill",
+                "topic": event.topic,
+                "reason": event.reason,
+                "fetched_at": event.fetched_at,
+                "body": event.body,
+            }
+        case Gap():
+            return {
+                "type": "gap",
+                "channel_id": event.channel_id,
+                "started_at": event.started_at,
+                "ended_at": event.ended_at,
+                "seconds": event.seconds,
+                "topics": len(event.topics),
+                "reason": event.reason,
+            }
+        case DeadLetter():
+            return {
+                "type": "dead_letter",
+                "reason": event.reason,
+                "stage": event.stage,
+                "topic": event.topic,
+                "at": event.at,
+                "raw_base64": base64.b64encode(event.raw).decode(),
+            }
+        case AuditEvent():
+            return {
+                "type": "audit",
+                "kind": event.kind,
+                "at": event.at,
+                "channel_id": event.channel_id,
+                "details": dict(event.details),
+            }

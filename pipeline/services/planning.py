@@ -19,8 +19,9 @@ from pipeline.core.spec import SubscriptionSpec
 from pipeline.errors import SubscriptionError
 from pipeline.genesys.client import genesys_client
 from pipeline.genesys.directory import check_availability, check_topics, resolve_entities
+from pipeline.genesys.rest import GenesysRest
 
-__all__ = ["PlanOutcome", "plan_offline", "plan_online"]
+__all__ = ["PlanOutcome", "plan_offline", "plan_online", "resolve_plan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,23 @@ def plan_offline(spec: SubscriptionSpec, shards: int, client_per_shard: bool) ->
     return PlanOutcome(plan, online=False, notes=unresolved_references(spec, directory))
 
 
+async def resolve_plan(
+    rest: GenesysRest, spec: SubscriptionSpec, shards: int, client_per_shard: bool
+) -> tuple[Plan, ResolvedEntities]:
+    """Resolve the spec's names against the org, check its topics, and plan the shards.
+
+    Raises:
+        SubscriptionError: names the org does not have, or topics it does not offer.
+    """
+    directory = await resolve_entities(rest, lookups_needed(spec))
+    problems = unresolved_references(spec, directory)
+    topics = expand_topics(spec, directory)
+    problems += await check_topics(rest, topics)
+    if problems:
+        raise SubscriptionError(problems)
+    return plan_shards(topics, shards, client_per_shard=client_per_shard), directory
+
+
 async def plan_online(
     spec: SubscriptionSpec,
     api_base: str,
@@ -75,12 +93,6 @@ async def plan_online(
         SubscriptionError: names the org does not have, or topics it does not offer.
     """
     async with genesys_client(api_base, client_id, client_secret) as rest:
-        directory = await resolve_entities(rest, lookups_needed(spec))
-        problems = unresolved_references(spec, directory)
-        topics = expand_topics(spec, directory)
-        problems += await check_topics(rest, topics)
-        if problems:
-            raise SubscriptionError(problems)
-        plan = plan_shards(topics, shards, client_per_shard=client_per_shard)
+        plan, directory = await resolve_plan(rest, spec, shards, client_per_shard)
         availability = await check_availability(rest, spec, directory)
     return PlanOutcome(plan, online=True, availability=availability)

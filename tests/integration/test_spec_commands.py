@@ -111,3 +111,31 @@ def test_plan_with_wrong_credentials_fails_cleanly(
     err = capsys.readouterr().err
     assert "login refused (401 invalid_client)" in err
     assert "canary-wrong-secret" not in err
+
+
+def test_watch_streams_json_lines_until_the_duration(
+    emulator_factory: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    emulator = emulator_factory(speed=60.0)
+    monkeypatch.setenv("GENESYS_API_URL", emulator.base_url)
+    monkeypatch.setenv("GENESYS_CLIENT_ID", DEMO_CLIENT_ID)
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    assert main(["watch", str(EXAMPLE), "--shard", "1/2", "--duration", "3"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    kinds = {line.get("kind") for line in lines if line["type"] == "audit"}
+    assert {"channel.created", "channel.subscribed", "socket.connected", "session.stopped"} <= kinds
+    assert any(line["type"] == "backfill" for line in lines)
+    assert any(line["type"] == "topic" for line in lines)
+
+
+def test_watch_needs_credentials(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["watch", str(EXAMPLE)]) == 2
+    assert "GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET" in capsys.readouterr().err
+
+
+def test_shard_argument_is_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["watch", str(EXAMPLE), "--shard", "2/2"])
+    assert "need 0 <= i < N" in capsys.readouterr().err
