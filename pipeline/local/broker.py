@@ -64,12 +64,21 @@ class LocalBroker:
         workdir: where the broker's log goes (``broker.log``).
         port: a fixed port, or 0 to pick a free one.
         ready_timeout: seconds to wait for the broker to accept connections.
+        advertised_port: the port clients are told to use (a TCP proxy in front of the
+            broker, for outage tests); defaults to ``port``.
     """
 
-    def __init__(self, workdir: Path, port: int = 0, ready_timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int = 0,
+        ready_timeout: float = 20.0,
+        advertised_port: int | None = None,
+    ) -> None:
         self.workdir = workdir
         self.port = port
         self.ready_timeout = ready_timeout
+        self.advertised_port = advertised_port
         self._process: ManagedProcess | None = None
 
     @property

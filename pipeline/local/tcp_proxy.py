@@ -1,0 +1,95 @@
+"""A TCP proxy that can be cut and restored: "Kafka unreachable" without killing the broker.
+
+The local broker keeps records in memory, so a broker restart loses them; an outage is
+therefore simulated between client and broker. :meth:`TcpProxy.cut` closes every open
+connection abruptly and refuses new ones until :meth:`TcpProxy.restore`.
+
+The broker must advertise the proxy's address, or clients would bypass the proxy after the
+first metadata answer (see ``LocalBroker(advertised_port=...)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+__all__ = ["TcpProxy"]
+
+log = logging.getLogger(__name__)
+
+
+class TcpProxy:
+    """Forward ``listen_port`` → ``target_host:target_port`` on 127.0.0.1.
+
+    Args:
+        target_port: where to forward to.
+        listen_port: where to listen (0: any free port).
+        target_host: the target's host.
+    """
+
+    def __init__(self, target_port: int, listen_port: int = 0, target_host: str = "127.0.0.1"):
+        self.target = (target_host, target_port)
+        self.listen_port = listen_port
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._open = True
+        self.connections = 0
+
+    async def start(self) -> int:
+        """Start listening; returns the port."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.listen_port)
+        self.listen_port = self._server.sockets[0].getsockname()[1]
+        return self.listen_port
+
+    def cut(self) -> None:
+        """Drop every connection abruptly and refuse new ones."""
+        self._open = False
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+        log.info("proxy :%d cut", self.listen_port)
+
+    def restore(self) -> None:
+        """Accept connections again."""
+        self._open = True
+        log.info("proxy :%d restored", self.listen_port)
+
+    async def aclose(self) -> None:
+        """Stop listening and drop every connection."""
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A connection task cancelled at shutdown just ends: asyncio 3.11 logs a cancelled
+        # client_connected_cb as an error otherwise.
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._forward(reader, writer)
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self._open:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.connections += 1
+        self._writers |= {writer, up_writer}
+        try:
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        finally:
+            for w in (writer, up_writer):
+                self._writers.discard(w)
+                w.transport.abort()
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.transport.abort()
