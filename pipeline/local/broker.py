@@ -117,6 +117,7 @@ class LocalBroker:
 
     def _start_on(self, binary: Path, port: int) -> None:
         url = f"tcp://{_HOST}:{port}"
+        advertised = f"tcp://{_HOST}:{self.advertised_port or port}"
         env: dict[str, str | None] = dict.fromkeys(_TANSU_ENV)
         process = ManagedProcess(
             "broker",
@@ -126,7 +127,7 @@ class LocalBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ],

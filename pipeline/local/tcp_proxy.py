@@ -72,13 +72,18 @@ class TcpProxy:
         if not self._open:
             writer.transport.abort()
             return
+        self._writers.add(writer)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
             writer.transport.abort()
             return
+        if not self._open or writer.transport.is_closing():  # cut while we connected
+            up_writer.transport.abort()
+            writer.transport.abort()
+            return
         self.connections += 1
-        self._writers |= {writer, up_writer}
+        self._writers.add(up_writer)
         try:
             await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
         finally:

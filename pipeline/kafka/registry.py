@@ -1,0 +1,447 @@
+"""The Kafka contract in a Confluent-compatible schema registry: register it, check it, require it.
+
+Operators run ``pipeline schemas register`` (:func:`register_contract`) once per release; the
+producer never auto-registers. At start it calls :func:`require_contract`, which refuses with
+one line per problem when a subject is missing or its latest version is not exactly the schema
+this build writes; ``pipeline schemas check`` (:func:`check_contract`) prints the same lines.
+
+For each topic of :data:`pipeline.kafka.schemas.CONTRACT` the subject is ``<topic>-value``
+(TopicNameStrategy) and its compatibility level is BACKWARD_TRANSITIVE (FULL_TRANSITIVE, being
+stricter, is kept when an operator chose it). Compatibility of this build's schema with what is
+registered is computed here with Apache Avro's checker against every registered version, not
+asked of the registry: the registry's answer depends on the subject's level (``NONE`` says yes
+to anything).
+
+Every failure is a :class:`~pipeline.errors.SchemaError` with a specific message; the registry
+URL in messages has its user-info (``user:password@``) removed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError
+from confluent_kafka.schema_registry.error import OAuthTokenError
+
+from pipeline.errors import SchemaError
+from pipeline.kafka.schemas import (
+    CONTRACT,
+    read_problems,
+    schema_text,
+    subject_for,
+    topic_names,
+)
+
+__all__ = [
+    "ACCEPTED_LEVELS",
+    "COMPATIBILITY",
+    "RegisteredSubject",
+    "SubjectStatus",
+    "check_contract",
+    "inspect_contract",
+    "redact_url",
+    "register_contract",
+    "require_contract",
+]
+
+log = logging.getLogger(__name__)
+
+COMPATIBILITY: Final = "BACKWARD_TRANSITIVE"
+"""The level :func:`register_contract` sets on every subject of the contract."""
+
+ACCEPTED_LEVELS: Final = frozenset({"BACKWARD_TRANSITIVE", "FULL_TRANSITIVE"})
+"""Levels at least as strict as :data:`COMPATIBILITY`; anything else is a warning."""
+
+# Fail fast enough for a CLI and a producer start, still riding out a registry blip.
+# Any key here can be overridden through ``client_config``.
+_CLIENT_DEFAULTS: Final[Mapping[str, Any]] = {
+    "timeout": 10,
+    "max.retries": 2,
+    "retries.wait.ms": 250,
+    "retries.max.wait.ms": 2000,
+}
+
+# Confluent error codes (https://docs.confluent.io/platform/current/schema-registry/develop/api.html)
+_SUBJECT_NOT_FOUND: Final = 40401
+_SCHEMA_NOT_FOUND: Final = 40403
+_SUBJECT_LEVEL_NOT_CONFIGURED: Final = 40408
+_REGISTER_FIX: Final = "run `pipeline schemas register`"
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    # The client talks HTTP through httpx2 when installed, else httpx
+    # (confluent_kafka.schema_registry.common._httpx_compat); both raise TransportError
+    # subclasses for refused connections, DNS failures and timeouts.
+    found: list[type[BaseException]] = []
+    for module in ("httpx2", "httpx"):
+        try:
+            found.append(importlib.import_module(module).TransportError)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+_TRANSPORT_ERRORS: Final = _transport_errors()
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredSubject:
+    """One subject after :func:`register_contract`.
+
+    Attributes:
+        topic: the Kafka topic (``genesys.metrics``).
+        subject: its value subject (``genesys.metrics-value``).
+        schema_name: the schema file's name (``metric``).
+        version: the subject version holding this build's schema.
+        schema_id: the registry-wide schema id (what the wire format carries).
+        created: True when this call registered the version, False when it already existed.
+        compatibility: the subject's compatibility level after the call.
+    """
+
+    topic: str
+    subject: str
+    schema_name: str
+    version: int
+    schema_id: int
+    created: bool
+    compatibility: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectStatus:
+    """What the registry holds for one subject, compared with this build.
+
+    Attributes:
+        topic, subject, schema_name: as in :class:`RegisteredSubject`.
+        version, schema_id: where this build's schema is registered under the subject, if it is.
+        latest_version: the subject's latest version, if the subject exists.
+        compatibility: the level that applies to the subject (its own or the global one).
+        problems: why the producer must not start (one line each, without the subject).
+        warnings: what is wrong but does not stop the producer.
+    """
+
+    topic: str
+    subject: str
+    schema_name: str
+    version: int | None
+    schema_id: int | None
+    latest_version: int | None
+    compatibility: str | None
+    problems: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def is_ok(self) -> bool:
+        """True when the latest version is this build's schema and nothing warns."""
+        return not self.problems and not self.warnings
+
+    def lines(self) -> list[str]:
+        """Problems then warnings, each prefixed with the subject."""
+        return [f"{self.subject}: {p}" for p in self.problems] + [
+            f"{self.subject}: warning: {w}" for w in self.warnings
+        ]
+
+
+# ---------------------------------------------------------------------------- public API
+def register_contract(
+    url: str, prefix: str, *, client_config: Mapping[str, Any] | None = None
+) -> list[RegisteredSubject]:
+    """Set each subject to BACKWARD_TRANSITIVE and register this build's schema under it.
+
+    Idempotent: a schema already registered under a subject is reported as existing, with the
+    same version and id. Every subject is attempted even when one fails.
+
+    Args:
+        url: the schema registry URL (comma-separated URLs are tried in turn).
+        prefix: the topic prefix (``genesys``).
+        client_config: extra ``SchemaRegistryClient`` settings (``basic.auth.user.info``,
+            ``ssl.ca.location``, ``timeout``, ``max.retries`` ...).
+
+    Returns:
+        One entry per topic of the contract, in :data:`CONTRACT` order.
+
+    Raises:
+        SchemaError: the registry is unreachable, refused access, or refused a schema (one line
+            per refused subject).
+    """
+    registered: list[RegisteredSubject] = []
+    failures: list[str] = []
+    with _client(url, client_config) as client:
+        for topic, name in _contract_topics(prefix):
+            subject = subject_for(topic)
+            try:
+                registered.append(_register_one(client, url, topic, subject, name))
+            except SchemaRegistryError as exc:
+                failures.append(f"{subject}: {_refusal(exc, name)}")
+    for entry in registered:
+        log.info(
+            "%s %s version %d id %d (%s)",
+            "registered" if entry.created else "already registered",
+            entry.subject,
+            entry.version,
+            entry.schema_id,
+            entry.compatibility,
+        )
+    if failures:
+        raise SchemaError(
+            f"schema registry {redact_url(url)} refused part of the contract:\n"
+            + "\n".join(failures)
+        )
+    return registered
+
+
+def inspect_contract(
+    url: str, prefix: str, *, client_config: Mapping[str, Any] | None = None
+) -> list[SubjectStatus]:
+    """Compare every subject of the contract in the registry with this build's schemas.
+
+    Args:
+        url, prefix, client_config: as in :func:`register_contract`.
+
+    Returns:
+        One status per topic of the contract, in :data:`CONTRACT` order.
+
+    Raises:
+        SchemaError: the registry is unreachable or refused access.
+    """
+    with _client(url, client_config) as client:
+        return [_inspect_one(client, topic, name) for topic, name in _contract_topics(prefix)]
+
+
+def check_contract(
+    url: str, prefix: str, *, client_config: Mapping[str, Any] | None = None
+) -> list[str]:
+    """One line per problem or warning of the contract in the registry; empty when all is well.
+
+    Never raises for registry trouble: an unreachable registry is one line naming the URL.
+
+    Args:
+        url, prefix, client_config: as in :func:`register_contract`.
+
+    Raises:
+        ConfigError: ``prefix`` is not a valid topic prefix (as every function here).
+    """
+    try:
+        statuses = inspect_contract(url, prefix, client_config=client_config)
+    except SchemaError as exc:
+        return str(exc).splitlines()
+    return [line for status in statuses for line in status.lines()]
+
+
+def require_contract(
+    url: str, prefix: str, *, client_config: Mapping[str, Any] | None = None
+) -> dict[str, int]:
+    """The schema ids the producer writes with, once the registry holds exactly this contract.
+
+    Warnings (a compatibility level weaker than BACKWARD_TRANSITIVE) are logged, not raised:
+    they matter to whoever registers the next version, not to this producer.
+
+    Args:
+        url, prefix, client_config: as in :func:`register_contract`.
+
+    Returns:
+        Topic → id of the schema this build writes to it (looked up under its subject).
+
+    Raises:
+        SchemaError: the registry is unreachable, or any subject is missing or does not hold
+            this build's schema as its latest version; the message has one line per problem.
+    """
+    statuses = inspect_contract(url, prefix, client_config=client_config)
+    for status in statuses:
+        for warning in status.warnings:
+            log.warning("%s: %s", status.subject, warning)
+    problems = [f"{s.subject}: {p}" for s in statuses for p in s.problems]
+    if problems:
+        raise SchemaError(
+            f"schema registry {redact_url(url)} does not hold the schemas this build writes:\n"
+            + "\n".join(problems)
+        )
+    ids: dict[str, int] = {}
+    for status in statuses:
+        if status.schema_id is None:  # cannot happen without a problem line; be explicit anyway
+            raise SchemaError(f"{status.subject}: this build's schema id is unknown")
+        ids[status.topic] = status.schema_id
+    return ids
+
+
+def redact_url(url: str) -> str:
+    """``url`` without user-info (``http://user:secret@host`` → ``http://host``)."""
+    parts = []
+    for one in url.split(","):
+        split = urlsplit(one.strip())
+        netloc = split.netloc.rpartition("@")[2]
+        parts.append(urlunsplit(split._replace(netloc=netloc)))
+    return ",".join(parts)
+
+
+# ---------------------------------------------------------------------------- the client shell
+@contextmanager
+def _client(url: str, client_config: Mapping[str, Any] | None) -> Iterator[SchemaRegistryClient]:
+    """A closed-on-exit client whose transport failures become one clear SchemaError."""
+    safe = redact_url(url)
+    parts = [part.strip() for part in url.split(",")]
+    if not all(part.startswith(("http://", "https://")) for part in parts):
+        raise SchemaError(
+            f"schema registry URL {safe!r} is not valid: each URL must start with http:// or "
+            "https://"
+        )
+    try:
+        client = SchemaRegistryClient({**_CLIENT_DEFAULTS, **(client_config or {}), "url": url})
+    except (ValueError, TypeError) as exc:
+        detail = str(exc).replace(url, safe)
+        raise SchemaError(f"schema registry client for {safe} is misconfigured: {detail}") from exc
+    try:
+        yield client
+    except _TRANSPORT_ERRORS as exc:
+        raise SchemaError(
+            f"schema registry {safe} is unreachable ({type(exc).__name__}): check the registry "
+            "URL and that the registry is running"
+        ) from exc
+    except OAuthTokenError as exc:
+        raise SchemaError(
+            f"schema registry {safe}: no OAuth token (HTTP {exc.status_code}): check the "
+            "registry credentials"
+        ) from exc
+    except SchemaRegistryError as exc:
+        raise SchemaError(f"schema registry {safe} failed: {_describe(exc)}") from exc
+    finally:
+        client.close()
+
+
+def _contract_topics(prefix: str) -> list[tuple[str, str]]:
+    topics = topic_names(prefix)
+    return [(topics[suffix], name) for suffix, name in CONTRACT.items()]
+
+
+def _schema(name: str) -> Schema:
+    return Schema(schema_text(name), "AVRO")
+
+
+def _describe(exc: SchemaRegistryError) -> str:
+    if exc.http_status_code in (401, 403):
+        return f"access refused (HTTP {exc.http_status_code}): check the registry credentials"
+    return f"HTTP {exc.http_status_code}, code {exc.error_code}: {exc.error_message}"
+
+
+def _refusal(exc: SchemaRegistryError, name: str) -> str:
+    if exc.http_status_code == 409:
+        return (
+            f"{name}.avsc is incompatible with a version already registered under this subject "
+            f"({exc.error_message}); register it under a new topic or migrate deliberately"
+        )
+    if exc.http_status_code == 422:
+        return f"the registry rejects {name}.avsc: {exc.error_message}"
+    return _describe(exc)
+
+
+def _raise_unless(exc: SchemaRegistryError, *codes: int) -> None:
+    """Let errors that end the whole operation (access, server faults) through."""
+    if exc.error_code not in codes:
+        raise exc
+
+
+def _lookup(client: SchemaRegistryClient, subject: str, schema: Schema) -> tuple[int, int] | None:
+    """(version, id) of ``schema`` under ``subject``, or None when it is not registered there."""
+    try:
+        found = client.lookup_schema(subject, schema)
+    except SchemaRegistryError as exc:
+        _raise_unless(exc, _SUBJECT_NOT_FOUND, _SCHEMA_NOT_FOUND)
+        return None
+    if found.version is None or found.schema_id is None:
+        raise SchemaError(f"the registry's lookup of {subject} answered without version or id")
+    return found.version, found.schema_id
+
+
+def _subject_level(client: SchemaRegistryClient, subject: str) -> tuple[str, bool]:
+    """(level that applies, True when it is the subject's own rather than the global one)."""
+    try:
+        return str(client.get_compatibility(subject)).upper(), True
+    except SchemaRegistryError as exc:
+        # Confluent ≥ 7 answers 40408 for a subject without its own level; older ones
+        # answered with the global level directly.
+        _raise_unless(exc, _SUBJECT_LEVEL_NOT_CONFIGURED, _SUBJECT_NOT_FOUND)
+    return str(client.get_compatibility()).upper(), False
+
+
+def _register_one(
+    client: SchemaRegistryClient, url: str, topic: str, subject: str, name: str
+) -> RegisteredSubject:
+    level, own = _subject_level(client, subject)
+    if not (own and level in ACCEPTED_LEVELS):
+        client.set_compatibility(subject, COMPATIBILITY)
+        level = COMPATIBILITY
+    schema = _schema(name)
+    found = _lookup(client, subject, schema)
+    created = found is None
+    if found is None:
+        client.register_schema(subject, schema)
+        # A registry may answer a registration with the id only: look the version up.
+        found = _lookup(client, subject, schema)
+        if found is None:
+            raise SchemaError(
+                f"schema registry {redact_url(url)} accepted {name}.avsc under {subject} but "
+                "cannot find it there afterwards"
+            )
+    version, schema_id = found
+    return RegisteredSubject(topic, subject, name, version, schema_id, created, level)
+
+
+def _inspect_one(client: SchemaRegistryClient, topic: str, name: str) -> SubjectStatus:
+    subject = subject_for(topic)
+    schema = _schema(name)
+    problems: list[str] = []
+    try:
+        latest = client.get_latest_version(subject).version or 0
+    except SchemaRegistryError as exc:
+        _raise_unless(exc, _SUBJECT_NOT_FOUND)
+        problems.append(f"not registered: {_REGISTER_FIX}")
+        return SubjectStatus(topic, subject, name, None, None, None, None, tuple(problems), ())
+    found = _lookup(client, subject, schema)
+    if found is None:
+        problems += _unregistered_problems(client, subject, name, schema, latest)
+    elif found[0] != latest:
+        problems.append(
+            f"latest version {latest} is not the schema this build writes (this build's "
+            f"{name}.avsc is version {found[0]}): a newer contract is registered; run a build "
+            "that writes it"
+        )
+    level, own = _subject_level(client, subject)
+    warnings: list[str] = []
+    if level not in ACCEPTED_LEVELS:
+        where = "the subject's level" if own else "the registry's global default"
+        warnings.append(
+            f"compatibility is {level} ({where}), weaker than {COMPATIBILITY}: {_REGISTER_FIX}"
+        )
+    version, schema_id = found if found is not None else (None, None)
+    return SubjectStatus(
+        topic, subject, name, version, schema_id, latest, level, tuple(problems), tuple(warnings)
+    )
+
+
+def _unregistered_problems(
+    client: SchemaRegistryClient, subject: str, name: str, schema: Schema, latest: int
+) -> list[str]:
+    """This build's schema is not under ``subject``: is it a compatible successor?"""
+    incompatible: list[str] = []
+    for version in client.get_versions(subject):
+        registered = client.get_version(subject, version).schema
+        try:
+            why = read_problems(schema.schema_str or "", registered.schema_str or "")
+        except SchemaError as exc:
+            why = [f"registered version {version} cannot be parsed here ({exc})"]
+        incompatible += [f"version {version}: {w}" for w in why]
+    if incompatible:
+        return [
+            f"this build's {name}.avsc is not registered and cannot read data written with the "
+            f"registered schema (latest version {latest}); {'; '.join(incompatible)}"
+        ]
+    return [
+        f"this build writes a newer {name}.avsc that is not registered yet (it can read every "
+        f"registered version, latest {latest}): {_REGISTER_FIX}"
+    ]
