@@ -249,6 +249,49 @@ def run_watch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_produce(args: argparse.Namespace) -> int:
+    """``pipeline produce FILE [--shard i/N]``: the producer service, until SIGINT/SIGTERM."""
+    from pipeline.core.spec import load_spec
+    from pipeline.services.producer import ProducerConfig, ProducerService
+    from pipeline.settings import (
+        GenesysSettings,
+        KafkaSettings,
+        ProducerSettings,
+        RegistrySettings,
+    )
+
+    spec = load_spec(args.file)
+    genesys = GenesysSettings()
+    genesys.require_credentials()
+    shard, shards = args.shard
+    config = ProducerConfig(
+        spec, genesys, KafkaSettings(), RegistrySettings(), ProducerSettings(), shard, shards
+    )
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        if args.duration is not None:
+            loop.call_later(args.duration, stop.set)
+        await ProducerService(config).run(stop)
+
+    asyncio.run(run())
+    return EXIT_OK
+
+
+def run_schemas(args: argparse.Namespace) -> int:
+    """``pipeline schemas register|check``: the contract in the schema registry."""
+    from pipeline.services import schemas
+    from pipeline.settings import ProducerSettings, RegistrySettings
+
+    registry = RegistrySettings()
+    prefix = args.prefix or ProducerSettings().topic_prefix
+    action = schemas.register if args.action == "register" else schemas.check
+    return action(registry.url, prefix, sys.stdout, client_config=registry.client_config())
+
+
 def _add_spec_parsers(commands: Any) -> None:
     validate = commands.add_parser("validate", help="validate a subscription file (no network)")
     validate.add_argument("file", type=Path)
@@ -279,6 +322,19 @@ def _add_spec_parsers(commands: Any) -> None:
     watch.add_argument("--shard", type=_shard, default=(0, 1), help="i/N (default 0/1)")
     watch.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     watch.set_defaults(handler=run_watch)
+    produce = commands.add_parser(
+        "produce", help="run the producer service: Genesys notifications → Avro records in Kafka"
+    )
+    produce.add_argument("file", type=Path)
+    produce.add_argument("--shard", type=_shard, default=(0, 1), help="i/N (default 0/1)")
+    produce.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
+    produce.set_defaults(handler=run_produce)
+    schemas = commands.add_parser("schemas", help="the Avro contract in the schema registry")
+    schemas.add_argument("action", choices=["register", "check"])
+    schemas.add_argument(
+        "--prefix", default=None, help="topic prefix (default PIPELINE_TOPIC_PREFIX or genesys)"
+    )
+    schemas.set_defaults(handler=run_schemas)
 
 
 def build_parser() -> argparse.ArgumentParser:

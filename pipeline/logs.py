@@ -78,5 +78,5 @@ def configure_logging(
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # One INFO line per HTTP request is too much for a service that polls; keep warnings.
-    for noisy in ("httpx", "httpcore", "websockets", "aiokafka"):
+    for noisy in ("httpx", "httpx2", "httpcore", "websockets", "aiokafka"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -9,13 +9,15 @@ Environment variables use the names operators already know: ``GENESYS_CLIENT_ID`
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.core.regions import REGION_API_HOSTS, login_base
 from pipeline.errors import ConfigError
 
-__all__ = ["GenesysSettings"]
+__all__ = ["GenesysSettings", "KafkaSettings", "ProducerSettings", "RegistrySettings"]
 
 
 class GenesysSettings(BaseSettings):
@@ -89,3 +91,95 @@ class GenesysSettings(BaseSettings):
         ]
         if missing:
             raise ConfigError(f"missing credentials: set {' and '.join(missing)}")
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach Kafka (``KAFKA_*``); converted to librdkafka keys in one place.
+
+    Attributes:
+        bootstrap_servers: ``host:port[,host:port]``.
+        security_protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+        sasl_mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (with SASL).
+        sasl_username: SASL user.
+        sasl_password: SASL password.
+        compression_type: zstd (default), lz4, snappy, gzip or none.
+        linger_ms: how long to batch records.
+        delivery_timeout_ms: librdkafka's retry window for one record (an outage shorter than
+            this loses and duplicates nothing).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", frozen=True, extra="ignore")
+
+    bootstrap_servers: str = "localhost:9092"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    compression_type: str = "zstd"
+    linger_ms: int = 5
+    delivery_timeout_ms: int = 300_000
+
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka settings (secrets included: pass straight to the client, never log)."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            config["sasl.username"] = self.sasl_username
+        if self.sasl_password is not None:
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        return config
+
+    def producer_config(self) -> dict[str, Any]:
+        """The client settings plus the producer's batching and delivery window."""
+        return {
+            **self.client_config(),
+            "compression.type": self.compression_type,
+            "linger.ms": self.linger_ms,
+            "delivery.timeout.ms": self.delivery_timeout_ms,
+        }
+
+
+class RegistrySettings(BaseSettings):
+    """Where the Confluent-compatible schema registry is (``SCHEMA_REGISTRY_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="SCHEMA_REGISTRY_", frozen=True, extra="ignore")
+
+    url: str = "http://localhost:8081"
+    basic_auth_user_info: SecretStr | None = None
+
+    def client_config(self) -> dict[str, Any]:
+        """Extra ``SchemaRegistryClient`` settings (auth), secrets included: never log."""
+        if self.basic_auth_user_info is None:
+            return {}
+        return {"basic.auth.user.info": self.basic_auth_user_info.get_secret_value()}
+
+
+class ProducerSettings(BaseSettings):
+    """The producer service's own knobs (``PIPELINE_*``).
+
+    Attributes:
+        topic_prefix: topics are ``<prefix>.metrics``, ``.current``, ``.audit``, ``.dlq``.
+        instance: this process's name in records and audit (default ``producer-<shard>``).
+        partitions: partitions of topics the producer creates.
+        replication: their replication factor.
+        max_in_flight: unacknowledged records before the stream is slowed down.
+        ops_port: port of ``/metrics``, ``/healthz`` and ``/readyz`` (0: any free port).
+        ops_host: interface of that server.
+        auto_register: register the schemas at start (local development only; production
+            runs ``pipeline schemas register`` once instead).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PIPELINE_", frozen=True, extra="ignore")
+
+    topic_prefix: str = "genesys"
+    instance: str | None = None
+    partitions: int = 6
+    replication: int = 1
+    max_in_flight: int = 50_000
+    ops_port: int = 9100
+    ops_host: str = "0.0.0.0"  # noqa: S104 - a container's metrics and probes port
+    auto_register: bool = False

@@ -39,6 +39,8 @@ class EmulatorConfig:
         rate_limit: requests per OAuth client per ``rate_window_s`` before 429.
         rate_window_s: the rate-limit window.
         queues, agents, seed: the simulated contact center.
+        keep_frame_text: keep each sent frame's text in the frame log (tests that check
+            every value end to end; costs memory).
     """
 
     host: str = "127.0.0.1"
@@ -58,3 +60,4 @@ class EmulatorConfig:
     queues: int = 20
     agents: int = 200
     seed: int = 7
+    keep_frame_text: bool = False

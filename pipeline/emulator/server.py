@@ -103,7 +103,7 @@ class Emulator:
             settings,
             entity_exists=self._entity_exists,
         )
-        self.frames = FrameLog()
+        self.frames = FrameLog(keep_text=cfg.keep_frame_text)
         self.requests: deque[RequestRecord] = deque(maxlen=10_000)
         self.sockets: dict[str, SocketSession] = {}
         self.base_url = ""

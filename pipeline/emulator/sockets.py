@@ -59,6 +59,7 @@ class SentFrame:
         intact: False when a fault made the bytes unparseable (malformed, truncated).
         at: emulator time (seconds since start) it was sent.
         wall: epoch seconds it was sent (to compare with a client's clock).
+        text: the frame as sent, when the log keeps texts.
     """
 
     seq: int
@@ -70,6 +71,7 @@ class SentFrame:
     intact: bool
     at: float
     wall: float
+    text: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The admin API's view of the frame."""
@@ -79,9 +81,10 @@ class SentFrame:
 class FrameLog:
     """The last ``limit`` frames sent, across channels."""
 
-    def __init__(self, limit: int = 200_000) -> None:
+    def __init__(self, limit: int = 200_000, keep_text: bool = False) -> None:
         self._frames: deque[SentFrame] = deque(maxlen=limit)
         self._seq = 0
+        self._keep_text = keep_text
 
     def add(self, channel_id: str, kind: str, topic: str, at: float, **extra: Any) -> SentFrame:
         """Append one frame; returns it."""
@@ -96,6 +99,7 @@ class FrameLog:
             extra.get("intact", True),
             at,
             time.time(),
+            extra.get("text") if self._keep_text else None,
         )
         self._frames.append(frame)
         return frame
@@ -266,6 +270,7 @@ class SocketSession:
             correlation_id=source.correlation_id,
             body_key=source.body_key,
             intact=intact,
+            text=text,
         )
 
     async def _send_logged(self, kind: str, topic: str, body: dict[str, Any]) -> None:

@@ -38,7 +38,7 @@ from pipeline.core.session import ChannelSession, SessionSettings, SessionState
 from pipeline.errors import ApiError, AuthError, FrameError, GenesysError, RateLimitedError
 from pipeline.genesys.rest import GenesysRest
 
-__all__ = ["ChannelStream", "Sink", "run_channels"]
+__all__ = ["ChannelStream", "Sink", "run_channels", "run_streams"]
 
 log = logging.getLogger(__name__)
 
@@ -305,6 +305,22 @@ class ChannelStream:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
+async def run_streams(streams: Sequence[ChannelStream], stop: asyncio.Event | None = None) -> None:
+    """Run the streams until ``stop`` is set (or every session ends), then stop them all."""
+    runs = [asyncio.create_task(s.run()) for s in streams]
+    waiter: asyncio.Future[Any] = asyncio.ensure_future((stop or asyncio.Event()).wait())
+    everything: asyncio.Future[Any] = asyncio.gather(*runs)
+    try:
+        await asyncio.wait({waiter, everything}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for stream in streams:
+            stream.stop()
+        await asyncio.gather(*runs, return_exceptions=True)
+        waiter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiter
+
+
 async def run_channels(
     rest: GenesysRest,
     channels: Sequence[Sequence[str]],
@@ -319,16 +335,5 @@ async def run_channels(
         The streams (for their final session state).
     """
     streams = [ChannelStream(rest, topics, sink, settings=settings) for topics in channels]
-    runs = [asyncio.create_task(s.run()) for s in streams]
-    waiter: asyncio.Future[Any] = asyncio.ensure_future((stop or asyncio.Event()).wait())
-    everything: asyncio.Future[Any] = asyncio.gather(*runs)
-    try:
-        await asyncio.wait({waiter, everything}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for stream in streams:
-            stream.stop()
-        await asyncio.gather(*runs, return_exceptions=True)
-        waiter.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await waiter
+    await run_streams(streams, stop)
     return streams

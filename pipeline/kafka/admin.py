@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
@@ -28,9 +29,14 @@ class TopicSpec:
 
 
 def ensure_topics(
-    bootstrap_servers: str, topics: list[TopicSpec], timeout: float = 15.0
+    client: str | Mapping[str, Any], topics: list[TopicSpec], timeout: float = 15.0
 ) -> list[str]:
     """Create the topics that do not exist yet; existing ones are left as they are.
+
+    Args:
+        client: bootstrap servers, or a full librdkafka client configuration (security).
+        topics: what to create.
+        timeout: seconds per request.
 
     Returns:
         The names of the topics this call created.
@@ -38,7 +44,10 @@ def ensure_topics(
     Raises:
         PublishError: the broker refused a creation for another reason than "exists".
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    config: dict[str, Any] = (
+        {"bootstrap.servers": client} if isinstance(client, str) else dict(client)
+    )
+    admin = AdminClient(config)
     new = [
         NewTopic(
             t.name,

@@ -1,0 +1,490 @@
+"""Topic events → flat metric records (pure; the hot path: orjson dicts, no pydantic).
+
+One :class:`~pipeline.core.records.MetricRecord` per metric datum. ``entity_type`` and
+``entity_id`` come from the topic, ``source_topic`` is the topic, ``backfill`` says whether the
+event was a :class:`~pipeline.core.events.BackfillEvent`, ``correlation_id`` is the frame's
+``metadata.CorrelationId``. Anything malformed raises :class:`MappingError` with a specific
+reason, the raw bytes and the topic, for the dead-letter queue (stage ``map``).
+
+Mapping table (``reference/genesys-cloud-api.md`` §6.1, §6.2, §6.4; bodies as the emulator's
+``simulation_topics.py`` builds them):
+
+- ``v2.analytics.queues.{id}.observations`` → one record per ``data[].metrics[]`` entry, entity
+  queue, ``media_type`` = ``group.mediaType`` (null for the agent-state group). Instant flavour
+  (interval start == end): interval columns null, ``event_time`` = the instant. Aggregate
+  flavour (30-min interval): interval columns set, ``event_time`` = ingest time (Genesys sends
+  no other time), plus the derived KPIs below.
+- ``v2.analytics.users.{id}.aggregates`` → the same, entity user (qualifier = the status or
+  presence of tAgentRoutingStatus, tSystemPresence, tOrganizationPresence).
+- ``v2.analytics.wrapup.{id}.aggregates`` → the same, entity = the wrap-up code, ``qualifier`` =
+  ``group.queueId`` unless the metric has its own (our choice: the queue the code was used in;
+  without it two queues' data for one code would share a key and look like duplicates).
+- ``v2.users.{id}.presence`` → ``presence``: qualifier ``presenceDefinition.systemPresence``,
+  unit ``state``, value null, event_time ``modifiedDate``.
+- ``v2.users.{id}.routingStatus`` → ``routingStatus``: qualifier ``routingStatus.status``, unit
+  ``state``, value null, event_time ``routingStatus.startTime``.
+- ``v2.users.{id}.activity`` → both of the above, for the parts present.
+- ``v2.routing.queues.{id}.users`` → ``member``: entity queue, qualifier the user id, value 1.0
+  joined / 0.0 left, unit ``count``, event_time = ingest time.
+
+Stats → columns: ``count`` (int), ``sum``/``min``/``max``/``ratio``/``numerator``/
+``denominator``/``target`` (float); absent or JSON null → None; other keys ignored (``stats`` is
+a free map, §6.2). ``value``/``unit``: stats has ``ratio`` → ratio/``ratio``; ``oLongest*`` →
+``calculatedMetricValue``/``ms`` (null when nobody waits: the emulator then sends only
+``count: 0``; the unit is UNVERIFIED, §6.3); other ``t*`` → sum/``ms``; ``oServiceLevel`` and
+the other ratio observations without a ratio → null/``ratio``; ``n*`` and other ``o*`` →
+count/``count``.
+
+Derived KPIs (``derived`` true), per aggregate-flavour ``data[]`` element, from that element's
+unqualified metrics, only when the inputs are there (a frame may carry any subset of metrics,
+§6.2, so a missing metric is not a zero):
+
+- ``serviceLevelPercent`` = ``oServiceLevel.ratio × 100`` (unit ``percent``; ``numerator``,
+  ``denominator``, ``target`` carried from oServiceLevel). Needs ``ratio``.
+- ``averageSpeedOfAnswerMs`` = ``tAnswered.sum / tAnswered.count`` (unit ``ms``; ``count`` and
+  ``sum`` carried). Needs ``sum`` and ``count > 0``.
+- ``averageHandleTimeMs`` = ``tHandle.sum / tHandle.count`` (unit ``ms``; ``count`` and ``sum``
+  carried). Needs ``sum`` and ``count > 0``.
+- ``abandonRatePercent`` = ``tAbandon.count / nOffered.count × 100`` (unit ``percent``;
+  ``numerator`` = tAbandon.count, ``denominator`` = nOffered.count). Needs both counts and
+  ``nOffered.count > 0``.
+
+Event id: hex of BLAKE2b with a 16-byte digest over ``H + T``, two JSON arrays back to back
+(self-delimiting, so unambiguous), with ``H = orjson.dumps([source_topic, entity_id,
+media_type, interval_start, interval_end, id_time])`` and ``T = orjson.dumps([metric,
+qualifier, count, sum, min, max, ratio, numerator, denominator, target, value])``; ``id_time``
+is ``event_time`` for instant data (observations, states, membership) and null for aggregates.
+``H`` is hashed once per ``data[]`` element and the hasher copied per record.
+:func:`metric_event_id` recomputes an id from a record. So the same frame mapped twice gives
+the same ids; a backfilled aggregate with the same interval and stats gives the live frame's
+ids (``backfill``, ``ingest_time``, ``correlation_id`` and an aggregate's ``event_time`` are
+left out on purpose); different values give different ids.
+
+Speed: topic routes, interval strings and instants are memoised in bounded dicts (the same
+interval repeats across every metric of a frame), each metric's stats are read in one pass,
+and records are built with :func:`~pipeline.core.records.new_metric_record`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Final
+
+import orjson
+
+from pipeline.core.events import BackfillEvent
+from pipeline.core.frames import TopicEvent
+from pipeline.core.metrics import metric_unit
+from pipeline.core.records import MetricRecord, new_metric_record
+from pipeline.core.topics import parse_topic
+from pipeline.errors import FrameError
+
+__all__ = ["DERIVED_METRICS", "MappingError", "current_key", "map_event", "metric_event_id"]
+
+DERIVED_METRICS: Final = (
+    "serviceLevelPercent",
+    "averageSpeedOfAnswerMs",
+    "averageHandleTimeMs",
+    "abandonRatePercent",
+)
+"""The KPIs the pipeline computes (``derived`` true), see the module docstring."""
+
+
+class MappingError(FrameError):
+    """A topic event that cannot be mapped; carries the raw bytes, topic and reason."""
+
+    stage: ClassVar[str] = "map"
+    """The dead-letter stage of this error."""
+
+
+class _Bad(Exception):
+    # Raised inside the mapping with a reason only; map_event adds the raw bytes and topic.
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_STATS, _WRAPUP, _PRESENCE, _ROUTING, _ACTIVITY, _MEMBER = range(6)
+_FAMILY_KIND: Final = {
+    "v2.analytics.queues.{id}.observations": _STATS,
+    "v2.analytics.users.{id}.aggregates": _STATS,
+    "v2.analytics.wrapup.{id}.aggregates": _WRAPUP,
+    "v2.users.{id}.presence": _PRESENCE,
+    "v2.users.{id}.routingStatus": _ROUTING,
+    "v2.users.{id}.activity": _ACTIVITY,
+    "v2.routing.queues.{id}.users": _MEMBER,
+}
+_COUNT, _MS, _RATIO, _LONGEST = range(4)  # how a metric's value is read
+_UNIT_KIND: Final = {"count": _COUNT, "ms": _MS, "ratio": _RATIO}
+_STAT_SLOT: Final = {
+    "count": 0, "sum": 1, "min": 2, "max": 3, "ratio": 4, "numerator": 5, "denominator": 6,
+    "target": 7, "calculatedMetricValue": 8,
+}  # fmt: skip
+_KPI_INPUTS: Final = frozenset({"oServiceLevel", "tAnswered", "tHandle", "tAbandon", "nOffered"})
+_MEMO_LIMIT: Final = 4096
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS: Final = timedelta(milliseconds=1)
+
+_routes: dict[str, tuple[int, str, str]] = {}
+_kinds: dict[str, int] = {}
+_instants: dict[str, int] = {}
+_intervals: dict[str, tuple[int, int]] = {}
+_dumps = orjson.dumps
+_blake2b = hashlib.blake2b
+
+
+def current_key(record: MetricRecord) -> str:
+    """The key of ``record`` in the compacted current-value topic.
+
+    Returns:
+        ``entity_id|metric|qualifier|media_type``, with empty strings for nulls.
+    """
+    qualifier, media = record.qualifier, record.media_type
+    return f"{record.entity_id}|{record.metric}|{qualifier or ''}|{media or ''}"
+
+
+def _remember(memo: dict[str, Any], key: str, value: Any) -> None:
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+
+
+def _route(topic: str) -> tuple[int, str, str]:
+    route = _routes.get(topic)
+    if route is None:
+        ref = parse_topic(topic)
+        if ref is None:
+            raise _Bad(f"unknown topic family: {topic[:200]!r}")
+        kind = _FAMILY_KIND.get(ref.family)
+        if kind is None:
+            raise _Bad(f"no mapping for topic family {ref.family}")
+        route = (kind, ref.entity_kind, ref.entity_id)
+        _remember(_routes, topic, route)
+    return route
+
+
+def _metric_kind(name: str, where: str) -> int:
+    kind = _kinds.get(name)
+    if kind is None:
+        try:
+            kind = _UNIT_KIND[metric_unit(name)]
+        except ValueError:
+            raise _Bad(f"{where}.metric {name[:100]!r} is not a Genesys metric name") from None
+        if name.startswith("oLongest"):
+            kind = _LONGEST
+        _remember(_kinds, name, kind)
+    return kind
+
+
+def _instant(text: object, where: str) -> int:
+    if type(text) is not str:
+        raise _Bad(f"{where} is missing or not a string")
+    ms = _instants.get(text)
+    if ms is None:
+        ms = _parse_instant(text, where)
+        _remember(_instants, text, ms)
+    return ms
+
+
+def _parse_instant(text: str, where: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _Bad(f"{where} is not an ISO-8601 instant: {text[:64]!r}") from None
+    if moment.utcoffset() is None:
+        raise _Bad(f"{where} has no UTC offset: {text[:64]!r}")
+    return (moment - _EPOCH) // _ONE_MS
+
+
+def _interval(text: object, where: str) -> tuple[int, int]:
+    if type(text) is not str:
+        raise _Bad(f"{where}.interval is missing or not a string")
+    span = _intervals.get(text)
+    if span is None:
+        start, sep, end = text.partition("/")
+        if not sep or "/" in end:
+            raise _Bad(f"{where}.interval is not 'start/end': {text[:100]!r}")
+        span = (
+            _parse_instant(start, f"{where}.interval"),
+            _parse_instant(end, f"{where}.interval"),
+        )
+        if span[1] < span[0]:
+            raise _Bad(f"{where}.interval ends before it starts: {text[:100]!r}")
+        _remember(_intervals, text, span)
+    return span
+
+
+def _bad_stat(i: int, j: int, key: str, val: object) -> _Bad:
+    where = f"eventBody.data[{i}].metrics[{j}].stats.{key}"
+    if key == "count" and type(val) is float:
+        return _Bad(f"{where} is not a whole number: {val!r}")
+    return _Bad(f"{where} is not a number")
+
+
+def _head(topic: str, entity_id: str, media: str | None, start: int | None, end: int | None,
+          id_time: int | None) -> Any:  # fmt: skip
+    # The hasher over the head of the event-id recipe; copied once per record.
+    return _blake2b(_dumps((topic, entity_id, media, start, end, id_time)), digest_size=16)
+
+
+def metric_event_id(record: MetricRecord) -> str:
+    """Recompute the event id of a metric record from its fields (the recipe, executable).
+
+    Returns:
+        What :func:`map_event` put in ``record.event_id``.
+    """
+    r = record
+    id_time = r.event_time if r.interval_start is None else None
+    h = _head(r.source_topic, r.entity_id, r.media_type, r.interval_start, r.interval_end, id_time)
+    h.update(_dumps((r.metric, r.qualifier, r.count, r.sum, r.min, r.max, r.ratio, r.numerator,
+                     r.denominator, r.target, r.value)))  # fmt: skip
+    return str(h.hexdigest())
+
+
+def _map_stats(
+    body: dict[str, Any], topic: str, kind: int, entity_type: str, entity_id: str,
+    ingest_ms: int, backfill: bool, instance: str, correlation_id: str | None,
+) -> list[MetricRecord]:  # fmt: skip
+    group = body.get("group")
+    if type(group) is not dict:
+        raise _Bad("eventBody.group is missing or not an object")
+    media = group.get("mediaType")
+    if media is not None and type(media) is not str:
+        raise _Bad("eventBody.group.mediaType is not a string")
+    group_qualifier = None
+    if kind == _WRAPUP:
+        group_qualifier = group.get("queueId")
+        if group_qualifier is not None and type(group_qualifier) is not str:
+            raise _Bad("eventBody.group.queueId is not a string")
+    data = body.get("data")
+    if type(data) is not list:
+        raise _Bad("eventBody.data is missing or not a list")
+    # This loop runs once per metric datum: globals are bound to locals, checks are inline
+    # and error texts are built only on failure.
+    out: list[MetricRecord] = []
+    append, new, dumps, kinds_get, slot_get = (
+        out.append, new_metric_record, _dumps, _kinds.get, _STAT_SLOT.get
+    )  # fmt: skip
+    kpi_inputs = _KPI_INPUTS
+    for i, element in enumerate(data):
+        where = f"eventBody.data[{i}]"
+        if type(element) is not dict:
+            raise _Bad(f"{where} is not an object")
+        start, end = _interval(element.get("interval"), where)
+        metrics = element.get("metrics")
+        if type(metrics) is not list:
+            raise _Bad(f"{where}.metrics is missing or not a list")
+        inputs: dict[str, list[Any]] | None
+        if start == end:  # instant observation (§6.2)
+            istart = iend = None
+            event_time = start
+            inputs = None
+            head = _head(topic, entity_id, media, None, None, start)
+        else:  # 30-minute aggregate: Genesys sends no event time, the ingest time stands in
+            istart, iend, event_time = start, end, ingest_ms
+            inputs = {}
+            head = _head(topic, entity_id, media, start, end, None)
+        for j, entry in enumerate(metrics):
+            if type(entry) is not dict:
+                raise _Bad(f"{where}.metrics[{j}] is not an object")
+            name = entry.get("metric")
+            if type(name) is not str:
+                raise _Bad(f"{where}.metrics[{j}].metric is missing or not a string")
+            mkind = kinds_get(name)
+            if mkind is None:
+                mkind = _metric_kind(name, f"{where}.metrics[{j}]")
+            qualifier = entry.get("qualifier")
+            if qualifier is not None and type(qualifier) is not str:
+                raise _Bad(f"{where}.metrics[{j}].qualifier is not a string")
+            stats = entry.get("stats")
+            if type(stats) is not dict:
+                raise _Bad(f"{where}.metrics[{j}].stats is missing or not an object")
+            # One pass over the free stats map (§6.2) into [count, sum, min, max, ratio,
+            # numerator, denominator, target, calculatedMetricValue]: count an int, the rest
+            # floats, None when absent or JSON null; other keys ignored.
+            vals: list[Any] = [None] * 9
+            for key, val in stats.items():
+                slot = slot_get(key)
+                if slot is None:
+                    continue
+                vtype = type(val)
+                if vtype is int:
+                    vals[slot] = float(val) if slot else val
+                elif vtype is float:
+                    if not slot:
+                        if not val.is_integer():
+                            raise _bad_stat(i, j, key, val)
+                        val = int(val)
+                    vals[slot] = val
+                elif val is not None:
+                    raise _bad_stat(i, j, key, val)
+            count, total, low, high, ratio, num, den, target, calculated = vals
+            if inputs is not None and qualifier is None and name in kpi_inputs:
+                inputs[name] = vals
+            if qualifier is None:
+                qualifier = group_qualifier
+            if ratio is not None:
+                value, unit = ratio, "ratio"
+            elif mkind == _COUNT:
+                value, unit = (None if count is None else float(count)), "count"
+            elif mkind == _MS:
+                value, unit = total, "ms"
+            elif mkind == _LONGEST:
+                value, unit = calculated, "ms"
+            else:
+                value, unit = None, "ratio"
+            h = head.copy()
+            h.update(dumps((name, qualifier, count, total, low, high, ratio, num, den, target,
+                            value)))  # fmt: skip
+            append(new(
+                h.hexdigest(), topic, entity_type, entity_id, name, qualifier, media, istart,
+                iend, count, total, low, high, ratio, num, den, target, value, unit, False,
+                event_time, ingest_ms, backfill, instance, correlation_id, 1,
+            ))  # fmt: skip
+        if inputs:
+            for metric, value, unit, count, total, num, den, target in _kpis(inputs):
+                h = head.copy()
+                h.update(dumps((metric, group_qualifier, count, total, None, None, None, num,
+                                den, target, value)))  # fmt: skip
+                append(new(
+                    h.hexdigest(), topic, entity_type, entity_id, metric, group_qualifier,
+                    media, istart, iend, count, total, None, None, None, num, den, target,
+                    value, unit, True, event_time, ingest_ms, backfill, instance,
+                    correlation_id, 1,
+                ))  # fmt: skip
+    return out
+
+
+_Kpi = tuple[str, float, str, Any, Any, Any, Any, Any]
+
+
+def _kpis(inputs: dict[str, list[Any]]) -> list[_Kpi]:
+    # (metric, value, unit, count, sum, numerator, denominator, target); formulas in the
+    # module docstring. Stats lists are [count, sum, min, max, ratio, num, den, target, calc].
+    out: list[_Kpi] = []
+    sl = inputs.get("oServiceLevel")
+    if sl is not None and sl[4] is not None:
+        out.append(("serviceLevelPercent", sl[4] * 100.0, "percent", None, None, *sl[5:8]))
+    for metric, source in (("averageSpeedOfAnswerMs", "tAnswered"),
+                           ("averageHandleTimeMs", "tHandle")):  # fmt: skip
+        t = inputs.get(source)
+        if t is not None and t[1] is not None and t[0] is not None and t[0] > 0:
+            out.append((metric, t[1] / t[0], "ms", t[0], t[1], None, None, None))
+    offered, abandoned = inputs.get("nOffered"), inputs.get("tAbandon")
+    if offered is not None and abandoned is not None and abandoned[0] is not None:
+        n = offered[0]
+        if n is not None and n > 0:
+            rate, num, den = abandoned[0] / n * 100.0, float(abandoned[0]), float(n)
+            out.append(("abandonRatePercent", rate, "percent", None, None, num, den, None))
+    return out
+
+
+def _single(
+    topic: str, entity_type: str, entity_id: str, metric: str, qualifier: str,
+    value: float | None, unit: str, event_time: int, ingest_ms: int, backfill: bool,
+    instance: str, correlation_id: str | None,
+) -> MetricRecord:  # fmt: skip
+    # A state or membership record: no media type, interval or stats; instant data.
+    h = _head(topic, entity_id, None, None, None, event_time)
+    h.update(_dumps((metric, qualifier, None, None, None, None, None, None, None, None, value)))
+    return new_metric_record(
+        h.hexdigest(), topic, entity_type, entity_id, metric, qualifier, None, None, None, None,
+        None, None, None, None, None, None, None, value, unit, False, event_time, ingest_ms,
+        backfill, instance, correlation_id, 1,
+    )  # fmt: skip
+
+
+def _field(parent: dict[str, Any], key: str, where: str, kind: type) -> Any:
+    value = parent.get(key)
+    if type(value) is not kind or (kind is str and not value):
+        what = "a non-empty string" if kind is str else "an object"
+        raise _Bad(f"{where}.{key} is missing or not {what}")
+    return value
+
+
+def _user_states(body: dict[str, Any], kind: int) -> list[tuple[str, str, int]]:
+    # → (metric, qualifier, event_time) per state in the body (§6.4 shapes).
+    states: list[tuple[str, str, int]] = []
+    if kind == _ACTIVITY and "presence" not in body and "routingStatus" not in body:
+        raise _Bad("eventBody has neither presence nor routingStatus")
+    if kind == _PRESENCE or (kind == _ACTIVITY and "presence" in body):
+        where = "eventBody" if kind == _PRESENCE else "eventBody.presence"
+        presence = body if kind == _PRESENCE else _field(body, "presence", "eventBody", dict)
+        definition = _field(presence, "presenceDefinition", where, dict)
+        system = _field(definition, "systemPresence", f"{where}.presenceDefinition", str)
+        at = _instant(presence.get("modifiedDate"), f"{where}.modifiedDate")
+        states.append(("presence", system, at))
+    if kind == _ROUTING or (kind == _ACTIVITY and "routingStatus" in body):
+        routing = _field(body, "routingStatus", "eventBody", dict)
+        status = _field(routing, "status", "eventBody.routingStatus", str)
+        at = _instant(routing.get("startTime"), "eventBody.routingStatus.startTime")
+        states.append(("routingStatus", status, at))
+    return states
+
+
+def _member(body: dict[str, Any]) -> tuple[str, float]:
+    # QueueUserEventTopicQueueMember: {id, user: {id}, queueId, joined} (§6.1) → (user, value).
+    user = body.get("user")
+    user_id = user.get("id") if type(user) is dict else body.get("id")
+    if type(user_id) is not str or not user_id:
+        raise _Bad("eventBody.user.id (or eventBody.id) is missing or not a string")
+    joined = body.get("joined")
+    if type(joined) is not bool:
+        raise _Bad("eventBody.joined is missing or not a boolean")
+    return user_id, 1.0 if joined else 0.0
+
+
+def _raw(event: TopicEvent | BackfillEvent) -> bytes:
+    if isinstance(event, TopicEvent):
+        return event.raw
+    return orjson.dumps(event.body, default=repr)
+
+
+def map_event(
+    event: TopicEvent | BackfillEvent, *, ingest_ms: int, instance: str
+) -> list[MetricRecord]:
+    """Map one topic event (live or backfill) to its metric records.
+
+    Args:
+        event: the event; its topic decides the mapping (module docstring table).
+        ingest_ms: when the producer received the frame (for a backfill event: when the
+            snapshot was fetched), epoch milliseconds.
+        instance: the producer instance (shard) writing the records.
+
+    Returns:
+        The records, in body order (derived KPIs after the metrics of their ``data`` element);
+        empty when the body holds no data.
+
+    Raises:
+        MappingError: unknown or unmapped topic family, or a missing or ill-typed field; the
+            error carries the reason, the raw bytes (``TopicEvent.raw``, or the body as JSON
+            for a backfill event) and the topic.
+    """
+    if isinstance(event, TopicEvent):
+        correlation_id, backfill = event.correlation_id, False
+    else:
+        correlation_id, backfill = None, True
+    topic, body = event.topic, event.body
+    try:
+        kind, entity_type, entity_id = _route(topic)
+        if type(body) is not dict:
+            raise _Bad("eventBody is not an object")
+        if kind <= _WRAPUP:
+            return _map_stats(body, topic, kind, entity_type, entity_id, ingest_ms, backfill,
+                              instance, correlation_id)  # fmt: skip
+        if kind == _MEMBER:
+            user_id, joined = _member(body)
+            return [_single(topic, entity_type, entity_id, "member", user_id, joined, "count",
+                            ingest_ms, ingest_ms, backfill, instance, correlation_id)]  # fmt: skip
+        return [
+            _single(topic, entity_type, entity_id, metric, qualifier, None, "state", at,
+                    ingest_ms, backfill, instance, correlation_id)
+            for metric, qualifier, at in _user_states(body, kind)
+        ]  # fmt: skip
+    except _Bad as exc:
+        raise MappingError(exc.reason, _raw(event), topic) from exc
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        # Not expected: every field is checked above. Still a dead letter, never a crash.
+        reason = f"malformed eventBody ({type(exc).__name__}: {str(exc)[:200]})"
+        raise MappingError(reason, _raw(event), topic) from exc

@@ -1,0 +1,52 @@
+"""Prometheus metrics of the producer service, on a registry of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["ProducerMetrics"]
+
+
+class ProducerMetrics:
+    """Frames in, records out, dead letters, gaps, delivery latency, buffer depth."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.frames = Counter(
+            "pipeline_frames_total", "Genesys events received", ["source"], registry=r
+        )
+        self.records = Counter(
+            "pipeline_records_total", "Records handed to Kafka", ["topic"], registry=r
+        )
+        self.delivered = Counter(
+            "pipeline_records_delivered_total", "Records Kafka acknowledged", registry=r
+        )
+        self.delivery_failures = Counter(
+            "pipeline_delivery_failures_total",
+            "Deliveries that failed and were retried",
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "pipeline_dead_letters_total", "Dead letters written", ["stage"], registry=r
+        )
+        self.gaps = Counter("pipeline_gaps_total", "Gaps in the Genesys stream", registry=r)
+        self.gap_seconds = Histogram(
+            "pipeline_gap_seconds",
+            "Length of stream gaps",
+            buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 1800),
+            registry=r,
+        )
+        self.delivery_latency = Histogram(
+            "pipeline_delivery_latency_seconds",
+            "Produce to acknowledgement",
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "pipeline_buffer_depth", "Records waiting for a Kafka acknowledgement", registry=r
+        )
+        self.channels_live = Gauge(
+            "pipeline_channels_live", "Notification channels streaming now", registry=r
+        )
+        self.throttled = Counter("pipeline_throttled_total", "429 answers from Genesys", registry=r)

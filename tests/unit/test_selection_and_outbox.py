@@ -1,0 +1,112 @@
+"""The record filter (metrics and media a subscription asked for) and the outbox framing."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import fastavro
+
+from pipeline.core.planner import PlannedTopic
+from pipeline.core.records import MetricRecord
+from pipeline.core.selection import record_filter
+from pipeline.core.spec import parse_spec
+from pipeline.core.topics import TopicName
+from pipeline.core.wire import split_confluent
+from pipeline.kafka.outbox import Outbox
+from pipeline.kafka.schemas import load_schema
+
+Q = "8f7e2c1a-0000-4000-8000-000000000001"
+TOPIC = f"v2.analytics.queues.{Q}.observations"
+SPEC = f"""
+subscriptions:
+  - name: narrow
+    queues: [{{id: {Q}}}]
+    metrics: [oWaiting, avgHandleTime]
+    media_types: [voice]
+"""
+
+
+def record(metric: str, **changes: object) -> MetricRecord:
+    base = MetricRecord(
+        "e1",
+        TOPIC,
+        "queue",
+        Q,
+        metric,
+        None,
+        "voice",
+        None,
+        None,
+        3,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        3.0,
+        "count",
+        False,
+        1_700_000_000_000,
+        1_700_000_000_100,
+        False,
+        "producer-0",
+        "c-1",
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def topics(*subscriptions: str) -> list[PlannedTopic]:
+    return [
+        PlannedTopic(
+            TopicName(TOPIC), "v2.analytics.queues.{id}.observations", "queue", Q, subscriptions
+        )
+    ]
+
+
+def test_filter_keeps_named_metrics_and_media_only() -> None:
+    keep = record_filter(parse_spec(SPEC), topics("narrow")).keep
+    assert keep(record("oWaiting"))
+    assert keep(record("tHandle", unit="ms"))  # avgHandleTime → tHandle
+    assert not keep(record("oInteracting"))
+    assert not keep(record("oWaiting", media_type="chat"))
+    assert keep(record("oWaiting", media_type=None))  # the agent-state group: no media, passes
+
+
+def test_filter_keeps_kpis_whose_inputs_were_named_and_states() -> None:
+    keep = record_filter(parse_spec(SPEC), topics("narrow")).keep
+    assert keep(record("averageHandleTimeMs", derived=True, unit="ms"))
+    assert not keep(record("serviceLevelPercent", derived=True, unit="percent"))
+    assert keep(record("presence", unit="state", value=None))
+
+
+def test_filter_keeps_everything_for_unplanned_topics_or_no_metric_list() -> None:
+    everything = parse_spec(f"subscriptions:\n  - name: all\n    queues: [{{id: {Q}}}]\n")
+    assert record_filter(everything, topics("all")).keep(record("oInteracting", media_type="chat"))
+    assert record_filter(parse_spec(SPEC), []).keep(record("oInteracting"))
+
+
+def test_outbox_frames_values_and_headers() -> None:
+    outbox = Outbox(
+        "genesys",
+        {"genesys.metrics": 7, "genesys.current": 7, "genesys.audit": 8, "genesys.dlq": 9},
+        "producer-0",
+    )
+    to_metrics, to_current = outbox.metric(record("oWaiting"))
+    assert to_metrics.topic == "genesys.metrics"
+    assert to_metrics.key == Q.encode()
+    assert to_current.topic == "genesys.current"
+    assert to_current.key == f"{Q}|oWaiting||voice".encode()
+    schema_id, body = split_confluent(to_metrics.value)
+    assert schema_id == 7
+    decoded = fastavro.schemaless_reader(
+        io.BytesIO(body), fastavro.parse_schema(load_schema("metric"))
+    )
+    assert decoded["metric"] == "oWaiting"
+    assert decoded["count"] == 3
+    headers = dict(to_metrics.headers)
+    assert headers["ce_id"] == b"e1"
+    assert headers["ce_time"] == b"2023-11-14T22:13:20.000Z"
+    assert headers["ce_source"] == b"urn:genesys-kafka-pipeline:producer-0"
