@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -126,6 +127,13 @@ async def test_every_frame_becomes_records_downstream_tools_can_read(
 
     await until(lambda: bool(live()) and service.metrics.delivered._value.get() > 50)
     assert service.readiness() == []
+    assert service.ops is not None
+    async with httpx.AsyncClient(base_url=service.ops.url) as ops:
+        assert (await ops.get("/healthz")).status_code == 200
+        assert (await ops.get("/readyz")).json() == {"status": "ready"}
+        exposition = (await ops.get("/metrics")).text
+    assert 'pipeline_records_total{topic="metrics"}' in exposition
+    assert "pipeline_delivery_latency_seconds_bucket" in exposition
     channel = live()[0]
     emulator.inject(MalformedFrames(channel, 1))
     await until(lambda: service.metrics.dead_letters.labels("parse")._value.get() == 1)
