@@ -14,10 +14,10 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from pipeline import __version__
 from pipeline.errors import ConfigError, PipelineError, SubscriptionError
@@ -31,6 +31,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
 DEFAULT_WORKDIR = Path(".local")
 
 Handler = Callable[[argparse.Namespace], int]
+T = TypeVar("T")
 
 
 def wait_for_stop(duration: float | None) -> str:
@@ -86,19 +87,6 @@ def run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _until_signal() -> None:
-    """Wait until SIGINT or SIGTERM arrives (inside an event loop)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-
-
 def run_emulator(args: argparse.Namespace) -> int:
     """``pipeline emulator``: serve the Genesys Cloud emulator until stopped."""
     from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, EmulatorConfig
@@ -122,12 +110,12 @@ def run_emulator(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
 
-    async def serve() -> None:
+    async def serve(stop: asyncio.Event) -> None:
         async with Emulator(config) as emulator:
             print(f"GENESYS_API_URL={emulator.base_url}", flush=True)
-            await _until_signal()
+            await stop.wait()
 
-    asyncio.run(serve())
+    _run_until_stopped(serve, None)
     return EXIT_OK
 
 
@@ -227,13 +215,7 @@ def run_watch(args: argparse.Namespace) -> int:
     api_base = settings.api_base(spec.genesys.region, spec.genesys.api_url)
     shard, shards = args.shard
 
-    async def run() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        if args.duration is not None:
-            loop.call_later(args.duration, stop.set)
+    async def body(stop: asyncio.Event) -> int:
         return await watch(
             spec,
             api_base,
@@ -244,7 +226,7 @@ def run_watch(args: argparse.Namespace) -> int:
             stop=stop,
         )
 
-    printed = asyncio.run(run())
+    printed = _run_until_stopped(body, args.duration)
     log.info("watch stopped after %d events", printed)
     return EXIT_OK
 
@@ -268,16 +250,7 @@ def run_produce(args: argparse.Namespace) -> int:
         spec, genesys, KafkaSettings(), RegistrySettings(), ProducerSettings(), shard, shards
     )
 
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        if args.duration is not None:
-            loop.call_later(args.duration, stop.set)
-        await ProducerService(config).run(stop)
-
-    asyncio.run(run())
+    _run_until_stopped(ProducerService(config).run, args.duration)
     return EXIT_OK
 
 
@@ -290,6 +263,29 @@ def run_schemas(args: argparse.Namespace) -> int:
     prefix = args.prefix or ProducerSettings().topic_prefix
     action = schemas.register if args.action == "register" else schemas.check
     return action(registry.url, prefix, sys.stdout, client_config=registry.client_config())
+
+
+def _add_stream_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--shard", type=_shard, default=(0, 1), help="i/N (default 0/1)")
+    parser.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
+
+
+def _run_until_stopped(
+    body: Callable[[asyncio.Event], Coroutine[Any, Any, T]], duration: float | None
+) -> T:
+    """Run ``body(stop)`` on a new loop; ``stop`` is set by SIGINT, SIGTERM or ``duration``."""
+
+    async def run() -> T:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        if duration is not None:
+            loop.call_later(duration, stop.set)
+        return await body(stop)
+
+    return asyncio.run(run())
 
 
 def _add_spec_parsers(commands: Any) -> None:
@@ -318,16 +314,12 @@ def _add_spec_parsers(commands: Any) -> None:
     watch = commands.add_parser(
         "watch", help="stream one shard's notifications as JSON lines (no Kafka)"
     )
-    watch.add_argument("file", type=Path)
-    watch.add_argument("--shard", type=_shard, default=(0, 1), help="i/N (default 0/1)")
-    watch.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
+    _add_stream_args(watch)
     watch.set_defaults(handler=run_watch)
     produce = commands.add_parser(
         "produce", help="run the producer service: Genesys notifications → Avro records in Kafka"
     )
-    produce.add_argument("file", type=Path)
-    produce.add_argument("--shard", type=_shard, default=(0, 1), help="i/N (default 0/1)")
-    produce.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
+    _add_stream_args(produce)
     produce.set_defaults(handler=run_produce)
     schemas = commands.add_parser("schemas", help="the Avro contract in the schema registry")
     schemas.add_argument("action", choices=["register", "check"])

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.core.events import BackfillEvent
-from pipeline.core.metrics import QUEUE_OBSERVATION_METRICS
+from pipeline.core.metrics import INTERVAL_TOPIC_METRICS, QUEUE_OBSERVATION_METRICS
 
 __all__ = [
     "AGGREGATE_METRICS",
@@ -36,21 +36,7 @@ __all__ = [
 ]
 
 # The metrics the aggregate flavour of the queue topic carries (§6.2).
-AGGREGATE_METRICS = (
-    "nOffered",
-    "tAnswered",
-    "tAbandon",
-    "tHandle",
-    "tTalk",
-    "tHeld",
-    "tAcw",
-    "tWait",
-    "tAlert",
-    "tAcd",
-    "nTransferred",
-    "nConnected",
-    "oServiceLevel",
-)
+AGGREGATE_METRICS = INTERVAL_TOPIC_METRICS
 USER_METRICS = ("tAgentRoutingStatus", "tSystemPresence", "tOrganizationPresence")
 # Entities per query body. Genesys documents no number; 100 keeps bodies small (UNVERIFIED).
 BATCH = 100

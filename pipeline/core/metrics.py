@@ -26,6 +26,7 @@ from typing import Literal
 __all__ = [
     "CONVERSATION_AGGREGATE_METRICS",
     "CONVERSATION_GROUP_BY_DIMENSIONS",
+    "INTERVAL_TOPIC_METRICS",
     "MEDIA_TYPES",
     "METRIC_ALIASES",
     "QUEUE_OBSERVATION_DETAIL_METRICS",
@@ -66,6 +67,24 @@ CONVERSATION_AGGREGATE_METRICS: frozenset[str] = frozenset(
 )  # fmt: skip
 
 # §7.1: QueueObservationQuery `metrics` (11) and `detailMetrics` (the same minus oLongest*).
+# The conversation metrics the 30-minute aggregate flavour of the queue observations topic
+# carries (§6.2, OBS-JS frames), in a fixed order (the emulator uses positions as codes).
+INTERVAL_TOPIC_METRICS: tuple[str, ...] = (
+    "nOffered",
+    "tAnswered",
+    "tAbandon",
+    "tHandle",
+    "tTalk",
+    "tHeld",
+    "tAcw",
+    "tWait",
+    "tAlert",
+    "tAcd",
+    "nTransferred",
+    "nConnected",
+    "oServiceLevel",
+)
+
 QUEUE_OBSERVATION_METRICS: frozenset[str] = frozenset(
     {
         "oActiveUsers", "oAlerting", "oInteracting", "oLongestInteracting", "oLongestWaiting",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
-from pipeline.core.metrics import MEDIA_TYPES, SYSTEM_PRESENCES
+from pipeline.core.metrics import INTERVAL_TOPIC_METRICS, MEDIA_TYPES, SYSTEM_PRESENCES
 
 __all__ = [
     "AGENT_METRICS",
@@ -39,19 +39,7 @@ INTERVAL_MS = 30 * 60 * 1000
 # Conversation metrics the simulation emits, each at the moment it completes (§7.2, FORUM-AGG).
 # The index of a name in this tuple is its code in the emission log.
 RECORDED_METRICS: tuple[str, ...] = (
-    "nOffered",
-    "tAnswered",
-    "tAbandon",
-    "tHandle",
-    "tTalk",
-    "tHeld",
-    "tAcw",
-    "tWait",
-    "tAlert",
-    "tAcd",
-    "nTransferred",
-    "nConnected",
-    "oServiceLevel",
+    *INTERVAL_TOPIC_METRICS,
     "tNotResponding",
     "tShortAbandon",
     "nOverSla",
