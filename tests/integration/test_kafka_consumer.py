@@ -1,0 +1,100 @@
+"""Reading the contract back: decode by schema id through the registry, commit manually,
+resume after the last commit."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from pipeline.core.records import MetricRecord
+from pipeline.kafka.admin import TopicSpec, ensure_topics
+from pipeline.kafka.consumer import AvroDecoder, KafkaSource
+from pipeline.kafka.outbox import Outbox
+from pipeline.kafka.producer import KafkaPublisher
+from pipeline.kafka.registry import register_contract, require_contract
+from pipeline.local.stack import Endpoints
+from pipeline.settings import KafkaSettings
+from tests.conftest import seconds
+
+pytestmark = pytest.mark.integration
+
+
+def metric(i: int) -> MetricRecord:
+    return MetricRecord(
+        f"e{i}",
+        "v2.analytics.queues.q.observations",
+        "queue",
+        f"q{i % 5}",
+        "oWaiting",
+        None,
+        "voice",
+        None,
+        None,
+        i,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        float(i),
+        "count",
+        False,
+        1_700_000_000_000 + i,
+        1_700_000_000_100 + i,
+        False,
+        "producer-0",
+    )
+
+
+async def test_records_decode_and_a_new_member_resumes_after_the_commit(
+    endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
+) -> None:
+    prefix = f"c{uuid.uuid4().hex[:8]}"
+    url = endpoints.schema_registry_url
+    await asyncio.to_thread(register_contract, url, prefix)
+    ids = await asyncio.to_thread(require_contract, url, prefix)
+    outbox = Outbox(prefix, ids, "producer-0")
+    topic = outbox.topics["metrics"]
+    await asyncio.to_thread(ensure_topics, endpoints.bootstrap_servers, [TopicSpec(topic, 3)])
+    publisher = KafkaPublisher({"bootstrap.servers": endpoints.bootstrap_servers})
+    await publisher.start()
+    for i in range(100):
+        await publisher.publish(outbox.metric(metric(i))[0])
+    assert await publisher.aclose() == 0
+
+    kafka = KafkaSettings(bootstrap_servers=endpoints.bootstrap_servers)
+    group = unique_name("workers")
+    decoder = AvroDecoder(url, "metric")
+    first = KafkaSource(kafka, [topic], group, group_timeouts["session.timeout.ms"])
+    await first.start()
+    seen: list[dict[str, object]] = []
+    committed: dict[tuple[str, int], int] = {}
+    try:
+        async with asyncio.timeout(seconds(30)):
+            while len(seen) < 40:
+                for record in await first.fetch(max_records=10):
+                    seen.append(decoder.decode(record.value))
+                    committed[(record.topic, record.partition)] = record.offset + 1
+        await first.commit(committed)
+    finally:
+        await first.stop()
+    assert seen[0] == dataclasses.asdict(metric(int(str(seen[0]["event_id"])[1:])))
+
+    second = KafkaSource(kafka, [topic], group, group_timeouts["session.timeout.ms"])
+    await second.start()
+    rest: list[dict[str, object]] = []
+    try:
+        async with asyncio.timeout(seconds(30)):
+            while len(seen) + len(rest) < 100:
+                rest += [decoder.decode(r.value) for r in await second.fetch()]
+    finally:
+        await second.stop()
+        decoder.close()
+    ids_seen = [r["event_id"] for r in seen + rest]
+    assert sorted(ids_seen) == sorted(f"e{i}" for i in range(100))  # nothing twice, none lost
