@@ -171,6 +171,8 @@ class ProducerSettings(BaseSettings):
         ops_host: interface of that server.
         auto_register: register the schemas at start (local development only; production
             runs ``pipeline schemas register`` once instead).
+        heartbeat_s: seconds between ``producer.heartbeat`` audit records (the workers'
+            sign of life on a quiet org; they also carry the dead-letter count).
     """
 
     model_config = SettingsConfigDict(env_prefix="PIPELINE_", frozen=True, extra="ignore")
@@ -183,3 +185,4 @@ class ProducerSettings(BaseSettings):
     ops_port: int = 9100
     ops_host: str = "0.0.0.0"  # noqa: S104 - a container's metrics and probes port
     auto_register: bool = False
+    heartbeat_s: float = 20.0

@@ -122,6 +122,7 @@ class ProducerService:
         self._publisher: KafkaPublisher | None = None
         self._not_ready = ["schema contract not checked yet"]
         self._filter = RecordFilter({})
+        self.dead_letters = 0
         self.ops: OpsServer | None = None
 
     def readiness(self) -> list[str]:
@@ -190,9 +191,29 @@ class ProducerService:
             TopicSpec(topics["dlq"], 1, s.replication),
         ]
 
+    async def _heartbeat(self) -> None:
+        """A ``producer.heartbeat`` audit every ``heartbeat_s``: liveness and dead letters."""
+        reported = 0
+        while True:
+            await asyncio.sleep(self.config.settings.heartbeat_s)
+            dead = self.dead_letters
+            live = sum(s.session.state is SessionState.LIVE for s in self._streams)
+            publisher = self._publisher
+            self._audit(
+                "producer.heartbeat",
+                channels=len(self._streams),
+                channels_live=live,
+                in_flight=0 if publisher is None else publisher.in_flight,
+                delivered=0 if publisher is None else publisher.delivered,
+                dead_letters=dead,
+                dead_letters_since_last=dead - reported,
+            )
+            reported = dead
+
     async def _stream(self, stop: asyncio.Event) -> None:
         cfg = self.config
         drain = asyncio.create_task(self._drain_audits())
+        heartbeat = asyncio.create_task(self._heartbeat())
         try:
             self._audit("subscription.validated", subscriptions=len(cfg.spec.subscriptions))
             async with genesys_client(
@@ -222,10 +243,12 @@ class ProducerService:
                 ]
                 await run_streams(self._streams, stop)
         finally:
+            heartbeat.cancel()
             await self._flush_audits()
             drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await drain
+            for task in (heartbeat, drain):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     def _audit(self, kind: str, **details: object) -> None:
         self._audits.put_nowait(AuditEvent(kind, time.time(), None, details))
@@ -250,6 +273,7 @@ class ProducerService:
                 self.metrics.gap_seconds.observe(event.seconds)
                 await publisher.publish(outbox.audit(gap_audit(event, instance)))
             case DeadLetter():
+                self.dead_letters += 1
                 self.metrics.dead_letters.labels(event.stage).inc()
                 await publisher.publish(outbox.dead_letter(dead_letter_record(event, instance)))
             case AuditEvent() if event.kind == "gap.closed":

@@ -66,7 +66,11 @@ def config_for(
         KafkaSettings(bootstrap_servers=endpoints.bootstrap_servers),
         RegistrySettings(url=endpoints.schema_registry_url),
         ProducerSettings(
-            topic_prefix=prefix, partitions=PARTITIONS, ops_port=0, ops_host="127.0.0.1"
+            topic_prefix=prefix,
+            partitions=PARTITIONS,
+            ops_port=0,
+            ops_host="127.0.0.1",
+            heartbeat_s=0.5,
         ),
         session=FAST,
     )
@@ -190,6 +194,11 @@ async def test_every_frame_becomes_records_downstream_tools_can_read(
 
     # the audit trail tells the lifecycle
     kinds = {v["kind"] for _, _, v, _ in audit}
+    heartbeats = [
+        orjson.loads(v["details_json"]) for _, _, v, _ in audit if v["kind"] == "producer.heartbeat"
+    ]
+    assert heartbeats
+    assert heartbeats[-1]["dead_letters"] == 1
     assert {
         "subscription.validated",
         "subscription.planned",
