@@ -49,7 +49,9 @@ class Outbox:
     def __init__(self, prefix: str, schema_ids: Mapping[str, int], instance: str) -> None:
         self.topics = topic_names(prefix)
         self._headers = {
-            suffix: confluent_header(schema_ids[topic]) for suffix, topic in self.topics.items()
+            suffix: confluent_header(schema_ids[topic])
+            for suffix, topic in self.topics.items()
+            if topic in schema_ids
         }
         self._metric: Callable[[object], bytes] = compile_encoder(load_schema("metric"))
         self._audit: Callable[[object], bytes] = compile_encoder(load_schema("audit"))

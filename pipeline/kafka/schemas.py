@@ -42,6 +42,7 @@ __all__ = [
     "CONTRACT",
     "DEFAULT_PREFIX",
     "HISTORY_DIR",
+    "PRODUCER_TOPICS",
     "SchemaSource",
     "evolution_problems",
     "history_problems",
@@ -63,8 +64,12 @@ CONTRACT: dict[str, str] = {
     "current": "metric",
     "audit": "audit",
     "dlq": "dead_letter",
+    "freshness": "freshness",
 }
 """Topic suffix → schema name (``schemas/<name>.avsc``). Extend it when a topic is added."""
+
+PRODUCER_TOPICS: Final = ("metrics", "current", "audit", "dlq")
+"""The suffixes the producer writes (the freshness worker writes ``freshness`` and ``audit``)."""
 
 DEFAULT_PREFIX: Final = "genesys"
 """The topic prefix when none is configured: ``genesys.metrics`` ..."""

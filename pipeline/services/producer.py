@@ -35,6 +35,7 @@ from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.outbox import Outbox
 from pipeline.kafka.producer import KafkaPublisher, OutRecord, PublishObserver
 from pipeline.kafka.registry import register_contract, require_contract
+from pipeline.kafka.schemas import PRODUCER_TOPICS
 from pipeline.services.ops import OpsServer
 from pipeline.services.planning import resolve_plan
 from pipeline.services.producer_metrics import ProducerMetrics
@@ -162,7 +163,9 @@ class ProducerService:
         registry_config = cfg.registry.client_config()
         if cfg.settings.auto_register:
             await asyncio.to_thread(register_contract, url, prefix, client_config=registry_config)
-        ids = await asyncio.to_thread(require_contract, url, prefix, client_config=registry_config)
+        ids = await asyncio.to_thread(
+            require_contract, url, prefix, client_config=registry_config, suffixes=PRODUCER_TOPICS
+        )
         self._outbox = Outbox(prefix, ids, cfg.instance)
         self._not_ready = ["topics not created yet"]
         specs = self._topic_specs(self._outbox)

@@ -110,6 +110,7 @@ def test_topic_names_cover_the_contract() -> None:
         "current": "genesys.current",
         "audit": "genesys.audit",
         "dlq": "genesys.dlq",
+        "freshness": "genesys.freshness",
     }
     assert CONTRACT["metrics"] == CONTRACT["current"] == "metric"
 
