@@ -32,9 +32,19 @@ _CONTENT_TYPE = ("content-type", b"application/avro")
 _SPEC = ("ce_specversion", b"1.0")
 
 
+_CE_TIMES: dict[int, bytes] = {}
+
+
 def _ce_time(epoch_ms: int) -> bytes:
-    moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z").encode()
+    """RFC 3339 of an epoch-ms instant; memoised (a frame's records share their time)."""
+    text = _CE_TIMES.get(epoch_ms)
+    if text is None:
+        if len(_CE_TIMES) > 4096:
+            _CE_TIMES.clear()
+        moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
+        text = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z").encode()
+        _CE_TIMES[epoch_ms] = text
+    return text
 
 
 class Outbox:
@@ -62,7 +72,7 @@ class Outbox:
         """The record for ``.metrics`` (key: entity id) and for the compacted ``.current``
         (key: entity|metric|qualifier|media type)."""
         body = self._metric(record)
-        headers = (
+        headers = [
             _SPEC,
             ("ce_id", record.event_id.encode()),
             self._source,
@@ -70,7 +80,7 @@ class Outbox:
             ("ce_time", _ce_time(record.event_time)),
             ("ce_subject", record.source_topic.encode()),
             _CONTENT_TYPE,
-        )
+        ]  # one list for both copies: librdkafka copies headers on produce
         entity = record.entity_id.encode()
         return (
             OutRecord(self.topics["metrics"], entity, self._headers["metrics"] + body, headers),

@@ -125,20 +125,34 @@ class KafkaPublisher:
         Raises:
             PublishError: the producer cannot be used (bad configuration).
         """
+        await self._wait_for_room()
+        self._produce(next(self._ids), record, 1, time.monotonic())
+
+    async def publish_many(self, records: Sequence[OutRecord]) -> None:
+        """Produce several records (one frame's) with one wait for room.
+
+        The bound may be exceeded by ``len(records)`` at most.
+        """
+        await self._wait_for_room()
+        now = time.monotonic()
+        for record in records:
+            self._produce(next(self._ids), record, 1, now)
+
+    async def _wait_for_room(self) -> None:
         while len(self._pending) >= self._max_in_flight:
             self._room.clear()
             await self._room.wait()
-        self._produce(next(self._ids), record, attempt=1)
 
-    def _produce(self, ident: int, record: OutRecord, attempt: int) -> None:
-        self._pending[ident] = (record, time.monotonic(), attempt)
+    def _produce(self, ident: int, record: OutRecord, attempt: int, now: float) -> None:
+        self._pending[ident] = (record, now, attempt)
+        headers = record.headers
         while True:
             try:
                 self._producer.produce(
                     record.topic,
                     value=record.value,
                     key=record.key,
-                    headers=list(record.headers),
+                    headers=headers if isinstance(headers, list) else list(headers),
                     on_delivery=functools.partial(self._on_delivery, ident),
                 )
                 return
@@ -171,7 +185,7 @@ class KafkaPublisher:
             )
             self._observer.on_failed(record, err.str(), retrying)
             if retrying:
-                self._produce(ident, record, attempt + 1)
+                self._produce(ident, record, attempt + 1, time.monotonic())
         if len(self._pending) < self._max_in_flight:
             self._room.set()
 
@@ -191,8 +205,9 @@ class KafkaPublisher:
         self._producer = Producer(self._config)
         unacked = list(self._pending.items())
         self._pending.clear()
+        now = time.monotonic()
         for ident, (record, _, attempt) in unacked:
-            self._produce(ident, record, attempt)
+            self._produce(ident, record, attempt, now)
         self._observer.on_producer_replaced(reason, len(unacked))
 
     async def flush(self, timeout_s: float = 30.0) -> int:

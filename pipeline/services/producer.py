@@ -295,10 +295,7 @@ class ProducerService:
             await self._sink(DeadLetter(exc.raw, exc.reason, "map", exc.topic, time.time()))
             return
         records = [r for r in records if self._filter.keep(r)]
-        for record in records:
-            to_metrics, to_current = outbox.metric(record)
-            await publisher.publish(to_metrics)
-            await publisher.publish(to_current)
+        await publisher.publish_many([out for r in records for out in outbox.metric(r)])
         self.metrics.records.labels("metrics").inc(len(records))
         self.metrics.records.labels("current").inc(len(records))
 
