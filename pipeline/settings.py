@@ -17,7 +17,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from pipeline.core.regions import REGION_API_HOSTS, login_base
 from pipeline.errors import ConfigError
 
-__all__ = ["GenesysSettings", "KafkaSettings", "ProducerSettings", "RegistrySettings"]
+__all__ = [
+    "DashboardSettings",
+    "GenesysSettings",
+    "KafkaSettings",
+    "ProducerSettings",
+    "RegistrySettings",
+    "WorkerSettings",
+]
 
 
 class GenesysSettings(BaseSettings):
@@ -186,3 +193,50 @@ class ProducerSettings(BaseSettings):
     ops_host: str = "0.0.0.0"  # noqa: S104 - a container's metrics and probes port
     auto_register: bool = False
     heartbeat_s: float = 20.0
+
+
+class WorkerSettings(BaseSettings):
+    """Settings shared by the consumer workers (``PIPELINE_*``).
+
+    Attributes:
+        topic_prefix: the contract's topic prefix.
+        instance: this worker's name in reports and audit (default ``<kind>-<hostname>``).
+        group_id: the consumer group (default ``genesys-<kind>``): instances of one group
+            share the partitions.
+        session_timeout_ms: group session timeout (real Kafka ≥ 6000).
+        ops_port: port of ``/metrics``, ``/healthz``, ``/readyz`` (0: any free port).
+        ops_host: interface of that server.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PIPELINE_", frozen=True, extra="ignore")
+
+    topic_prefix: str = "genesys"
+    instance: str | None = None
+    group_id: str | None = None
+    session_timeout_ms: int = 10_000
+    ops_port: int = 9101
+    ops_host: str = "0.0.0.0"  # noqa: S104 - a container's metrics and probes port
+
+
+class DashboardSettings(BaseSettings):
+    """Where and how the dashboard worker pushes (``DASHBOARD_*``).
+
+    Attributes:
+        url: the dashboard's push endpoint.
+        secret: the HMAC-SHA256 key for the signature header.
+        push_interval_s: seconds between pushes (coalescing window).
+        max_batch: values per push at most.
+        timeout_s: per-request timeout.
+        failure_threshold: failures in a row that open the circuit breaker.
+        reset_after_s: seconds the circuit stays open before one trial push.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DASHBOARD_", frozen=True, extra="ignore")
+
+    url: str = "http://localhost:8088/api/push"
+    secret: SecretStr = SecretStr("")
+    push_interval_s: float = 0.5
+    max_batch: int = 5_000
+    timeout_s: float = 10.0
+    failure_threshold: int = 5
+    reset_after_s: float = 30.0
