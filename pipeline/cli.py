@@ -66,25 +66,32 @@ def run_local_up(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """``pipeline demo``: the local stack plus a round-trip through it, until stopped."""
+    """``pipeline demo``: local broker + registry, emulator and producer, until stopped.
+
+    Exits 0 only when records flowed and every one was acknowledged.
+    """
     from pipeline.local.smoke import run_smoke
     from pipeline.local.stack import LocalStack
+    from pipeline.services.demo import is_healthy, run_demo
 
     with LocalStack(args.workdir) as endpoints:
         for line in endpoints.as_env_lines():
             print(line, flush=True)
-        result = run_smoke(endpoints)
+        smoke = run_smoke(endpoints)
         print(
-            f"round-trip ok: {result.produced} Avro records produced to {result.topic} and "
-            f"{result.consumed} read back (schema id {result.schema_id}) in "
-            f"{result.seconds:.2f}s",
-            flush=True,
+            f"local broker and registry ok: {smoke.consumed} Avro records round-tripped", flush=True
         )
-        if args.duration != 0:
-            print("local broker and registry are up; Ctrl-C to stop", flush=True)
-            wait_for_stop(args.duration)
-    print("stopped cleanly", flush=True)
-    return EXIT_OK
+        stats = _run_until_stopped(
+            lambda stop: run_demo(endpoints, stop, sys.stdout), args.duration
+        )
+    healthy = is_healthy(stats)
+    print(
+        f"demo {'healthy' if healthy else 'NOT healthy'}: {stats.frames} Genesys events, "
+        f"{stats.delivered} records delivered, {stats.in_flight} unacknowledged, "
+        f"{stats.dead_letters} dead letters, {stats.gaps} gaps; stopped cleanly",
+        flush=True,
+    )
+    return EXIT_OK if healthy else EXIT_FAILURE
 
 
 def run_emulator(args: argparse.Namespace) -> int:
@@ -108,6 +115,7 @@ def run_emulator(args: argparse.Namespace) -> int:
         queues=args.queues,
         agents=args.agents,
         seed=args.seed,
+        arrival_rate=args.arrival_rate,
     )
 
     async def serve(stop: asyncio.Event) -> None:
@@ -130,6 +138,12 @@ def _add_emulator_parser(commands: Any) -> None:
     add("--agents", type=int, default=200, help="simulated agents (default 200)")
     add("--seed", type=int, default=7, help="simulation seed (default 7)")
     add("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    add(
+        "--arrival-rate",
+        type=float,
+        default=1.0,
+        help="conversations per queue and media type per simulated minute (default 1)",
+    )
     add("--heartbeat-s", type=float, default=30.0, help="WebSocket heartbeat interval")
     add("--frame-interval-s", type=float, default=1.0, help="min seconds between frames per topic")
     add(
@@ -351,10 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the demo on the embedded local stack")
     _add_workdir(demo)
     demo.add_argument(
-        "--duration",
-        type=float,
-        default=None,
-        help="stop after SECONDS (0: stop right after the round-trip; default: until Ctrl-C)",
+        "--duration", type=float, default=None, help="stop after SECONDS (default: until Ctrl-C)"
     )
     demo.set_defaults(handler=run_demo)
     _add_emulator_parser(commands)

@@ -39,6 +39,7 @@ class EmulatorConfig:
         rate_limit: requests per OAuth client per ``rate_window_s`` before 429.
         rate_window_s: the rate-limit window.
         queues, agents, seed: the simulated contact center.
+        arrival_rate: conversations per queue and media type per simulated minute.
         keep_frame_text: keep each sent frame's text in the frame log (tests that check
             every value end to end; costs memory).
     """
@@ -60,4 +61,5 @@ class EmulatorConfig:
     queues: int = 20
     agents: int = 200
     seed: int = 7
+    arrival_rate: float = 1.0
     keep_frame_text: bool = False

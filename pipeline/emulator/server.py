@@ -86,7 +86,13 @@ class Emulator:
         self._mono0 = time.monotonic()
         self.started_at = datetime.now(UTC).replace(microsecond=0)
         self.center = ContactCenter(
-            SimulationConfig(queues=cfg.queues, agents=cfg.agents, seed=cfg.seed), self.started_at
+            SimulationConfig(
+                queues=cfg.queues,
+                agents=cfg.agents,
+                seed=cfg.seed,
+                arrival_rate_per_queue_per_min=cfg.arrival_rate,
+            ),
+            self.started_at,
         )
         settings = EmulatorSettings(
             channels=ChannelSettings(wall_epoch=self.started_at),

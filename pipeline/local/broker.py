@@ -155,7 +155,11 @@ class LocalBroker:
         return "" if self._process is None else self._process.log_tail(lines)
 
     def stop(self) -> None:
-        """Stop the broker (SIGTERM, then SIGKILL)."""
+        """Stop the broker (SIGTERM, then SIGKILL after 2 s).
+
+        Tansu waits for connected clients to leave before it exits; with memory storage there
+        is nothing to flush, so a short grace period is enough.
+        """
         if self._process is not None:
-            self._process.stop()
+            self._process.stop(timeout=2.0)
             self._process = None

@@ -41,7 +41,7 @@ from pipeline.services.planning import resolve_plan
 from pipeline.services.producer_metrics import ProducerMetrics
 from pipeline.settings import GenesysSettings, KafkaSettings, ProducerSettings, RegistrySettings
 
-__all__ = ["ProducerConfig", "ProducerService"]
+__all__ = ["ProducerConfig", "ProducerService", "ProducerStats"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,19 @@ class ProducerConfig:
     def instance(self) -> str:
         """This instance's name in records and audit."""
         return self.settings.instance or f"producer-{self.shard}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerStats:
+    """Counts since start, for summaries and health decisions."""
+
+    frames: int
+    delivered: int
+    in_flight: int
+    dead_letters: int
+    gaps: int
+    channels: int
+    channels_live: int
 
 
 class _Hooks(TokenObserver, RestObserver, PublishObserver):
@@ -124,7 +137,22 @@ class ProducerService:
         self._not_ready = ["schema contract not checked yet"]
         self._filter = RecordFilter({})
         self.dead_letters = 0
+        self.frames = 0
+        self.gaps = 0
         self.ops: OpsServer | None = None
+
+    def stats(self) -> ProducerStats:
+        """What the service did so far."""
+        publisher = self._publisher
+        return ProducerStats(
+            frames=self.frames,
+            delivered=0 if publisher is None else publisher.delivered,
+            in_flight=0 if publisher is None else publisher.in_flight,
+            dead_letters=self.dead_letters,
+            gaps=self.gaps,
+            channels=len(self._streams),
+            channels_live=sum(s.session.state is SessionState.LIVE for s in self._streams),
+        )
 
     def readiness(self) -> list[str]:
         """Why the service is not ready (empty when ready)."""
@@ -199,19 +227,17 @@ class ProducerService:
         reported = 0
         while True:
             await asyncio.sleep(self.config.settings.heartbeat_s)
-            dead = self.dead_letters
-            live = sum(s.session.state is SessionState.LIVE for s in self._streams)
-            publisher = self._publisher
+            stats = self.stats()
             self._audit(
                 "producer.heartbeat",
-                channels=len(self._streams),
-                channels_live=live,
-                in_flight=0 if publisher is None else publisher.in_flight,
-                delivered=0 if publisher is None else publisher.delivered,
-                dead_letters=dead,
-                dead_letters_since_last=dead - reported,
+                channels=stats.channels,
+                channels_live=stats.channels_live,
+                in_flight=stats.in_flight,
+                delivered=stats.delivered,
+                dead_letters=stats.dead_letters,
+                dead_letters_since_last=stats.dead_letters - reported,
             )
-            reported = dead
+            reported = stats.dead_letters
 
     async def _stream(self, stop: asyncio.Event) -> None:
         cfg = self.config
@@ -272,6 +298,7 @@ class ProducerService:
             case TopicEvent() | BackfillEvent():
                 await self._publish_metrics(event)
             case Gap():
+                self.gaps += 1
                 self.metrics.gaps.inc()
                 self.metrics.gap_seconds.observe(event.seconds)
                 await publisher.publish(outbox.audit(gap_audit(event, instance)))
@@ -287,6 +314,7 @@ class ProducerService:
     async def _publish_metrics(self, event: TopicEvent | BackfillEvent) -> None:
         outbox, publisher = self._kafka()
         source = "backfill" if isinstance(event, BackfillEvent) else "stream"
+        self.frames += 1
         self.metrics.frames.labels(source).inc()
         ingest = event.fetched_at if isinstance(event, BackfillEvent) else time.time()
         try:
