@@ -19,36 +19,20 @@ from pipeline.kafka.registry import register_contract, require_contract
 from pipeline.local.stack import Endpoints
 from pipeline.settings import KafkaSettings
 from tests.conftest import seconds
+from tests.records import metric_record
 
 pytestmark = pytest.mark.integration
 
 
 def metric(i: int) -> MetricRecord:
-    return MetricRecord(
-        f"e{i}",
-        "v2.analytics.queues.q.observations",
-        "queue",
-        f"q{i % 5}",
-        "oWaiting",
-        None,
-        "voice",
-        None,
-        None,
-        i,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        float(i),
-        "count",
-        False,
-        1_700_000_000_000 + i,
-        1_700_000_000_100 + i,
-        False,
-        "producer-0",
+    return metric_record(
+        event_id=f"e{i}",
+        entity_id=f"q{i % 5}",
+        count=i,
+        value=float(i),
+        event_time=1_700_000_000_000 + i,
+        ingest_time=1_700_000_000_100 + i,
+        correlation_id=None,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 
 import fastavro
@@ -15,9 +14,8 @@ from pipeline.core.topics import TopicName
 from pipeline.core.wire import split_confluent
 from pipeline.kafka.outbox import Outbox
 from pipeline.kafka.schemas import load_schema
+from tests.records import QUEUE_ID as Q, QUEUE_TOPIC as TOPIC, metric_record
 
-Q = "8f7e2c1a-0000-4000-8000-000000000001"
-TOPIC = f"v2.analytics.queues.{Q}.observations"
 SPEC = f"""
 subscriptions:
   - name: narrow
@@ -28,34 +26,7 @@ subscriptions:
 
 
 def record(metric: str, **changes: object) -> MetricRecord:
-    base = MetricRecord(
-        "e1",
-        TOPIC,
-        "queue",
-        Q,
-        metric,
-        None,
-        "voice",
-        None,
-        None,
-        3,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        3.0,
-        "count",
-        False,
-        1_700_000_000_000,
-        1_700_000_000_100,
-        False,
-        "producer-0",
-        "c-1",
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return metric_record(metric=metric, **changes)
 
 
 def topics(*subscriptions: str) -> list[PlannedTopic]:
