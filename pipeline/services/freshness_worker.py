@@ -1,0 +1,423 @@
+"""The freshness worker: consume ``<prefix>.metrics`` and ``<prefix>.audit``, measure stage
+latencies and staleness, publish :class:`FreshnessReport` values and SLO transitions.
+
+Wiring only: the logic is the pure :class:`pipeline.core.freshness.FreshnessMonitor`; this
+module feeds it records from Kafka and publishes what its ticks return.
+
+Topology
+--------
+- ``<prefix>.metrics`` is read by one consumer group (``genesys-freshness`` by default):
+  instances share its partitions, and each reports latencies of the partitions it holds.
+- ``<prefix>.audit`` must be read **in full by every instance** (staleness needs every
+  producer's stream events): each instance reads it in a group of its own,
+  ``<group>-audit-<instance>``, from the earliest offset, and never commits there, so a
+  restart re-reads the whole audit history that retention kept.
+- Every ``report_interval_s`` the monitor ticks: ended windows go to ``<prefix>.freshness``
+  (key ``stage|family|entity_type``, Confluent-framed Avro, CloudEvents headers with
+  ``ce_type`` = :data:`CE_TYPE_FRESHNESS`), SLO transitions go to ``<prefix>.audit`` as
+  ``freshness.slo_breached`` / ``freshness.slo_recovered`` audit records.
+
+Delivery
+--------
+The metrics consumer commits after each processed fetch, before the fetched records' latencies
+are reported. The worker's side effects are statistics, so this is at least once for the
+records (a crash before the commit re-reads a fetch and counts it twice) and at most once for
+a window's report (a crash before the tick loses the open window's samples). Reports carry a
+deterministic ``event_id``, so a report written twice is recognisable. On stop the worker
+ticks once more, also reports the window still open (its samples would otherwise be lost),
+flushes Kafka and leaves both groups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, TypeVar
+
+from aiokafka.structs import ConsumerRecord
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from pipeline.core.freshness import (
+    FreshnessMonitor,
+    FreshnessOutput,
+    SloChange,
+    SloSettings,
+    metric_family,
+)
+from pipeline.core.latency import FreshnessReport, measure_stages
+from pipeline.core.records import AuditRecord, MetricRecord, audit_record
+from pipeline.core.wire import compile_encoder, confluent_header
+from pipeline.errors import SchemaError
+from pipeline.kafka.admin import TopicSpec, ensure_topics
+from pipeline.kafka.consumer import AvroDecoder, KafkaSource
+from pipeline.kafka.outbox import Outbox
+from pipeline.kafka.producer import KafkaPublisher, OutRecord
+from pipeline.kafka.registry import require_contract
+from pipeline.kafka.schemas import load_schema
+from pipeline.services.ops import OpsServer
+from pipeline.settings import KafkaSettings, RegistrySettings, WorkerSettings
+
+__all__ = [
+    "CE_TYPE_FRESHNESS",
+    "DEFAULT_GROUP",
+    "FRESHNESS_PARTITIONS",
+    "FreshnessConfig",
+    "FreshnessMetrics",
+    "FreshnessWorker",
+]
+
+log = logging.getLogger(__name__)
+
+CE_TYPE_FRESHNESS: Final = b"io.github.genesys_kafka_pipeline.freshness.v1"
+"""``ce_type`` header of freshness reports."""
+DEFAULT_GROUP: Final = "genesys-freshness"
+"""The metrics consumer group when ``WorkerSettings.group_id`` is unset."""
+FRESHNESS_PARTITIONS: Final = 3
+"""Partitions of ``<prefix>.freshness`` when the worker creates it."""
+WORKER_TOPICS: Final = ("freshness", "audit")
+"""The suffixes the worker writes (checked against the registry at start)."""
+
+_T = TypeVar("_T")
+_CONTENT_TYPE = ("content-type", b"application/avro")
+_SPEC = ("ce_specversion", b"1.0")
+_LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800)
+
+
+@dataclass(frozen=True, slots=True)
+class FreshnessConfig:
+    """Everything one freshness worker instance needs.
+
+    Attributes:
+        kafka: connection settings.
+        registry: the schema registry.
+        worker: prefix, instance, group, session timeout, ops endpoint.
+        slo: objectives and the staleness model's knobs.
+        report_interval_s: seconds between ticks; None: ``slo.window_s``.
+    """
+
+    kafka: KafkaSettings
+    registry: RegistrySettings
+    worker: WorkerSettings
+    slo: SloSettings = field(default_factory=SloSettings)
+    report_interval_s: float | None = None
+
+    @property
+    def instance(self) -> str:
+        """This worker's name in reports and audit."""
+        return self.worker.instance or f"freshness-{socket.gethostname()}"
+
+    @property
+    def group_id(self) -> str:
+        """The metrics consumer group."""
+        return self.worker.group_id or DEFAULT_GROUP
+
+    @property
+    def audit_group_id(self) -> str:
+        """This instance's own group on the audit topic (it reads every partition)."""
+        return f"{self.group_id}-audit-{self.instance}"
+
+    @property
+    def interval_s(self) -> float:
+        """Seconds between ticks."""
+        return self.report_interval_s or self.slo.window_s
+
+
+class FreshnessMetrics:
+    """Prometheus metrics of the freshness worker, on a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.records = Counter("freshness_records_total", "Records consumed", ["topic"], registry=r)
+        self.decode_errors = Counter(
+            "freshness_decode_errors_total", "Records that could not be decoded", ["topic"],
+            registry=r,
+        )  # fmt: skip
+        self.stage_latency = Histogram(
+            "freshness_stage_latency_seconds",
+            "Latency of one stage of a record's way, per metric family",
+            ["stage", "family"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.stale_keys = Gauge(
+            "freshness_stale_keys", "Stale keys at the last tick", ["family", "entity_type"],
+            registry=r,
+        )  # fmt: skip
+        self.slo_breached = Gauge(
+            "freshness_slo_breached",
+            "1 while an objective is breached",
+            ["slo", "family", "entity_type"],
+            registry=r,
+        )
+        self.reports = Counter(
+            "freshness_reports_published_total", "Freshness reports published", registry=r
+        )
+        self.slo_changes = Counter(
+            "freshness_slo_changes_total", "SLO breaches and recoveries", ["kind"], registry=r
+        )
+        self.partitions = Gauge(
+            "freshness_partitions_assigned", "Metrics partitions this instance holds", registry=r
+        )
+
+
+class _Kafka:
+    """The worker's Kafka side once started."""
+
+    def __init__(
+        self,
+        publisher: KafkaPublisher,
+        metrics: KafkaSource,
+        audit: KafkaSource,
+        decoders: tuple[AvroDecoder, AvroDecoder],
+    ) -> None:
+        self.publisher = publisher
+        self.metrics = metrics
+        self.audit = audit
+        self.metric_decoder, self.audit_decoder = decoders
+
+
+def _ce_time(epoch_ms: int) -> bytes:
+    moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z").encode()
+
+
+class FreshnessWorker:
+    """One freshness worker instance (see the module docstring).
+
+    Args:
+        config: where to read and write, and the objectives.
+    """
+
+    def __init__(self, config: FreshnessConfig) -> None:
+        self.config = config
+        self.metrics = FreshnessMetrics()
+        self.monitor = FreshnessMonitor(config.instance, config.slo)
+        self.ops: OpsServer | None = None
+        self._kafka: _Kafka | None = None
+        self._outbox: Outbox | None = None
+        self._freshness_header = b""
+        self._encode: Callable[[object], bytes] = compile_encoder(load_schema("freshness"))
+        self._source = ("ce_source", f"urn:genesys-kafka-pipeline:{config.instance}".encode())
+        self._not_ready = ["schema contract not checked yet"]
+
+    @property
+    def freshness_topic(self) -> str:
+        """``<prefix>.freshness``."""
+        return f"{self.config.worker.topic_prefix}.freshness"
+
+    def readiness(self) -> list[str]:
+        """Why the worker is not ready (empty when ready)."""
+        if self._kafka is not None:
+            self.metrics.partitions.set(len(self._kafka.metrics.assignment()))
+        return list(self._not_ready)
+
+    def assignment(self) -> set[tuple[str, int]]:
+        """The metrics partitions this instance holds now (empty before start)."""
+        return set() if self._kafka is None else self._kafka.metrics.assignment()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; reports the open window, flushes and leaves the groups.
+
+        Raises:
+            SchemaError: the registry does not hold this build's freshness or audit schema.
+            PublishError: the freshness topic cannot be created.
+        """
+        cfg = self.config.worker
+        self.ops = OpsServer(self.metrics.registry, self.readiness, cfg.ops_host, cfg.ops_port)
+        await self.ops.start()
+        try:
+            kafka = await self._start_kafka()
+            try:
+                await self._loop(kafka, stop)
+                await self._publish(kafka, self._final_output(time.time()))
+            finally:
+                await self._stop_kafka(kafka)
+        finally:
+            await self.ops.aclose()
+
+    # ------------------------------------------------------------------------------ start / stop
+    async def _start_kafka(self) -> _Kafka:
+        cfg = self.config
+        prefix, url = cfg.worker.topic_prefix, cfg.registry.url
+        ids = await asyncio.to_thread(
+            require_contract,
+            url,
+            prefix,
+            client_config=cfg.registry.client_config(),
+            suffixes=WORKER_TOPICS,
+        )
+        self._outbox = Outbox(prefix, ids, cfg.instance)
+        self._freshness_header = confluent_header(ids[self.freshness_topic])
+        self._not_ready = ["topics not created yet"]
+        spec = TopicSpec(self.freshness_topic, FRESHNESS_PARTITIONS)
+        await asyncio.to_thread(ensure_topics, cfg.kafka.client_config(), [spec])
+        self._not_ready = ["consumers not started yet"]
+        publisher = KafkaPublisher(cfg.kafka.producer_config())
+        await publisher.start()
+        timeout = cfg.worker.session_timeout_ms
+        topics = self._outbox.topics
+        kafka = _Kafka(
+            publisher,
+            KafkaSource(cfg.kafka, [topics["metrics"]], cfg.group_id, timeout),
+            KafkaSource(cfg.kafka, [topics["audit"]], cfg.audit_group_id, timeout),
+            (
+                AvroDecoder(url, "metric", cfg.registry.client_config()),
+                AvroDecoder(url, "audit", cfg.registry.client_config()),
+            ),
+        )
+        self._kafka = kafka
+        try:
+            await kafka.metrics.start()
+            await kafka.audit.start()
+        except BaseException:
+            await self._stop_kafka(kafka)
+            raise
+        self._not_ready = []
+        return kafka
+
+    async def _stop_kafka(self, kafka: _Kafka) -> None:
+        self._not_ready = ["stopped"]
+        for source in (kafka.metrics, kafka.audit):
+            with contextlib.suppress(Exception):
+                await source.stop()  # leaves the group
+        left = await kafka.publisher.aclose()
+        if left:
+            log.error("%d freshness records were not acknowledged before shutdown", left)
+        kafka.metric_decoder.close()
+        kafka.audit_decoder.close()
+
+    # ------------------------------------------------------------------------------ loops
+    async def _loop(self, kafka: _Kafka, stop: asyncio.Event) -> None:
+        """Run the three loops until ``stop``; a failing loop stops the others and raises."""
+        loops: list[Coroutine[Any, Any, None]] = [
+            self._consume_metrics(kafka),
+            self._consume_audit(kafka),
+            self._tick_loop(kafka),
+        ]
+        tasks = [asyncio.create_task(loop) for loop in loops]
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (*tasks, stopper):
+                task.cancel()
+            results = await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        failures = [r for r in results if isinstance(r, Exception)]
+        if failures:
+            raise failures[0]  # a loop's failure ends the worker
+
+    async def _consume_metrics(self, kafka: _Kafka) -> None:
+        """Fetch, feed the monitor, commit: forever."""
+        while True:
+            records = await kafka.metrics.fetch(timeout_ms=200)
+            offsets: dict[tuple[str, int], int] = {}
+            now = time.time()
+            for record in records:
+                self._on_metric(kafka, record, now)
+                offsets[(record.topic, record.partition)] = record.offset + 1
+            if offsets:
+                await kafka.metrics.commit(offsets)
+
+    def _on_metric(self, kafka: _Kafka, raw: ConsumerRecord[bytes, bytes], now: float) -> None:
+        record = _decode(kafka.metric_decoder, raw, MetricRecord)
+        if record is None:
+            self.metrics.decode_errors.labels("metrics").inc()
+            return
+        self.metrics.records.labels("metrics").inc()
+        broker_ms = raw.timestamp if raw.timestamp and raw.timestamp > 0 else None
+        self.monitor.on_record(record, broker_ms, now)
+        family = metric_family(record)
+        for latency in measure_stages(record, broker_ms, now):
+            self.metrics.stage_latency.labels(latency.stage, family).observe(latency.seconds)
+
+    async def _consume_audit(self, kafka: _Kafka) -> None:
+        """Read the whole audit topic; offsets are never committed (see the module doc)."""
+        while True:
+            for raw in await kafka.audit.fetch(timeout_ms=200):
+                record = _decode(kafka.audit_decoder, raw, AuditRecord)
+                if record is None:
+                    self.metrics.decode_errors.labels("audit").inc()
+                    continue
+                self.metrics.records.labels("audit").inc()
+                self.monitor.on_audit(record)
+
+    async def _tick_loop(self, kafka: _Kafka) -> None:
+        """Tick every ``interval_s`` and publish what the monitor says."""
+        while True:
+            await asyncio.sleep(self.config.interval_s)
+            await self._publish(kafka, self.monitor.tick(time.time()))
+
+    def _final_output(self, now: float) -> FreshnessOutput:
+        """The last tick, plus the window still open (reported with its nominal end)."""
+        out = self.monitor.tick(now)
+        close_at = self.monitor.windows.next_close_at()
+        if close_at is None:
+            return out
+        counts = self.monitor.staleness.stale_counts()
+        extra = self.monitor.windows.close(close_at, self.config.instance, counts)
+        slo = [change for report in extra for change in self.monitor.slo.observe(report)]
+        return FreshnessOutput(out.reports + tuple(extra), out.staleness, out.slo + tuple(slo))
+
+    # ------------------------------------------------------------------------------ publishing
+    async def _publish(self, kafka: _Kafka, out: FreshnessOutput) -> None:
+        """Reports to ``.freshness``, SLO changes to ``.audit``; gauges updated."""
+        for (family, entity_type), n in self.monitor.staleness.stale_counts().items():
+            self.metrics.stale_keys.labels(family, entity_type).set(n)
+        records = [self._report_record(report) for report in out.reports]
+        records += [self._slo_record(change) for change in out.slo]
+        if records:
+            await kafka.publisher.publish_many(records)
+        self.metrics.reports.inc(len(out.reports))
+        self._count_slo(out.slo)
+
+    def _count_slo(self, changes: Iterable[SloChange]) -> None:
+        for change in changes:
+            labels = (change.slo, change.family, change.entity_type)
+            self.metrics.slo_breached.labels(*labels).set(1 if change.breached else 0)
+            self.metrics.slo_changes.labels(change.kind).inc()
+            log.warning(
+                "%s %s for %s/%s: %.3f (threshold %.3f)",
+                change.slo, change.kind, change.family, change.entity_type,
+                change.value, change.threshold,
+            )  # fmt: skip
+
+    def _report_record(self, report: FreshnessReport) -> OutRecord:
+        """One report as a Kafka record (key ``stage|family|entity_type``)."""
+        key = f"{report.stage}|{report.family}|{report.entity_type}"
+        headers = (
+            _SPEC,
+            ("ce_id", report.event_id.encode()),
+            self._source,
+            ("ce_type", CE_TYPE_FRESHNESS),
+            ("ce_time", _ce_time(report.window_end)),
+            ("ce_subject", key.encode()),
+            _CONTENT_TYPE,
+        )
+        value = self._freshness_header + self._encode(report)
+        return OutRecord(self.freshness_topic, key.encode(), value, headers)
+
+    def _slo_record(self, change: SloChange) -> OutRecord:
+        """One SLO transition as an audit record of this instance."""
+        if self._outbox is None:
+            raise RuntimeError("the freshness worker's Kafka side is not started")
+        return self._outbox.audit(audit_record(change.audit_event(), self.config.instance))
+
+
+def _decode(
+    decoder: AvroDecoder, raw: ConsumerRecord[bytes, bytes], kind: Callable[..., _T]
+) -> _T | None:
+    """The record, or None (logged) when the value cannot be decoded."""
+    if raw.value is None:
+        return None
+    try:
+        return kind(**decoder.decode(raw.value))
+    except (SchemaError, ValueError, TypeError) as exc:
+        log.warning("%s[%d]@%d undecodable: %s", raw.topic, raw.partition, raw.offset, exc)
+        return None

@@ -1,0 +1,214 @@
+"""The freshness worker against the real local broker and registry: two instances share the
+metrics partitions, take over on stop, publish reports a plain confluent-kafka consumer
+decodes, and write an SLO breach audit when latencies are large."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from pipeline.core.events import AuditEvent
+from pipeline.core.freshness import SloSettings
+from pipeline.core.records import MetricRecord, audit_record
+from pipeline.errors import SchemaError
+from pipeline.kafka.admin import TopicSpec, ensure_topics
+from pipeline.kafka.outbox import Outbox
+from pipeline.kafka.producer import KafkaPublisher
+from pipeline.kafka.registry import register_contract, require_contract
+from pipeline.local.stack import Endpoints
+from pipeline.services.freshness_worker import CE_TYPE_FRESHNESS, FreshnessConfig, FreshnessWorker
+from pipeline.settings import KafkaSettings, RegistrySettings, WorkerSettings
+from tests.conftest import seconds
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 3
+SLO = SloSettings(live_p95_s=5.0, window_s=1.0, liveness_cadence_s=30.0)
+
+
+def metric(i: int, age_s: float) -> MetricRecord:
+    """A live observation whose Genesys time lies ``age_s`` in the past."""
+    now_ms = round(time.time() * 1000)
+    return MetricRecord(
+        event_id=f"e{i}-{uuid.uuid4().hex[:6]}",
+        source_topic=f"v2.analytics.queues.q{i % 30}.observations",
+        entity_type="queue",
+        entity_id=f"q{i % 30}",
+        metric="oWaiting",
+        qualifier=None,
+        media_type="voice",
+        interval_start=None,
+        interval_end=None,
+        count=i,
+        sum=None,
+        min=None,
+        max=None,
+        ratio=None,
+        numerator=None,
+        denominator=None,
+        target=None,
+        value=float(i),
+        unit="count",
+        derived=False,
+        event_time=now_ms - round(age_s * 1000),
+        ingest_time=now_ms - 100,
+        backfill=False,
+        producer_instance="producer-0",
+    )
+
+
+def read_topic(endpoints: Endpoints, topic: str, partitions: int) -> list[tuple[Any, ...]]:
+    """(key, value dict, headers) of every record, with a plain consumer."""
+    registry = SchemaRegistryClient({"url": endpoints.schema_registry_url})
+    deserializer = AvroDeserializer(registry)
+    consumer = Consumer(
+        {"bootstrap.servers": endpoints.bootstrap_servers, "group.id": f"reader-{uuid.uuid4().hex}"}
+    )
+    consumer.assign([TopicPartition(topic, p, -2) for p in range(partitions)])
+    out: list[tuple[Any, ...]] = []
+    idle_since = time.monotonic()
+    try:
+        while time.monotonic() - idle_since < 2.0:
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error() is not None:
+                continue
+            idle_since = time.monotonic()
+            value = deserializer(msg.value(), SerializationContext(topic, MessageField.VALUE))
+            key = msg.key()
+            out.append((key.decode() if key else None, value, dict(msg.headers() or [])))
+    finally:
+        consumer.close()
+        registry.close()
+    return out
+
+
+def consumed(worker: FreshnessWorker, topic: str = "metrics") -> float:
+    return (
+        worker.metrics.registry.get_sample_value("freshness_records_total", {"topic": topic}) or 0.0
+    )
+
+
+async def until(condition: Callable[[], bool], limit_s: float = 20) -> None:
+    async with asyncio.timeout(seconds(limit_s)):
+        while not condition():  # noqa: ASYNC110 - polls state other tasks change
+            await asyncio.sleep(0.05)
+
+
+def config(
+    endpoints: Endpoints, prefix: str, group: str, instance: str, session_ms: int
+) -> FreshnessConfig:
+    return FreshnessConfig(
+        KafkaSettings(bootstrap_servers=endpoints.bootstrap_servers),
+        RegistrySettings(url=endpoints.schema_registry_url),
+        WorkerSettings(
+            topic_prefix=prefix,
+            instance=instance,
+            group_id=group,
+            session_timeout_ms=session_ms,
+            ops_port=0,
+            ops_host="127.0.0.1",
+        ),
+        SLO,
+        report_interval_s=0.25,
+    )
+
+
+async def test_two_workers_share_take_over_report_and_flag_slo_breaches(
+    endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
+) -> None:
+    prefix = f"f{uuid.uuid4().hex[:8]}"
+    url = endpoints.schema_registry_url
+    await asyncio.to_thread(register_contract, url, prefix)
+    outbox = Outbox(prefix, await asyncio.to_thread(require_contract, url, prefix), "producer-0")
+    topics = outbox.topics
+    specs = [TopicSpec(topics["metrics"], PARTITIONS), TopicSpec(topics["audit"], 1)]
+    await asyncio.to_thread(ensure_topics, endpoints.bootstrap_servers, specs)
+    publisher = KafkaPublisher({"bootstrap.servers": endpoints.bootstrap_servers})
+    await publisher.start()
+
+    group, session_ms = unique_name("freshness"), group_timeouts["session.timeout.ms"]
+    workers = [
+        FreshnessWorker(config(endpoints, prefix, group, f"fw-{i}", session_ms)) for i in (0, 1)
+    ]
+    stops = [asyncio.Event(), asyncio.Event()]
+    runs = [asyncio.create_task(w.run(s)) for w, s in zip(workers, stops, strict=True)]
+    everything = {(topics["metrics"], p) for p in range(PARTITIONS)}
+    try:
+        # (a) both hold partitions, disjointly, and together consume every record once.
+        def shared() -> bool:
+            a, b = (w.assignment() for w in workers)
+            ready = all(w.readiness() == [] for w in workers)
+            return ready and bool(a) and bool(b) and not a & b and a | b == everything
+
+        await until(shared)
+        event = AuditEvent("socket.connected", time.time(), "channel-1", {})
+        await publisher.publish(outbox.audit(audit_record(event, "producer-0")))
+        old = [metric(i, age_s=300.0) for i in range(60)]
+        await publisher.publish_many([outbox.metric(r)[0] for r in old])
+        await until(lambda: sum(consumed(w) for w in workers) >= len(old))
+        await asyncio.sleep(0.5)  # nothing more may arrive
+        assert sum(consumed(w) for w in workers) == len(old)
+        assert all(consumed(w) > 0 for w in workers)
+        await until(lambda: all(consumed(w, "audit") >= 1 for w in workers))  # each reads all
+
+        # (b) the survivor takes every partition and keeps consuming.
+        stops[0].set()
+        await runs[0]
+        survivor = workers[1]
+        await until(lambda: survivor.assignment() == everything)
+        before = consumed(survivor)
+        fresh = [metric(100 + i, age_s=0.0) for i in range(30)]
+        await publisher.publish_many([outbox.metric(r)[0] for r in fresh])
+        await until(lambda: consumed(survivor) >= before + len(fresh))
+        assert survivor.ops is not None
+        async with httpx.AsyncClient(base_url=survivor.ops.url) as ops:
+            assert (await ops.get("/readyz")).json() == {"status": "ready"}
+            exposition = (await ops.get("/metrics")).text
+        assert 'freshness_stage_latency_seconds_bucket{family="observation"' in exposition
+        assert "freshness_partitions_assigned 3.0" in exposition
+        stops[1].set()
+        await runs[1]
+    finally:
+        for stop in stops:
+            stop.set()
+        await asyncio.gather(*runs, return_exceptions=True)
+        assert await publisher.aclose() == 0
+
+    # (c) reports decode with a plain AvroDeserializer.
+    reports = await asyncio.to_thread(read_topic, endpoints, topics["freshness"], 3)
+    end_to_end = [v for k, v, h in reports if v["stage"] == "end_to_end" and v["count"] > 0]
+    assert end_to_end, reports
+    assert all(v["p95_seconds"] is not None and v["p95_seconds"] >= 0 for v in end_to_end)
+    assert {v["worker_instance"] for v in end_to_end} == {"fw-0", "fw-1"}
+    key, value, headers = reports[0]
+    assert key == f"{value['stage']}|{value['family']}|{value['entity_type']}"
+    assert headers["ce_type"] == CE_TYPE_FRESHNESS
+    assert headers["ce_id"] == value["event_id"].encode()
+
+    # (d) the old records breached the live latency objective: an audit record says so.
+    audits = await asyncio.to_thread(read_topic, endpoints, topics["audit"], 1)
+    breaches = [v for _, v, _ in audits if v["kind"] == "freshness.slo_breached"]
+    details = [orjson.loads(v["details_json"]) for v in breaches]
+    latency = [d for d in details if d["slo"] == "latency_p95" and d["family"] == "observation"]
+    assert latency, audits
+    assert all(d["value"] > SLO.live_p95_s for d in latency)
+
+
+async def test_refuses_to_start_without_the_contract(
+    endpoints: Endpoints, unique_name: Callable[[str], str]
+) -> None:
+    prefix = f"n{uuid.uuid4().hex[:8]}"
+    worker = FreshnessWorker(config(endpoints, prefix, unique_name("g"), "fw-x", 2000))
+    with pytest.raises(SchemaError, match="freshness"):
+        await worker.run(asyncio.Event())
