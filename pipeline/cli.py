@@ -268,6 +268,30 @@ def run_produce(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_worker(args: argparse.Namespace) -> int:
+    """``pipeline worker freshness|dashboard FILE``: a consumer worker, until SIGINT/SIGTERM."""
+    from pipeline.core.spec import load_spec
+    from pipeline.settings import KafkaSettings, RegistrySettings, WorkerSettings
+
+    load_spec(args.file)  # the same file as the producer's: refuse a broken one early
+    kafka, registry, worker = KafkaSettings(), RegistrySettings(), WorkerSettings()
+    if args.kind == "freshness":
+        from pipeline.services.freshness_worker import FreshnessConfig, FreshnessWorker
+
+        freshness = FreshnessWorker(FreshnessConfig(kafka, registry, worker))
+        _run_until_stopped(freshness.run, args.duration)
+        return EXIT_OK
+    from pipeline.services.dashboard_worker import DashboardConfig, DashboardWorker
+    from pipeline.settings import DashboardSettings
+
+    dashboard = DashboardSettings()
+    if not dashboard.secret.get_secret_value():
+        raise ConfigError("set DASHBOARD_SECRET: pushes are signed with HMAC-SHA256")
+    pusher = DashboardWorker(DashboardConfig(kafka, registry, worker, dashboard))
+    _run_until_stopped(pusher.run, args.duration)
+    return EXIT_OK
+
+
 def run_schemas(args: argparse.Namespace) -> int:
     """``pipeline schemas register|check``: the contract in the schema registry."""
     from pipeline.services import schemas
@@ -335,6 +359,13 @@ def _add_spec_parsers(commands: Any) -> None:
     )
     _add_stream_args(produce)
     produce.set_defaults(handler=run_produce)
+    worker = commands.add_parser(
+        "worker", help="run a consumer worker: freshness checks or the dashboard sync"
+    )
+    worker.add_argument("kind", choices=["freshness", "dashboard"])
+    worker.add_argument("file", type=Path, help="the subscription file (validated)")
+    worker.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
+    worker.set_defaults(handler=run_worker)
     schemas = commands.add_parser("schemas", help="the Avro contract in the schema registry")
     schemas.add_argument("action", choices=["register", "check"])
     schemas.add_argument(

@@ -1,0 +1,394 @@
+"""The dashboard worker: ``<prefix>.metrics`` → latest value per key → signed HTTP pushes.
+
+Wiring only: coalescing, offsets, push decisions and the circuit breaker are
+:mod:`pipeline.core.coalesce`; reading is :class:`pipeline.kafka.consumer.KafkaSource`; dead
+letters and audit go out through :class:`pipeline.kafka.outbox.Outbox`; the HTTP side is
+:class:`pipeline.dashboard.client.DashboardClient`.
+
+The loop: fetch records and offer them to :class:`LatestValues` (with their topic, partition
+and offset); every ``push_interval_s``, while the breaker allows, take batches of at most
+``max_batch`` values and push them one at a time, in order:
+
+- **ack** (2xx): ``acknowledged``, then commit what became committable;
+- **retry** (429, 5xx, 408, no answer): wait (``Retry-After``, else full-jitter backoff) and
+  send the very same bytes again — same idempotency key — while the breaker allows; once it
+  opens the batch is abandoned (its keys join the next batch with their newest values);
+- **reject** (any other 4xx): ``rejected``, one dead letter to ``<prefix>.dlq`` (stage
+  ``dashboard``, ``raw`` = the batch body, reason ``HTTP <status>``) and an audit record
+  ``dashboard.rejected`` to ``<prefix>.audit``.
+
+Offsets are committed only once the dashboard holds (or refused for good) what they carry, so
+a crash re-reads only what was not acknowledged. A clean stop makes one last push attempt,
+commits, and leaves the group; a cancelled task (a crash, for tests) leaves the group without
+either.
+
+Rebalances: :class:`KafkaSource` has no revocation callback, so the worker compares its
+assignment after every fetch and calls :meth:`LatestValues.revoke` for partitions it lost
+(their keys and offsets are forgotten; the new owner re-reads them from the last commit).
+Commits for partitions already lost are skipped by :meth:`KafkaSource.commit`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+import orjson
+from aiokafka.structs import ConsumerRecord
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from pipeline.core.coalesce import (
+    Batch,
+    CircuitBreaker,
+    LatestValues,
+    PushAction,
+    PushDecision,
+    RetryPlan,
+    classify_push,
+)
+from pipeline.core.events import AuditEvent, DeadLetter
+from pipeline.core.records import MetricRecord, audit_record, dead_letter_record
+from pipeline.dashboard.client import DashboardClient
+from pipeline.errors import SchemaError
+from pipeline.kafka.consumer import AvroDecoder, KafkaSource
+from pipeline.kafka.outbox import Outbox
+from pipeline.kafka.producer import KafkaPublisher
+from pipeline.kafka.registry import require_contract
+from pipeline.kafka.schemas import topic_names
+from pipeline.services.ops import OpsServer
+from pipeline.settings import DashboardSettings, KafkaSettings, RegistrySettings, WorkerSettings
+
+__all__ = ["DashboardConfig", "DashboardMetrics", "DashboardWorker"]
+
+log = logging.getLogger(__name__)
+
+_BREAKER_CODES = {"closed": 0, "half_open": 1, "open": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardConfig:
+    """Everything one dashboard worker needs."""
+
+    kafka: KafkaSettings
+    registry: RegistrySettings
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
+    retry: RetryPlan = field(default_factory=RetryPlan)
+
+    @property
+    def instance(self) -> str:
+        """This worker's name in audit and dead letters."""
+        return self.worker.instance or f"dashboard-{socket.gethostname()}"
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group (default ``genesys-dashboard``)."""
+        return self.worker.group_id or "genesys-dashboard"
+
+
+class DashboardMetrics:
+    """Values in, pushes by outcome, coalescing ratio, circuit state, keys waiting."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.received = Counter(
+            "dashboard_values_received_total", "Metric records consumed", registry=r
+        )
+        self.pushes = Counter(
+            "dashboard_pushes_total", "Push attempts by outcome", ["outcome"], registry=r
+        )
+        self.pushed_values = Counter(
+            "dashboard_values_pushed_total", "Values in acknowledged pushes", registry=r
+        )
+        self.coalescing = Gauge(
+            "dashboard_coalescing_ratio", "Records consumed per value pushed", registry=r
+        )
+        self.circuit = Gauge("dashboard_circuit_state", "0 closed, 1 half open, 2 open", registry=r)
+        self.pending = Gauge("dashboard_pending_keys", "Keys waiting for a push", registry=r)
+        self.dead_letters = Counter(
+            "dashboard_dead_letters_total", "Dead letters written", ["stage"], registry=r
+        )
+
+        self.records_in = 0
+        self.values_out = 0
+
+    def count_in(self, records: int) -> None:
+        """``records`` metric records were consumed."""
+        self.records_in += records
+        self.received.inc(records)
+        self._ratio()
+
+    def count_out(self, values: int) -> None:
+        """An acknowledged push carried ``values`` values."""
+        self.values_out += values
+        self.pushed_values.inc(values)
+        self._ratio()
+
+    def _ratio(self) -> None:
+        if self.values_out:
+            self.coalescing.set(self.records_in / self.values_out)
+
+
+@dataclass(slots=True)
+class _Kafka:
+    source: KafkaSource
+    decoder: AvroDecoder
+    outbox: Outbox
+    publisher: KafkaPublisher
+
+
+class DashboardWorker:
+    """One dashboard worker (a member of the ``genesys-dashboard`` group).
+
+    Args:
+        config: where to read, where to push.
+        clock: epoch seconds (tests may pass a fake).
+        rand: uniform [0, 1) source for the backoff jitter.
+    """
+
+    def __init__(
+        self,
+        config: DashboardConfig,
+        clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self.metrics = DashboardMetrics()
+        self.values = LatestValues()
+        self.breaker = CircuitBreaker(
+            config.dashboard.failure_threshold, config.dashboard.reset_after_s
+        )
+        self.ops: OpsServer | None = None
+        self.rejected = 0
+        self._clock = clock
+        self._rand = rand
+        self._kafka: _Kafka | None = None
+        self._client: DashboardClient | None = None
+        self._committed: dict[tuple[str, int], int] = {}
+        self._bodies: dict[int, bytes] = {}  # batch id → the exact bytes sent (re-sends)
+        self._not_ready = ["schema contract not checked yet"]
+
+    # ------------------------------------------------------------------ lifecycle
+    def readiness(self) -> list[str]:
+        """Why the worker is not ready (empty when ready)."""
+        reasons = list(self._not_ready)
+        if self.breaker.state == "open":
+            reasons.append("dashboard unavailable: circuit open")
+        return reasons
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then push once more, commit and leave the group.
+
+        Cancelling the task instead stops at once (no last push, no commit): what was not
+        committed is re-read by the next member.
+
+        Raises:
+            SchemaError: the registry does not hold the dead-letter and audit schemas.
+        """
+        w = self.config.worker
+        self.ops = OpsServer(self.metrics.registry, self.readiness, w.ops_host, w.ops_port)
+        await self.ops.start()
+        try:
+            await self._run_kafka(stop)
+        finally:
+            await self.ops.aclose()
+
+    async def _run_kafka(self, stop: asyncio.Event) -> None:
+        cfg = self.config
+        reg_config = cfg.registry.client_config()
+        prefix = cfg.worker.topic_prefix
+        ids = await asyncio.to_thread(
+            require_contract,
+            cfg.registry.url,
+            prefix,
+            client_config=reg_config,
+            suffixes=("dlq", "audit"),
+        )
+        publisher = KafkaPublisher(cfg.kafka.producer_config())
+        await publisher.start()
+        decoder = AvroDecoder(cfg.registry.url, "metric", reg_config)
+        source = KafkaSource(
+            cfg.kafka, [topic_names(prefix)["metrics"]], cfg.group_id, cfg.worker.session_timeout_ms
+        )
+        self._kafka = _Kafka(source, decoder, Outbox(prefix, ids, cfg.instance), publisher)
+        try:
+            async with httpx.AsyncClient() as http:
+                d = cfg.dashboard
+                self._client = DashboardClient(http, d.url, d.secret, d.timeout_s)
+                self._not_ready = ["joining the consumer group"]
+                await source.start()
+                try:
+                    self._not_ready = []
+                    await self._loop(stop)
+                    await self._last_push()
+                finally:
+                    self._not_ready = ["stopped"]
+                    await source.stop()
+        finally:
+            decoder.close()
+            left = await publisher.aclose()
+            if left:
+                log.error("%d dead letters or audit records were not acknowledged", left)
+
+    def _parts(self) -> tuple[_Kafka, DashboardClient]:
+        if self._kafka is None or self._client is None:
+            raise RuntimeError("the dashboard worker is not started")
+        return self._kafka, self._client
+
+    # ------------------------------------------------------------------ consume
+    async def _loop(self, stop: asyncio.Event) -> None:
+        interval = self.config.dashboard.push_interval_s
+        next_push = self._clock() + interval
+        while not stop.is_set():
+            wait_ms = int(max(0.0, min(next_push - self._clock(), 0.5)) * 1000)
+            await self._consume(wait_ms)
+            if self._clock() >= next_push:
+                await self._push_pending(stop, retries=True)
+                await self._commit()
+                next_push = self._clock() + interval
+
+    async def _consume(self, timeout_ms: int) -> None:
+        kafka, _ = self._parts()
+        records = await kafka.source.fetch(timeout_ms=max(timeout_ms, 1))
+        for record in records:
+            await self._offer(kafka, record)
+        self.metrics.count_in(len(records))
+        self._handle_revocations(kafka.source)
+        self.metrics.pending.set(self.values.pending)
+
+    async def _offer(self, kafka: _Kafka, record: ConsumerRecord[bytes, bytes]) -> None:
+        topic, partition, offset = record.topic, record.partition, record.offset
+        try:
+            metric = MetricRecord(**kafka.decoder.decode(record.value))
+        except (SchemaError, ValueError, TypeError, KeyError, EOFError) as exc:  # dead-letter it
+            self.values.skip(topic, partition, offset)
+            reason = f"cannot decode {topic}[{partition}]@{offset}: {exc}"
+            await self._dead_letter(record.value, reason, "dashboard-decode")
+            return
+        self.values.offer(metric, topic, partition, offset)
+
+    def _handle_revocations(self, source: KafkaSource) -> None:
+        assigned = source.assignment()
+        for topic, partition in set(self.values.committable()) - assigned:
+            log.info("partition %s[%d] revoked: forgetting its keys", topic, partition)
+            self.values.revoke(topic, partition)
+            self._committed.pop((topic, partition), None)
+
+    async def _commit(self) -> None:
+        kafka, _ = self._parts()
+        todo = {
+            tp: offset
+            for tp, offset in self.values.committable().items()
+            if self._committed.get(tp) != offset
+        }
+        if todo:
+            await kafka.source.commit(todo)
+            self._committed.update(todo)
+
+    # ------------------------------------------------------------------ push
+    async def _push_pending(self, stop: asyncio.Event, retries: bool) -> None:
+        """Push the batches in flight (re-sends) and then new ones, one at a time."""
+        size = self.config.dashboard.max_batch
+        while True:
+            if not self.breaker.allow(self._clock()):
+                break
+            flying = self.values.in_flight
+            batch = flying[0] if flying else self.values.take_batch(size)
+            if batch is None:
+                break
+            if not await self._deliver(batch, stop, retries):
+                break
+        self._update_gauges()
+
+    async def _deliver(self, batch: Batch, stop: asyncio.Event, retries: bool) -> bool:
+        """Push one batch until it is settled; False when it was abandoned."""
+        _, client = self._parts()
+        body = self._bodies.get(batch.batch_id)
+        if body is None:
+            body = self._bodies[batch.batch_id] = orjson.dumps(batch.body(self._clock()))
+        attempt = 0
+        while True:
+            outcome = await client.push(body, batch.idempotency_key)
+            decision = classify_push(outcome.status, outcome.retry_after)
+            if decision.action is not PushAction.RETRY:
+                await self._settle(batch, body, outcome.status, decision)
+                return True
+            self._failed(decision)
+            wait = self.config.retry.wait(decision, attempt, self._rand)
+            attempt += 1
+            if not retries or not await self._may_retry(wait, stop):
+                self._abandon(batch)
+                return False
+
+    async def _may_retry(self, wait_s: float, stop: asyncio.Event) -> bool:
+        """Wait ``wait_s`` (stop cuts it short); True when the breaker allows a re-send."""
+        if self.breaker.state == "open":
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait_s)
+        return not stop.is_set() and self.breaker.allow(self._clock())
+
+    def _failed(self, decision: PushDecision) -> None:
+        self.metrics.pushes.labels("failed").inc()
+        if decision.is_failure:
+            self.breaker.record_failure(self._clock())
+        log.warning("dashboard push failed (%s)", decision.reason)
+        self._update_gauges()
+
+    def _abandon(self, batch: Batch) -> None:
+        self.values.abandoned(batch.batch_id)
+        self._bodies.pop(batch.batch_id, None)
+
+    async def _settle(
+        self, batch: Batch, body: bytes, status: int | None, decision: PushDecision
+    ) -> None:
+        self._bodies.pop(batch.batch_id, None)
+        self.breaker.record_success(self._clock())
+        if decision.action is PushAction.ACK:
+            self.values.acknowledged(batch.batch_id)
+            self.metrics.pushes.labels("ok").inc()
+            self.metrics.count_out(len(batch.values))
+        else:
+            await self._reject(batch, body, status)
+        await self._commit()
+
+    async def _reject(self, batch: Batch, body: bytes, status: int | None) -> None:
+        self.values.rejected(batch.batch_id)
+        self.rejected += 1
+        self.metrics.pushes.labels("rejected").inc()
+        reason = f"HTTP {status}"
+        log.error("dashboard rejected batch %s: %s", batch.idempotency_key, reason)
+        await self._dead_letter(body, reason, "dashboard")
+        kafka, _ = self._parts()
+        details = {
+            "status": status,
+            "idempotency_key": batch.idempotency_key,
+            "values": len(batch.values),
+        }
+        event = AuditEvent("dashboard.rejected", self._clock(), None, details)
+        await kafka.publisher.publish(kafka.outbox.audit(audit_record(event, self.config.instance)))
+
+    async def _dead_letter(self, raw: bytes, reason: str, stage: str) -> None:
+        kafka, _ = self._parts()
+        self.metrics.dead_letters.labels(stage).inc()
+        dead = dead_letter_record(
+            DeadLetter(raw, reason, stage, None, self._clock()), self.config.instance
+        )
+        await kafka.publisher.publish(kafka.outbox.dead_letter(dead))
+
+    async def _last_push(self) -> None:
+        """On a clean stop: one attempt per pending batch (no retries), then commit."""
+        await self._push_pending(asyncio.Event(), retries=False)
+        await self._commit()
+
+    def _update_gauges(self) -> None:
+        self.metrics.circuit.set(_BREAKER_CODES[self.breaker.state])
+        self.metrics.pending.set(self.values.pending)

@@ -1,0 +1,344 @@
+"""The dashboard worker against a real broker, registry and a fake dashboard (aiohttp).
+
+The fake dashboard verifies every signature, applies each idempotency key once, keeps the
+latest value per key and notes any value older than the one it holds (a regression). It can
+be down (not listening), answer 500, answer 429 with ``Retry-After: 1``, be slow (answer after
+the worker's timeout) or answer 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from pipeline.core.coalesce import RetryPlan, verify
+from pipeline.core.records import MetricRecord
+from pipeline.kafka.admin import TopicSpec, ensure_topics
+from pipeline.kafka.consumer import AvroDecoder, KafkaSource
+from pipeline.kafka.outbox import Outbox
+from pipeline.kafka.producer import KafkaPublisher
+from pipeline.kafka.registry import register_contract, require_contract
+from pipeline.local.stack import Endpoints
+from pipeline.services.dashboard_worker import DashboardConfig, DashboardWorker
+from pipeline.settings import DashboardSettings, KafkaSettings, RegistrySettings, WorkerSettings
+from tests.conftest import seconds
+
+pytestmark = pytest.mark.integration
+
+SECRET = "s3cret-for-tests"
+KEYS = 100
+BASE_MS = 1_700_000_000_000
+
+
+class FakeDashboard:
+    """A push endpoint with switchable failure modes."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.port = 0
+        self.store: dict[str, dict[str, Any]] = {}
+        self.applied: list[tuple[str, int]] = []  # (key, event_time) in the order applied
+        self.regressions: list[tuple[str, int, int]] = []
+        self.seen: set[str] = set()
+        self.pushes = 0  # distinct batches applied
+        self.duplicates = 0
+        self.bad_signatures = 0
+        self.rejected = 0
+        self.answers: dict[str, int] = {}  # mode → requests answered in it
+        self._runner: web.AppRunner | None = None
+
+    async def up(self) -> None:
+        app = web.Application()
+        app.router.add_post("/push", self._push)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self.port = self._runner.addresses[0][1]
+
+    async def down(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def is_up(self) -> bool:
+        return self._runner is not None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/push"
+
+    def holds_round(self, round_: int) -> bool:
+        """Whether every key holds its value of ``round_``."""
+        want = [event_time(round_, k) for k in range(KEYS)]
+        got = [self.store.get(key_of(k), {}).get("event_time") for k in range(KEYS)]
+        return got == want
+
+    async def _push(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if not verify(body, request.headers.get("X-Signature-SHA256", ""), SECRET.encode()):
+            self.bad_signatures += 1
+            return web.Response(status=401)
+        self.answers[self.mode] = self.answers.get(self.mode, 0) + 1
+        match self.mode:
+            case "500":
+                return web.Response(status=500)
+            case "429":
+                return web.Response(status=429, headers={"Retry-After": "1"})
+            case "slow":
+                await asyncio.sleep(1.0)
+                return web.Response(status=503)
+            case "400":
+                self.rejected += 1
+                return web.Response(status=400)
+        key = request.headers["Idempotency-Key"]
+        if key in self.seen:
+            self.duplicates += 1
+            return web.json_response({"status": "duplicate"})
+        self.seen.add(key)
+        self.pushes += 1
+        for value in orjson.loads(body)["values"]:
+            self._apply(value)
+        return web.json_response({"status": "ok"})
+
+    def _apply(self, value: dict[str, Any]) -> None:
+        current = self.store.get(value["key"])
+        if current is not None and value["event_time"] < current["event_time"]:
+            self.regressions.append((value["key"], value["event_time"], current["event_time"]))
+            return
+        self.store[value["key"]] = value
+        self.applied.append((value["key"], value["event_time"]))
+
+
+def key_of(k: int) -> str:
+    return f"q{k}|oWaiting||voice"
+
+
+def event_time(round_: int, k: int) -> int:
+    return BASE_MS + round_ * 1000 + k
+
+
+def metric(round_: int, k: int) -> MetricRecord:
+    t = event_time(round_, k)
+    return MetricRecord(
+        f"r{round_}-k{k}",
+        f"v2.analytics.queues.q{k}.observations",
+        "queue",
+        f"q{k}",
+        "oWaiting",
+        None,
+        "voice",
+        None,
+        None,
+        round_,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        float(round_),
+        "count",
+        False,
+        t,
+        t + 50,
+        False,
+        "producer-0",
+    )
+
+
+class Stack:
+    """Contract, topics and a publisher under a fresh prefix."""
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        self.endpoints = endpoints
+        self.prefix = f"d{uuid.uuid4().hex[:8]}"
+        self.outbox: Outbox | None = None
+        self.publisher = KafkaPublisher({"bootstrap.servers": endpoints.bootstrap_servers})
+
+    async def start(self) -> None:
+        url = self.endpoints.schema_registry_url
+        await asyncio.to_thread(register_contract, url, self.prefix)
+        self.outbox = Outbox(
+            self.prefix, await asyncio.to_thread(require_contract, url, self.prefix), "p"
+        )
+        t = self.outbox.topics
+        specs = [TopicSpec(t["metrics"], 3), TopicSpec(t["dlq"], 1), TopicSpec(t["audit"], 1)]
+        await asyncio.to_thread(ensure_topics, self.endpoints.bootstrap_servers, specs)
+        await self.publisher.start()
+
+    async def publish_rounds(self, rounds: range) -> None:
+        assert self.outbox is not None
+        out = [self.outbox.metric(metric(r, k))[0] for r in rounds for k in range(KEYS)]
+        await self.publisher.publish_many(out)
+        assert await self.publisher.flush() == 0
+
+    def config(self, dashboard: FakeDashboard, group: str, session_ms: int) -> DashboardConfig:
+        return DashboardConfig(
+            kafka=KafkaSettings(bootstrap_servers=self.endpoints.bootstrap_servers),
+            registry=RegistrySettings(url=self.endpoints.schema_registry_url),
+            worker=WorkerSettings(
+                topic_prefix=self.prefix,
+                group_id=group,
+                session_timeout_ms=session_ms,
+                ops_port=0,
+                ops_host="127.0.0.1",
+            ),
+            dashboard=DashboardSettings(
+                url=dashboard.url,
+                secret=SecretStr(SECRET),
+                push_interval_s=0.1,
+                max_batch=40,
+                timeout_s=0.3,
+                failure_threshold=3,
+                reset_after_s=0.5,
+            ),
+            retry=RetryPlan(base_s=0.05, cap_s=0.2),
+        )
+
+    async def read(self, suffix: str, schema: str, count: int) -> list[dict[str, Any]]:
+        """The first ``count`` records of a topic, decoded."""
+        assert self.outbox is not None
+        kafka = KafkaSettings(bootstrap_servers=self.endpoints.bootstrap_servers)
+        source = KafkaSource(
+            kafka, [self.outbox.topics[suffix]], f"reader-{uuid.uuid4().hex}", 2000
+        )
+        decoder = AvroDecoder(self.endpoints.schema_registry_url, schema)
+        out: list[dict[str, Any]] = []
+        await source.start()
+        try:
+            async with asyncio.timeout(seconds(20)):
+                while len(out) < count:
+                    out += [decoder.decode(r.value) for r in await source.fetch()]
+        finally:
+            await source.stop()
+            decoder.close()
+        return out
+
+    async def aclose(self) -> None:
+        assert await self.publisher.aclose() == 0
+
+
+async def wait_for(condition: Callable[[], bool], timeout_s: float) -> None:
+    async with asyncio.timeout(seconds(timeout_s)):
+        while not condition():  # noqa: ASYNC110 - polls state other tasks change
+            await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def running(worker: DashboardWorker) -> Any:
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield task
+    finally:
+        if not task.done():
+            stop.set()
+            await asyncio.wait_for(task, seconds(30))
+        elif not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+async def test_latest_values_survive_outages_and_a_400_goes_to_the_dlq(
+    endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
+) -> None:
+    stack = Stack(endpoints)
+    dashboard = FakeDashboard()
+    await stack.start()
+    await dashboard.up()
+    session_ms = group_timeouts["session.timeout.ms"]
+    worker = DashboardWorker(stack.config(dashboard, unique_name("dash"), session_ms))
+    try:
+        async with running(worker):
+            # 2,000 records: 4 rounds (one update per key each) under each condition.
+            phases = ["ok", "down", "500", "429", "slow"]
+            for i, mode in enumerate(phases):
+                if mode == "down":
+                    await dashboard.down()
+                elif not dashboard.is_up:
+                    await dashboard.up()
+                dashboard.mode = mode
+                await stack.publish_rounds(range(4 * i, 4 * i + 4))
+                await asyncio.sleep(1.0)
+            dashboard.mode = "ok"
+            await wait_for(lambda: dashboard.holds_round(19), 30)
+            assert worker.metrics.records_in == 2000
+            assert set(dashboard.answers) == {"ok", "500", "429", "slow"}  # each one was hit
+            assert worker.breaker.state == "closed"
+            assert dashboard.regressions == []
+            assert dashboard.bad_signatures == 0
+            assert dashboard.pushes < 200  # HTTP pushes, for 2,000 records
+            assert worker.metrics.values_out <= 1000  # coalesced: ≥ 2 records per value
+            assert worker.metrics.records_in >= 2 * worker.metrics.values_out
+
+            # A 400: the batches go to the DLQ, with an audit record, and the worker goes on.
+            dashboard.mode = "400"
+            await stack.publish_rounds(range(20, 21))
+            await wait_for(lambda: worker.rejected >= 3, 20)  # 100 keys / 40 per batch
+            dashboard.mode = "ok"
+            await stack.publish_rounds(range(21, 22))
+            await wait_for(lambda: dashboard.holds_round(21), 20)
+            assert worker.readiness() == []
+        dead = await stack.read("dlq", "dead_letter", 3)
+        audits = await stack.read("audit", "audit", 3)
+    finally:
+        await dashboard.down()
+        await stack.aclose()
+    assert {d["stage"] for d in dead} == {"dashboard"}
+    assert {d["reason"] for d in dead} == {"HTTP 400"}
+    rejected = [v for d in dead for v in orjson.loads(d["raw"])["values"]]
+    assert sorted(v["key"] for v in rejected) == sorted(key_of(k) for k in range(KEYS))
+    assert {v["event_time"] for v in rejected} == {event_time(20, k) for k in range(KEYS)}
+    assert {a["kind"] for a in audits} == {"dashboard.rejected"}
+    assert dashboard.regressions == []
+
+
+async def test_a_killed_worker_is_resumed_from_the_last_acknowledged_values(
+    endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
+) -> None:
+    stack = Stack(endpoints)
+    dashboard = FakeDashboard()
+    await stack.start()
+    await dashboard.up()
+    group = unique_name("dash")
+    session_ms = group_timeouts["session.timeout.ms"]
+    try:
+        first = DashboardWorker(stack.config(dashboard, group, session_ms))
+        stop = asyncio.Event()
+        task = asyncio.create_task(first.run(stop))
+        await stack.publish_rounds(range(5))
+        await wait_for(lambda: dashboard.holds_round(4), 30)
+        await wait_for(lambda: first.values.pending == 0 and not first.values.in_flight, 5)
+        await asyncio.sleep(0.3)  # the commit follows the acknowledgement
+        dashboard.mode = "500"
+        await stack.publish_rounds(range(5, 10))
+        await wait_for(lambda: first.metrics.records_in == 1000, 30)
+        await asyncio.sleep(0.3)
+        task.cancel()  # a crash: no last push, no commit
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not dashboard.holds_round(9)
+
+        dashboard.mode = "ok"
+        applied_before = len(dashboard.applied)
+        second = DashboardWorker(stack.config(dashboard, group, session_ms))
+        async with running(second):
+            await wait_for(lambda: dashboard.holds_round(9), 30)
+        assert second.metrics.records_in == 500  # only the unacknowledged half is re-read
+        resent = dashboard.applied[applied_before:]
+        assert resent
+        assert all(t >= event_time(5, 0) for _, t in resent)
+        assert dashboard.regressions == []
+        assert dashboard.bad_signatures == 0
+    finally:
+        await dashboard.down()
+        await stack.aclose()
