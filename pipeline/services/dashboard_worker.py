@@ -54,7 +54,8 @@ from pipeline.core.coalesce import (
     classify_push,
 )
 from pipeline.core.events import AuditEvent, DeadLetter
-from pipeline.core.records import MetricRecord, audit_record, dead_letter_record
+from pipeline.core.freshness import StalenessTracker
+from pipeline.core.records import AuditRecord, MetricRecord, audit_record, dead_letter_record
 from pipeline.dashboard.client import DashboardClient
 from pipeline.errors import SchemaError
 from pipeline.kafka.consumer import AvroDecoder, KafkaSource
@@ -143,6 +144,8 @@ class _Kafka:
     decoder: AvroDecoder
     outbox: Outbox
     publisher: KafkaPublisher
+    audit: KafkaSource
+    audit_decoder: AvroDecoder
 
 
 class DashboardWorker:
@@ -163,6 +166,8 @@ class DashboardWorker:
         self.config = config
         self.metrics = DashboardMetrics()
         self.values = LatestValues()
+        # Stale flags follow the freshness rules: every instance reads the whole audit topic.
+        self.staleness = StalenessTracker()
         self.breaker = CircuitBreaker(
             config.dashboard.failure_threshold, config.dashboard.reset_after_s
         )
@@ -215,16 +220,21 @@ class DashboardWorker:
         publisher = KafkaPublisher(cfg.kafka.producer_config())
         await publisher.start()
         decoder = AvroDecoder(cfg.registry.url, "metric", reg_config)
-        source = KafkaSource(
-            cfg.kafka, [topic_names(prefix)["metrics"]], cfg.group_id, cfg.worker.session_timeout_ms
+        audit_decoder = AvroDecoder(cfg.registry.url, "audit", reg_config)
+        topics, timeout = topic_names(prefix), cfg.worker.session_timeout_ms
+        source = KafkaSource(cfg.kafka, [topics["metrics"]], cfg.group_id, timeout)
+        audit = KafkaSource(
+            cfg.kafka, [topics["audit"]], f"{cfg.group_id}-audit-{cfg.instance}", timeout
         )
-        self._kafka = _Kafka(source, decoder, Outbox(prefix, ids, cfg.instance), publisher)
+        outbox = Outbox(prefix, ids, cfg.instance)
+        self._kafka = _Kafka(source, decoder, outbox, publisher, audit, audit_decoder)
         try:
             async with httpx.AsyncClient() as http:
                 d = cfg.dashboard
                 self._client = DashboardClient(http, d.url, d.secret, d.timeout_s)
                 self._not_ready = ["joining the consumer group"]
                 await source.start()
+                await audit.start()
                 try:
                     self._not_ready = []
                     await self._loop(stop)
@@ -232,8 +242,10 @@ class DashboardWorker:
                 finally:
                     self._not_ready = ["stopped"]
                     await source.stop()
+                    await audit.stop()
         finally:
             decoder.close()
+            audit_decoder.close()
             left = await publisher.aclose()
             if left:
                 log.error("%d dead letters or audit records were not acknowledged", left)
@@ -250,7 +262,10 @@ class DashboardWorker:
         while not stop.is_set():
             wait_ms = int(max(0.0, min(next_push - self._clock(), 0.5)) * 1000)
             await self._consume(wait_ms)
+            await self._consume_audit()
             if self._clock() >= next_push:
+                changed = self.staleness.tick(self._clock())
+                self.values.touch(change.key for change in changed)
                 await self._push_pending(stop, retries=True)
                 await self._commit()
                 next_push = self._clock() + interval
@@ -274,6 +289,18 @@ class DashboardWorker:
             await self._dead_letter(record.value, reason, "dashboard-decode")
             return
         self.values.offer(metric, topic, partition, offset)
+        self.staleness.observe(metric)
+
+    async def _consume_audit(self) -> None:
+        """Feed the staleness rules with the producers' lifecycle (never committed)."""
+        kafka, _ = self._parts()
+        for raw in await kafka.audit.fetch(timeout_ms=1):
+            try:
+                audit = AuditRecord(**kafka.audit_decoder.decode(raw.value))
+            except (SchemaError, ValueError, TypeError, KeyError, EOFError) as exc:
+                log.warning("skipping an undecodable audit record: %s", exc)
+                continue
+            self.staleness.observe_audit(audit)
 
     def _handle_revocations(self, source: KafkaSource) -> None:
         assigned = source.assignment()
@@ -301,7 +328,7 @@ class DashboardWorker:
             if not self.breaker.allow(self._clock()):
                 break
             flying = self.values.in_flight
-            batch = flying[0] if flying else self.values.take_batch(size)
+            batch = flying[0] if flying else self.values.take_batch(size, self.staleness.is_stale)
             if batch is None:
                 break
             if not await self._deliver(batch, stop, retries):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -339,6 +341,34 @@ async def test_a_killed_worker_is_resumed_from_the_last_acknowledged_values(
         assert all(t >= event_time(5, 0) for _, t in resent)
         assert dashboard.regressions == []
         assert dashboard.bad_signatures == 0
+    finally:
+        await dashboard.down()
+        await stack.aclose()
+
+
+async def test_values_of_a_silent_producer_are_pushed_as_stale_then_fresh_again(
+    endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
+) -> None:
+    stack = Stack(endpoints)
+    dashboard = FakeDashboard()
+    await stack.start()
+    await dashboard.up()
+    worker = DashboardWorker(
+        stack.config(dashboard, unique_name("stale"), group_timeouts["session.timeout.ms"])
+    )
+    try:
+        # Round 0 was ingested long ago (BASE_MS) and the producer has said nothing since.
+        await stack.publish_rounds(range(1))
+        async with running(worker):
+            await wait_for(lambda: len(dashboard.store) == KEYS, 30)
+            await wait_for(lambda: all(v["stale"] for v in dashboard.store.values()), 30)
+            # The producer speaks again: one fresh record makes its keys fresh again.
+            assert stack.outbox is not None
+            now_ms = int(time.time() * 1000)
+            fresh = dataclasses.replace(metric(1, 0), event_time=now_ms, ingest_time=now_ms)
+            await stack.publisher.publish_many([stack.outbox.metric(fresh)[0]])
+            assert await stack.publisher.flush() == 0
+            await wait_for(lambda: not any(v["stale"] for v in dashboard.store.values()), 30)
     finally:
         await dashboard.down()
         await stack.aclose()
