@@ -16,6 +16,15 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@# The wallboard browser test drives Debian's Chromium (Playwright never downloads one).
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium for the wallboard browser test"; \
+		apt-get update -qq && apt-get install -y -qq chromium; \
+	else \
+		echo "NOTE: /usr/bin/chromium is missing and this is not root: run" \
+		     "'sudo apt-get install chromium' or the wallboard browser test will fail"; \
+	fi
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the project with its dev and local extras

@@ -163,6 +163,55 @@ def _add_emulator_parser(commands: Any) -> None:
     emulator.set_defaults(handler=run_emulator)
 
 
+def run_wallboard(args: argparse.Namespace) -> int:
+    """``pipeline wallboard``: serve the live wallboard (push endpoint, state API, page)."""
+    from pydantic import SecretStr
+
+    from pipeline.dashboard.wallboard import Wallboard
+
+    secret = os.environ.get("DASHBOARD_SECRET", "")
+    if not secret:
+        raise ConfigError("DASHBOARD_SECRET must be set (the dashboard push signing secret)")
+    names: dict[str, str] = {}
+    for item in args.queue_name:
+        queue_id, sep, name = item.partition("=")
+        if not sep or not queue_id or not name:
+            raise ConfigError(f"--queue-name wants ID=NAME, got {item!r}")
+        names[queue_id] = name
+
+    async def serve(stop: asyncio.Event) -> None:
+        board = Wallboard(args.host, args.port, SecretStr(secret), queue_names=names)
+        url = await board.start()
+        try:
+            print(f"WALLBOARD_URL={url}", flush=True)
+            print(f"DASHBOARD_URL={url}/api/push", flush=True)
+            await stop.wait()
+        finally:
+            await board.aclose()
+
+    _run_until_stopped(serve, args.duration)
+    return EXIT_OK
+
+
+def _add_wallboard_parser(commands: Any) -> None:
+    wallboard = commands.add_parser(
+        "wallboard",
+        help="serve the live queue wallboard (signed pushes in, tiles out; DASHBOARD_SECRET)",
+    )
+    add = wallboard.add_argument
+    add("--host", default="127.0.0.1")
+    add("--port", type=int, default=8088, help="0 picks a free port (default 8088)")
+    add(
+        "--queue-name",
+        action="append",
+        default=[],
+        metavar="ID=NAME",
+        help="display name of a queue (repeatable; default: the id's short form)",
+    )
+    add("--duration", type=float, default=None, help="stop after SECONDS")
+    wallboard.set_defaults(handler=run_wallboard)
+
+
 def run_validate(args: argparse.Namespace) -> int:
     """``pipeline validate FILE``: check a subscription file before anything connects."""
     from pipeline.core.resolution import ResolvedEntities, unresolved_references
@@ -400,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=run_demo)
     _add_emulator_parser(commands)
+    _add_wallboard_parser(commands)
     _add_spec_parsers(commands)
     return parser
 
