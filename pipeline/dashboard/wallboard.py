@@ -353,7 +353,7 @@ _PAGE = """<!doctype html>
   .big b { display: block; font-size: 1.7rem; }
   .kpis { display: grid; grid-template-columns: repeat(2, 1fr); gap: .4rem; }
   .kpis b { float: right; }
-  small, .label { color: #94a3b8; font-size: .78rem; }
+  small, .label { color: #94a3b8; font-size: .78rem; white-space: nowrap; }
   .age { display: flex; justify-content: space-between; align-items: center; margin-top: .5rem; }
   svg { background: #0f172a; border-radius: 4px; }
   #empty { padding: 2rem; color: #94a3b8; }
