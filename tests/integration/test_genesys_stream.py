@@ -127,26 +127,36 @@ async def test_session_survives_every_failure_and_accounts_for_every_frame(rig: 
     assert emulator.emulator is not None
     await rig.live_with_events()
     gaps = lambda: len(collector.of(Gap))  # noqa: E731
+    live = lambda: rig.stream.session.state.name == "LIVE"  # noqa: E731
+
+    async def one_more_gap() -> None:
+        before = gaps()
+        await collector.until(lambda: gaps() == before + 1 and live())
 
     # 1. the socket drops without a close frame
     emulator.inject(DropSocket(rig.channel_id))
-    await collector.until(lambda: gaps() == 1)
+    await one_more_gap()
     await rig.live_with_events(len(collector.of(TopicEvent)))
 
-    # 2. socket_closing: the replacement opens before the old socket goes, so no gap
+    # 2. socket_closing: the replacement opens before the old socket goes. The server kicks
+    # the old socket as the new one connects (one socket per channel), and that close can
+    # reach us before our handshake completes: then the session records a short gap and
+    # backfills it (it cannot tell a kick from a close), which the accounting below covers.
+    before, connected = gaps(), len(collector.audits("socket.connected"))
     emulator.inject(SendSocketClosing(rig.channel_id, close_after=1.0))
-    await collector.until(lambda: len(collector.audits("socket.replaced")) == 1)
-    assert gaps() == 1
+    await collector.until(lambda: len(collector.audits("socket.connected")) > connected and live())
+    replaced = len(collector.audits("socket.replaced")) == 1
+    assert (replaced and gaps() == before) or (not replaced and gaps() == before + 1)
 
     # 3. the socket stalls: the watchdog pings, hears nothing, reconnects
     emulator.inject(StallSocket(rig.channel_id))
-    await collector.until(lambda: gaps() == 2)
+    await one_more_gap()
     assert collector.audits("heartbeat.timeout")
 
     # 4. the channel is evicted: a new channel, subscribed again
     first_channel = rig.channel_id
     emulator.inject(EvictChannel(rig.channel_id))
-    await collector.until(lambda: gaps() == 3 and rig.stream.session.state.name == "LIVE")
+    await one_more_gap()
     assert rig.channel_id != first_channel
 
     # 5. the token expires: the next REST call gets 401, a new token follows
@@ -154,13 +164,13 @@ async def test_session_survives_every_failure_and_accounts_for_every_frame(rig: 
     for token_id in emulator.emulator.state.tokens.token_ids():
         emulator.inject(ExpireToken(token_id))
     emulator.inject(DropSocket(rig.channel_id))
-    await collector.until(lambda: gaps() == 4 and rig.stream.session.state.name == "LIVE")
+    await one_more_gap()
     assert rig.rest.tokens.refreshes > refreshes
 
     # 6. a 429 storm on the notification API while recovering
     emulator.emulator.state.faults.fail_requests(4, 429, 1, "/api/v2/notifications")
     emulator.inject(DropSocket(rig.channel_id))
-    await collector.until(lambda: gaps() == 5 and rig.stream.session.state.name == "LIVE")
+    await one_more_gap()
     assert emulator.emulator.state.faults.pending_request_faults() == 0
 
     # 7. a malformed frame becomes a dead letter with its bytes
