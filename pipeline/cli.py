@@ -72,7 +72,7 @@ def run_demo(args: argparse.Namespace) -> int:
     """
     from pipeline.local.smoke import run_smoke
     from pipeline.local.stack import LocalStack
-    from pipeline.services.demo import is_healthy, run_demo
+    from pipeline.services.demo import run_demo
 
     with LocalStack(args.workdir) as endpoints:
         for line in endpoints.as_env_lines():
@@ -81,17 +81,19 @@ def run_demo(args: argparse.Namespace) -> int:
         print(
             f"local broker and registry ok: {smoke.consumed} Avro records round-tripped", flush=True
         )
-        stats = _run_until_stopped(
+        report = _run_until_stopped(
             lambda stop: run_demo(endpoints, stop, sys.stdout), args.duration
         )
-    healthy = is_healthy(stats)
+    stats = report.producer
+    p95 = "-" if report.freshness_p95_s is None else f"{report.freshness_p95_s:.2f}s"
     print(
-        f"demo {'healthy' if healthy else 'NOT healthy'}: {stats.frames} Genesys events, "
+        f"demo {'healthy' if report.healthy else 'NOT healthy'}: {stats.frames} Genesys events, "
         f"{stats.delivered} records delivered, {stats.in_flight} unacknowledged, "
-        f"{stats.dead_letters} dead letters, {stats.gaps} gaps; stopped cleanly",
+        f"{stats.dead_letters} dead letters, {stats.gaps} gaps, {report.pushes} wallboard "
+        f"pushes ({report.values_on_wallboard} values), freshness p95 {p95}; stopped cleanly",
         flush=True,
     )
-    return EXIT_OK if healthy else EXIT_FAILURE
+    return EXIT_OK if report.healthy else EXIT_FAILURE
 
 
 def run_emulator(args: argparse.Namespace) -> int:

@@ -199,6 +199,8 @@ class FreshnessWorker:
         self.config = config
         self.metrics = FreshnessMetrics()
         self.monitor = FreshnessMonitor(config.instance, config.slo)
+        self.latest_reports: tuple[FreshnessReport, ...] = ()
+        """The reports of the last window published (for summaries)."""
         self.ops: OpsServer | None = None
         self._kafka: _Kafka | None = None
         self._outbox: Outbox | None = None
@@ -370,6 +372,8 @@ class FreshnessWorker:
         """Reports to ``.freshness``, SLO changes to ``.audit``; gauges updated."""
         for (family, entity_type), n in self.monitor.staleness.stale_counts().items():
             self.metrics.stale_keys.labels(family, entity_type).set(n)
+        if out.reports:
+            self.latest_reports = out.reports
         records = [self._report_record(report) for report in out.reports]
         records += [self._slo_record(change) for change in out.slo]
         if records:

@@ -103,17 +103,20 @@ def test_local_up_prints_addresses_serves_and_stops_cleanly(
 
 
 def test_demo_runs_the_producer_and_exits_healthy(tmp_path: Path) -> None:
-    with _started(["demo", "--duration", "8"], tmp_path) as proc:
+    with _started(["demo", "--duration", "12"], tmp_path) as proc:
         out, err = proc.communicate(timeout=seconds(120))
     assert proc.returncode == 0, err
     assert "100 Avro records round-tripped" in out
     assert "Genesys emulator   http://127.0.0.1:" in out
     assert "kcat -b 127.0.0.1:" in out
+    assert "wallboard          http://127.0.0.1:" in out
     last = out.strip().splitlines()[-1]
     assert last.startswith("demo healthy: ")
     assert " 0 unacknowledged" in last
     delivered = int(last.split(" records delivered")[0].rsplit(" ", 1)[1])
     assert delivered > 0
+    pushes = int(last.split(" wallboard pushes")[0].rsplit(" ", 1)[1])
+    assert pushes > 0
 
 
 def test_registry_keeps_schemas_across_restarts(tmp_path: Path) -> None:
