@@ -8,15 +8,10 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import orjson
 import pytest
-from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
-from confluent_kafka.serialization import MessageField, SerializationContext
 
 from pipeline.core.events import AuditEvent
 from pipeline.core.freshness import SloSettings
@@ -30,6 +25,7 @@ from pipeline.local.stack import Endpoints
 from pipeline.services.freshness_worker import CE_TYPE_FRESHNESS, FreshnessConfig, FreshnessWorker
 from pipeline.settings import KafkaSettings, RegistrySettings, WorkerSettings
 from tests.conftest import seconds
+from tests.reading import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -66,31 +62,6 @@ def metric(i: int, age_s: float) -> MetricRecord:
         backfill=False,
         producer_instance="producer-0",
     )
-
-
-def read_topic(endpoints: Endpoints, topic: str, partitions: int) -> list[tuple[Any, ...]]:
-    """(key, value dict, headers) of every record, with a plain consumer."""
-    registry = SchemaRegistryClient({"url": endpoints.schema_registry_url})
-    deserializer = AvroDeserializer(registry)
-    consumer = Consumer(
-        {"bootstrap.servers": endpoints.bootstrap_servers, "group.id": f"reader-{uuid.uuid4().hex}"}
-    )
-    consumer.assign([TopicPartition(topic, p, -2) for p in range(partitions)])
-    out: list[tuple[Any, ...]] = []
-    idle_since = time.monotonic()
-    try:
-        while time.monotonic() - idle_since < 2.0:
-            msg = consumer.poll(0.2)
-            if msg is None or msg.error() is not None:
-                continue
-            idle_since = time.monotonic()
-            value = deserializer(msg.value(), SerializationContext(topic, MessageField.VALUE))
-            key = msg.key()
-            out.append((key.decode() if key else None, value, dict(msg.headers() or [])))
-    finally:
-        consumer.close()
-        registry.close()
-    return out
 
 
 def consumed(worker: FreshnessWorker, topic: str = "metrics") -> float:
@@ -187,18 +158,18 @@ async def test_two_workers_share_take_over_report_and_flag_slo_breaches(
 
     # (c) reports decode with a plain AvroDeserializer.
     reports = await asyncio.to_thread(read_topic, endpoints, topics["freshness"], 3)
-    end_to_end = [v for k, v, h in reports if v["stage"] == "end_to_end" and v["count"] > 0]
+    end_to_end = [v for _, _, v, _ in reports if v["stage"] == "end_to_end" and v["count"] > 0]
     assert end_to_end, reports
     assert all(v["p95_seconds"] is not None and v["p95_seconds"] >= 0 for v in end_to_end)
     assert {v["worker_instance"] for v in end_to_end} == {"fw-0", "fw-1"}
-    key, value, headers = reports[0]
+    key, _, value, headers = reports[0]
     assert key == f"{value['stage']}|{value['family']}|{value['entity_type']}"
     assert headers["ce_type"] == CE_TYPE_FRESHNESS
     assert headers["ce_id"] == value["event_id"].encode()
 
     # (d) the old records breached the live latency objective: an audit record says so.
     audits = await asyncio.to_thread(read_topic, endpoints, topics["audit"], 1)
-    breaches = [v for _, v, _ in audits if v["kind"] == "freshness.slo_breached"]
+    breaches = [v for _, _, v, _ in audits if v["kind"] == "freshness.slo_breached"]
     details = [orjson.loads(v["details_json"]) for v in breaches]
     latency = [d for d in details if d["slo"] == "latency_p95" and d["family"] == "observation"]
     assert latency, audits

@@ -14,10 +14,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
-from confluent_kafka.serialization import MessageField, SerializationContext
 
 from pipeline.core.partition import partition_for_key
 from pipeline.core.session import SessionSettings
@@ -31,6 +27,7 @@ from pipeline.local.stack import Endpoints
 from pipeline.services.producer import ProducerConfig, ProducerService
 from pipeline.settings import GenesysSettings, KafkaSettings, ProducerSettings, RegistrySettings
 from tests.conftest import seconds
+from tests.reading import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -74,33 +71,6 @@ def config_for(
         ),
         session=FAST,
     )
-
-
-def read_topic(endpoints: Endpoints, topic: str, partitions: int) -> list[tuple[Any, ...]]:
-    """(key, partition, value dict, headers) of every record, with a plain consumer."""
-    registry = SchemaRegistryClient({"url": endpoints.schema_registry_url})
-    deserializer = AvroDeserializer(registry)
-    consumer = Consumer(
-        {"bootstrap.servers": endpoints.bootstrap_servers, "group.id": f"reader-{uuid.uuid4().hex}"}
-    )
-    consumer.assign([TopicPartition(topic, p, -2) for p in range(partitions)])
-    out: list[tuple[Any, ...]] = []
-    idle_since = time.monotonic()
-    try:
-        while time.monotonic() - idle_since < 2.0:
-            msg = consumer.poll(0.2)
-            if msg is None or msg.error() is not None:
-                continue
-            idle_since = time.monotonic()
-            value = deserializer(msg.value(), SerializationContext(topic, MessageField.VALUE))
-            key = msg.key()
-            out.append(
-                (key.decode() if key else None, msg.partition(), value, dict(msg.headers() or []))
-            )
-    finally:
-        consumer.close()
-        registry.close()
-    return out
 
 
 async def test_every_frame_becomes_records_downstream_tools_can_read(
