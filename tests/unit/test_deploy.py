@@ -1,0 +1,566 @@
+"""deploy/ (Kustomize manifests, Strimzi topics, Kafka Connect sinks) cannot be applied here (no
+cluster, no kubectl or kustomize); these checks parse the files and hold them to the real CLI
+parser, settings models, topic contract and Avro schema."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from pipeline.cli import build_parser
+from pipeline.core.spec import load_spec
+from pipeline.kafka.schemas import topic_names
+from pipeline.settings import (
+    DashboardSettings,
+    GenesysSettings,
+    KafkaSettings,
+    ProducerSettings,
+    RegistrySettings,
+    WorkerSettings,
+)
+from tests.unit.test_compose import SETTINGS_PREFIXES, _allowed_env, _subset
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+BASE = DEPLOY / "base"
+OVERLAY = DEPLOY / "overlays" / "example"
+CONNECT = DEPLOY / "connect"
+SUBSCRIPTION_PATH = Path("/etc/pipeline/subscription.yaml")
+SUBSCRIPTION_CONFIGMAP = "genesys-pipeline-subscription"
+CONFIG_NAME = "genesys-pipeline-config"
+SECRET_NAME = "genesys-pipeline-secrets"
+SECRET_KEYS = {"GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET", "DASHBOARD_SECRET"}
+POD_INDEX = "metadata.labels['apps.kubernetes.io/pod-index']"
+AVRO_CONVERTER = "io.confluent.connect.avro.AvroConverter"
+STRING_CONVERTER = "org.apache.kafka.connect.storage.StringConverter"
+WORKLOAD_KINDS = {"StatefulSet", "Deployment", "Job"}
+SHELL_VAR = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _docs(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+
+
+def _kustomization(folder: Path) -> dict[str, Any]:
+    doc = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _base_objects() -> list[dict[str, Any]]:
+    objects: list[dict[str, Any]] = []
+    for resource in _kustomization(BASE)["resources"]:
+        objects.extend(_docs(BASE / resource))
+    return objects
+
+
+def _one(kind: str, name: str) -> dict[str, Any]:
+    found = [o for o in _base_objects() if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} definitions"
+    return found[0]
+
+
+def _config_data() -> dict[str, str]:
+    return {k: str(v) for k, v in _one("ConfigMap", CONFIG_NAME)["data"].items()}
+
+
+def _secret_example() -> dict[str, Any]:
+    (secret,) = _docs(BASE / "secret.example.yaml")
+    return secret
+
+
+def _workloads() -> list[dict[str, Any]]:
+    return [o for o in _base_objects() if o["kind"] in WORKLOAD_KINDS]
+
+
+def _pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
+    return spec
+
+
+def _containers() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(workload, container) of every container the base runs."""
+    return [(w, c) for w in _workloads() for c in _pod_spec(w)["containers"]]
+
+
+def _ids(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:
+    return [f"{w['metadata']['name']}/{c['name']}" for w, c in pairs]
+
+
+CONTAINERS = _containers()
+CONTAINER_IDS = _ids(CONTAINERS)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _env_value(item: dict[str, Any], config: dict[str, str], index: int = 0) -> str:
+    """An env entry's value as the pod would see it (pod name and index: samples)."""
+    if "value" in item:
+        return str(item["value"])
+    source = item["valueFrom"]
+    if "configMapKeyRef" in source:
+        ref = source["configMapKeyRef"]
+        assert ref["name"] == CONFIG_NAME, ref
+        assert ref["key"] in config, f"{ref['key']} is not a key of {CONFIG_NAME}"
+        return config[ref["key"]]
+    if "secretKeyRef" in source:
+        ref = source["secretKeyRef"]
+        assert ref["name"] == SECRET_NAME, ref
+        assert ref["key"] in SECRET_KEYS, ref
+        return "sample-secret"
+    path = source["fieldRef"]["fieldPath"]
+    return {POD_INDEX: str(index), "metadata.name": f"pod-{index}"}[path]
+
+
+def _env(container: dict[str, Any], index: int = 0) -> dict[str, str]:
+    items = container.get("env", [])
+    names = [item["name"] for item in items]
+    assert len(names) == len(set(names)), f"duplicate env names: {names}"
+    assert "envFrom" not in container, "pick keys one by one: no unread variables"
+    config = _config_data()
+    return {item["name"]: _env_value(item, config, index) for item in items}
+
+
+def _argv(container: dict[str, Any], env: dict[str, str]) -> list[str]:
+    """The arguments after ``pipeline``: the image's ENTRYPOINT, or an ``sh -c 'exec pipeline'``."""
+    command = container.get("command")
+    if command is None:
+        args = container["args"]
+        assert isinstance(args, list), "exec form"
+        return [str(a) for a in args]
+    assert command[:2] == ["sh", "-c"], command
+    assert len(command) == 3, command
+    assert "args" not in container
+    script = str(command[2])
+    assert script.startswith("exec pipeline "), "exec: pipeline is PID 1 and gets SIGTERM"
+    for braced, bare in SHELL_VAR.findall(script):
+        assert (braced or bare) in env, f"{braced or bare} is not set in the container"
+    expanded = SHELL_VAR.sub(lambda m: env[m.group(1) or m.group(2)], script)
+    return shlex.split(expanded)[2:]
+
+
+def _parse(container: dict[str, Any], index: int = 0) -> argparse.Namespace:
+    return build_parser().parse_args(_argv(container, _env(container, index)))
+
+
+def _check_env_is_read(container: dict[str, Any]) -> None:
+    allowed = _allowed_env(_parse(container))
+    ours = {k for k in _env(container) if k.startswith(SETTINGS_PREFIXES)}
+    assert ours <= allowed, f"variables nothing reads: {sorted(ours - allowed)}"
+
+
+def _ops_port(container: dict[str, Any]) -> int:
+    args = _parse(container)
+    env = _subset(_env(container))
+    if args.command == "produce":
+        return ProducerSettings.model_validate(env).ops_port
+    assert args.command == "worker", args.command
+    return WorkerSettings.model_validate(env).ops_port
+
+
+def _check_shards(statefulset: dict[str, Any]) -> None:
+    (container,) = _pod_spec(statefulset)["containers"]
+    shards = {e["name"]: e.get("value") for e in container["env"]}["SHARDS"]
+    assert int(statefulset["spec"]["replicas"]) == int(shards), "replicas != SHARDS"
+
+
+def _check_topics(topics: list[dict[str, Any]], prefix: str) -> None:
+    names = {t["spec"].get("topicName", t["metadata"]["name"]): t for t in topics}
+    assert len(names) == len(topics), "a topic is defined twice"
+    expected = topic_names(prefix)
+    assert set(names) == set(expected.values())
+    for topic in topics:
+        assert topic["apiVersion"] == "kafka.strimzi.io/v1beta2"
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"]
+    current = names[expected["current"]]["spec"]["config"]
+    assert current["cleanup.policy"] == "compact"
+    for suffix in ("metrics", "audit", "dlq", "freshness"):
+        config = names[expected[suffix]]["spec"].get("config", {})
+        assert "compact" not in str(config.get("cleanup.policy", "delete")), suffix
+
+
+def _metric_fields() -> dict[str, Any]:
+    schema = json.loads((ROOT / "schemas" / "metric.avsc").read_text())
+    return {f["name"]: f["type"] for f in schema["fields"]}
+
+
+def _check_sink(config: dict[str, str]) -> None:
+    fields = _metric_fields()
+    assert config["value.converter"] == AVRO_CONVERTER
+    url = urlsplit(config["value.converter.schema.registry.url"])
+    assert url.scheme in {"http", "https"}, url
+    assert url.hostname, url
+    assert config["key.converter"] == STRING_CONVERTER, "keys are plain UTF-8 strings"
+    topics = set(config["topics"].split(","))
+    assert topics <= set(topic_names("genesys").values()), topics
+    if "pk.fields" in config:
+        for name in config["pk.fields"].split(","):
+            assert name in fields, f"pk.fields: {name} is not a MetricRecord field"
+            assert fields[name] == "string", f"{name} must be a non-null key"
+    if "timestamp.field" in config:
+        name = config["timestamp.field"]
+        assert name in fields, f"timestamp.field: {name} is not a MetricRecord field"
+        assert fields[name] == {"type": "long", "logicalType": "timestamp-millis"}, name
+
+
+def _sink(name: str) -> dict[str, str]:
+    doc = json.loads((CONNECT / name).read_text())
+    assert set(doc) == {"name", "config"}, "the Connect REST API's POST /connectors body"
+    return {k: str(v) for k, v in doc["config"].items()}
+
+
+def _check_security(workload: dict[str, Any]) -> None:
+    pod = _pod_spec(workload)
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001, "the Dockerfile's USER"
+    for container in pod["containers"]:
+        ctx = container["securityContext"]
+        assert ctx["runAsNonRoot"] is True
+        assert ctx.get("runAsUser", 10001) == 10001
+        assert ctx["readOnlyRootFilesystem"] is True
+        assert ctx["allowPrivilegeEscalation"] is False
+        assert ctx["capabilities"]["drop"] == ["ALL"]
+        assert not ctx["capabilities"].get("add")
+
+
+# ----------------------------------------------------------------------------- files
+
+
+@pytest.mark.parametrize(
+    "path", sorted(DEPLOY.rglob("*.yaml")), ids=lambda p: str(p.relative_to(DEPLOY))
+)
+def test_every_yaml_file_parses(path: Path) -> None:
+    docs = _docs(path)
+    assert docs
+    if path.name != "subscription.yaml":
+        for doc in docs:
+            assert doc.get("apiVersion"), path
+            assert doc.get("kind"), path
+
+
+@pytest.mark.parametrize(
+    "path", sorted(DEPLOY.rglob("*.json")), ids=lambda p: str(p.relative_to(DEPLOY))
+)
+def test_every_json_file_parses(path: Path) -> None:
+    assert json.loads(path.read_text())
+
+
+def test_there_is_something_to_check() -> None:
+    assert len(list(DEPLOY.rglob("*.yaml"))) >= 10
+    assert {p.name for p in CONNECT.glob("*.json")} == {"jdbc-sink.json", "s3-sink.json"}
+    assert (DEPLOY / "README.md").is_file()
+
+
+@pytest.mark.parametrize("folder", [BASE, OVERLAY], ids=["base", "overlay"])
+def test_kustomization_resources_exist(folder: Path) -> None:
+    kustomization = _kustomization(folder)
+    assert kustomization["kind"] == "Kustomization"
+    for resource in kustomization["resources"]:
+        target = (folder / resource).resolve()
+        assert target.exists(), resource
+        if target.is_dir():
+            assert (target / "kustomization.yaml").is_file(), resource
+    for generator in kustomization.get("configMapGenerator", []):
+        for file in generator["files"]:
+            assert (folder / file.split("=")[-1]).is_file(), file
+
+
+def test_the_example_secret_is_not_applied() -> None:
+    assert "secret.example.yaml" not in _kustomization(BASE)["resources"]
+    secret = _secret_example()
+    assert (secret["kind"], secret["metadata"]["name"]) == ("Secret", SECRET_NAME)
+    assert set(secret["stringData"]) == SECRET_KEYS
+    assert not any(o["kind"] == "Secret" for o in _base_objects()), "secrets stay out of git"
+
+
+def test_subscription_is_the_example_and_valid() -> None:
+    (generator,) = _kustomization(BASE)["configMapGenerator"]
+    assert generator["name"] == SUBSCRIPTION_CONFIGMAP
+    copy_ = BASE / "subscription.yaml"
+    assert generator["files"] == ["subscription.yaml"]
+    assert copy_.read_text() == (ROOT / "examples" / "subscription.yaml").read_text()
+    load_spec(copy_)  # raises SubscriptionError when invalid
+
+
+# ----------------------------------------------------------------------------- containers
+
+
+def test_every_service_is_deployed() -> None:
+    commands = {tuple(_argv(c, _env(c))[:2]) for _, c in CONTAINERS}
+    assert commands == {
+        ("produce", str(SUBSCRIPTION_PATH)),
+        ("worker", "freshness"),
+        ("worker", "dashboard"),
+        ("schemas", "register"),
+    }
+    kinds = {w["metadata"]["name"]: w["kind"] for w in _workloads()}
+    assert kinds["genesys-producer"] == "StatefulSet"
+    assert kinds["genesys-schemas-register"] == "Job"
+
+
+@pytest.mark.parametrize(("workload", "container"), CONTAINERS, ids=CONTAINER_IDS)
+def test_command_parses_with_the_real_cli(
+    workload: dict[str, Any], container: dict[str, Any]
+) -> None:
+    args = _parse(container)  # argparse exits (SystemExit) on an unknown command or option
+    assert container["image"] == "genesys-kafka-pipeline"
+    file = getattr(args, "file", None)
+    if file is None:
+        return
+    assert file == SUBSCRIPTION_PATH
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in _pod_spec(workload)["volumes"]}
+    (name,) = [n for n, m in mounts.items() if m["mountPath"] == str(file.parent)]
+    assert mounts[name]["readOnly"] is True
+    configmap = volumes[name]["configMap"]
+    assert configmap["name"] == SUBSCRIPTION_CONFIGMAP
+    assert [i["path"] for i in configmap["items"]] == [file.name]
+
+
+def test_producer_shards_parse_for_every_pod() -> None:
+    statefulset = _one("StatefulSet", "genesys-producer")
+    (container,) = _pod_spec(statefulset)["containers"]
+    replicas = int(statefulset["spec"]["replicas"])
+    for index in range(replicas):
+        assert _parse(container, index).shard == (index, replicas)
+    with pytest.raises(SystemExit):  # an index past SHARDS is refused: the check can fail
+        _parse(container, replicas)
+
+
+def test_parsing_can_fail() -> None:
+    broken = {"args": ["worker", "freshnes", str(SUBSCRIPTION_PATH)]}
+    with pytest.raises(SystemExit):
+        _parse(broken)
+    unset = {
+        "command": ["sh", "-c", "exec pipeline produce f --shard ${SHARD}/2"],
+        "env": [],
+    }
+    with pytest.raises(AssertionError, match="SHARD is not set"):
+        _parse(unset)
+
+
+@pytest.mark.parametrize(("workload", "container"), CONTAINERS, ids=CONTAINER_IDS)
+def test_environment_is_read_by_the_service(
+    workload: dict[str, Any], container: dict[str, Any]
+) -> None:
+    _check_env_is_read(container)
+
+
+def test_environment_check_can_fail() -> None:
+    (_, worker) = next((w, c) for w, c in CONTAINERS if c["name"] == "freshness-worker")
+    broken = copy.deepcopy(worker)
+    broken["env"].append({"name": "PIPELINE_REPLICATION", "value": "3"})  # producer only
+    with pytest.raises(AssertionError, match="PIPELINE_REPLICATION"):
+        _check_env_is_read(broken)
+    broken["env"][-1] = {
+        "name": "X",
+        "valueFrom": {"configMapKeyRef": {"name": CONFIG_NAME, "key": "NOPE"}},
+    }
+    with pytest.raises(AssertionError, match="NOPE"):
+        _env(broken)
+
+
+@pytest.mark.parametrize(("workload", "container"), CONTAINERS, ids=CONTAINER_IDS)
+def test_settings_values_validate(workload: dict[str, Any], container: dict[str, Any]) -> None:
+    """The values (config map included) parse as the settings classes' types."""
+    env = _env(container)
+    GenesysSettings(**_subset(env, "GENESYS_"))  # an unknown region fails
+    KafkaSettings(**_subset(env, "KAFKA_"))
+    RegistrySettings(**_subset(env, "SCHEMA_REGISTRY_"))
+    DashboardSettings(**_subset(env, "DASHBOARD_"))
+    args = _parse(container)
+    if args.command == "produce":
+        producer = ProducerSettings.model_validate(_subset(env))
+        assert producer.replication == 3, "production: three replicas"
+        assert GenesysSettings(**_subset(env, "GENESYS_")).has_credentials()
+    elif args.command == "worker":
+        WorkerSettings.model_validate(_subset(env))
+        if args.kind == "dashboard":
+            assert DashboardSettings(**_subset(env, "DASHBOARD_")).secret.get_secret_value()
+
+
+def test_config_map_keys_are_all_used() -> None:
+    used = {
+        e["valueFrom"]["configMapKeyRef"]["key"]
+        for _, c in CONTAINERS
+        for e in c.get("env", [])
+        if "configMapKeyRef" in e.get("valueFrom", {})
+    }
+    assert used == set(_config_data())
+    assert topic_names(_config_data()["PIPELINE_TOPIC_PREFIX"])
+
+
+@pytest.mark.parametrize(("workload", "container"), CONTAINERS, ids=CONTAINER_IDS)
+def test_probes_and_scrape_port_are_the_ops_port(
+    workload: dict[str, Any], container: dict[str, Any]
+) -> None:
+    if _parse(container).command == "schemas":
+        assert workload["kind"] == "Job"
+        assert "livenessProbe" not in container
+        return
+    port = _ops_port(container)
+    assert port in {p["containerPort"] for p in container["ports"]}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
+    if "startupProbe" in container:
+        assert container["startupProbe"]["httpGet"]["port"] == port
+    annotations = workload["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(port)
+    assert annotations["prometheus.io/path"] == "/metrics"
+
+
+def test_probe_check_can_fail() -> None:
+    (_, producer) = next((w, c) for w, c in CONTAINERS if c["name"] == "producer")
+    broken = copy.deepcopy(producer)
+    for item in broken["env"]:
+        if item["name"] == "PIPELINE_OPS_PORT":
+            item["value"] = "9200"
+    assert _ops_port(broken) == 9200 != producer["livenessProbe"]["httpGet"]["port"]
+    broken["env"] = [e for e in broken["env"] if e["name"] != "PIPELINE_OPS_PORT"]
+    assert _ops_port(broken) == 9100, "the settings default"
+
+
+@pytest.mark.parametrize(("workload", "container"), CONTAINERS, ids=CONTAINER_IDS)
+def test_resources_are_bounded(workload: dict[str, Any], container: dict[str, Any]) -> None:
+    for side in ("requests", "limits"):
+        assert set(container["resources"][side]) == {"cpu", "memory"}, side
+
+
+@pytest.mark.parametrize("workload", _workloads(), ids=lambda w: w["metadata"]["name"])
+def test_runs_as_non_root_read_only(workload: dict[str, Any]) -> None:
+    _check_security(workload)
+
+
+def test_security_check_can_fail() -> None:
+    broken = copy.deepcopy(_one("StatefulSet", "genesys-producer"))
+    _pod_spec(broken)["containers"][0]["securityContext"]["readOnlyRootFilesystem"] = False
+    with pytest.raises(AssertionError):
+        _check_security(broken)
+
+
+# ----------------------------------------------------------------------------- the producer
+
+
+def test_statefulset_replicas_equal_shards() -> None:
+    _check_shards(_one("StatefulSet", "genesys-producer"))
+
+
+def test_overlay_patches_replicas_and_shards_together() -> None:
+    patches = [yaml.safe_load(p["patch"]) for p in _kustomization(OVERLAY)["patches"]]
+    (statefulset,) = [p for p in patches if p["kind"] == "StatefulSet"]
+    _check_shards(statefulset)
+    broken = copy.deepcopy(statefulset)
+    broken["spec"]["replicas"] = 4
+    with pytest.raises(AssertionError, match="replicas != SHARDS"):
+        _check_shards(broken)
+    (config,) = [p for p in patches if p["kind"] == "ConfigMap"]
+    assert config["metadata"]["name"] == CONFIG_NAME
+    assert set(config["data"]) <= set(_config_data())
+    assert GenesysSettings(region=config["data"]["GENESYS_REGION"]).region
+    images = _kustomization(OVERLAY)["images"]
+    assert [i["name"] for i in images] == ["genesys-kafka-pipeline"]
+
+
+def test_shard_index_instance_and_headless_service() -> None:
+    statefulset = _one("StatefulSet", "genesys-producer")
+    (container,) = _pod_spec(statefulset)["containers"]
+    refs = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}) for e in container["env"]}
+    assert refs["SHARD_INDEX"]["fieldPath"] == POD_INDEX
+    assert refs["PIPELINE_INSTANCE"]["fieldPath"] == "metadata.name"
+    service = _one("Service", statefulset["spec"]["serviceName"])
+    assert service["spec"]["clusterIP"] == "None"
+    labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    assert statefulset["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert service["spec"]["selector"].items() <= labels.items()
+
+
+def test_disruption_budgets_cover_producer_and_workers() -> None:
+    budgets = [o for o in _base_objects() if o["kind"] == "PodDisruptionBudget"]
+    covered: set[str] = set()
+    for workload in _workloads():
+        if workload["kind"] == "Job":
+            continue
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        matching = [
+            b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        ]
+        assert len(matching) == 1, workload["metadata"]["name"]
+        assert matching[0]["spec"]["maxUnavailable"] == 1
+        covered.add(workload["metadata"]["name"])
+    assert covered == {
+        "genesys-producer",
+        "genesys-freshness-worker",
+        "genesys-dashboard-worker",
+    }
+
+
+# ----------------------------------------------------------------------------- topics, sinks
+
+
+def _topics() -> list[dict[str, Any]]:
+    return [o for o in _base_objects() if o["kind"] == "KafkaTopic"]
+
+
+def test_kafka_topics_are_the_contract() -> None:
+    _check_topics(_topics(), _config_data()["PIPELINE_TOPIC_PREFIX"])
+    metrics = next(t for t in _topics() if t["spec"]["topicName"].endswith(".metrics"))
+    assert metrics["spec"]["partitions"] == 12
+    replication = int(_config_data()["PIPELINE_REPLICATION"])
+    assert {t["spec"]["replicas"] for t in _topics()} == {replication}
+
+
+def test_topic_check_can_fail() -> None:
+    topics = copy.deepcopy(_topics())
+    current = next(t for t in topics if t["spec"]["topicName"].endswith(".current"))
+    current["spec"]["config"]["cleanup.policy"] = "delete"
+    with pytest.raises(AssertionError):
+        _check_topics(topics, "genesys")
+    with pytest.raises(AssertionError):
+        _check_topics(_topics()[:-1], "genesys")
+
+
+def test_jdbc_sink_upserts_on_event_id() -> None:
+    config = _sink("jdbc-sink.json")
+    _check_sink(config)
+    assert config["connector.class"] == "io.confluent.connect.jdbc.JdbcSinkConnector"
+    assert (config["insert.mode"], config["pk.mode"]) == ("upsert", "record_value")
+    assert config["pk.fields"] == "event_id"
+    assert config["auto.create"] == "true"
+
+
+def test_s3_sink_partitions_by_event_time() -> None:
+    config = _sink("s3-sink.json")
+    _check_sink(config)
+    assert config["connector.class"] == "io.confluent.connect.s3.S3SinkConnector"
+    assert config["format.class"].rsplit(".", 1)[1] in {"ParquetFormat", "AvroFormat"}
+    assert config["partitioner.class"].endswith(".TimeBasedPartitioner")
+    assert config["timestamp.extractor"] == "RecordField"
+    assert config["timestamp.field"] == "event_time"
+
+
+def test_sink_check_can_fail() -> None:
+    config = _sink("jdbc-sink.json")
+    for key, value in (
+        ("pk.fields", "eventid"),
+        ("pk.fields", "qualifier"),  # nullable: no primary key
+        ("value.converter", "org.apache.kafka.connect.json.JsonConverter"),
+        ("topics", "genesys.metric"),
+    ):
+        with pytest.raises(AssertionError):
+            _check_sink({**config, key: value})
+    with pytest.raises(AssertionError):
+        _check_sink({**_sink("s3-sink.json"), "timestamp.field": "ingest"})
