@@ -343,6 +343,14 @@ def run_worker(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_config(args: argparse.Namespace) -> int:
+    """``pipeline config``: print the configuration reference (every environment variable)."""
+    from pipeline.settings_reference import render_reference
+
+    sys.stdout.write(render_reference())
+    return EXIT_OK
+
+
 def run_schemas(args: argparse.Namespace) -> int:
     """``pipeline schemas register|check``: the contract in the schema registry."""
     from pipeline.services import schemas
@@ -417,6 +425,8 @@ def _add_spec_parsers(commands: Any) -> None:
     worker.add_argument("file", type=Path, help="the subscription file (validated)")
     worker.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     worker.set_defaults(handler=run_worker)
+    config = commands.add_parser("config", help="print the configuration reference (Markdown)")
+    config.set_defaults(handler=run_config)
     schemas = commands.add_parser("schemas", help="the Avro contract in the schema registry")
     schemas.add_argument("action", choices=["register", "check"])
     schemas.add_argument(

@@ -151,7 +151,12 @@ class KafkaSettings(BaseSettings):
 
 
 class RegistrySettings(BaseSettings):
-    """Where the Confluent-compatible schema registry is (``SCHEMA_REGISTRY_*``)."""
+    """Where the Confluent-compatible schema registry is (``SCHEMA_REGISTRY_*``).
+
+    Attributes:
+        url: the registry's base URL.
+        basic_auth_user_info: ``user:password`` for HTTP basic auth, if the registry needs it.
+    """
 
     model_config = SettingsConfigDict(env_prefix="SCHEMA_REGISTRY_", frozen=True, extra="ignore")
 
