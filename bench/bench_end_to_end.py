@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import confluent_kafka
-from bench_hot_path import AGGREGATE_FRAME, INSTANT_FRAME, QUEUE, Frame
+from bench_hot_path import AGGREGATE_FRAME, INSTANT_FRAME, QUEUE, tutorial as hot_path_tutorial
 from confluent_kafka import KafkaError, Message, Producer
 
 from pipeline.core.frames import TopicEvent, parse_frame
@@ -156,31 +156,9 @@ def flush(producer: Producer) -> None:
 
 # ----------------------------------------------------------------------------- a: tutorial
 def tutorial(frame: bytes, ingest_ms: int) -> tuple[bytes, list[bytes]]:
-    """json.loads + pydantic + one dict per datum + json.dumps → (key, values)."""
-    doc = Frame.model_validate(json.loads(frame))
-    entity = doc.topicName.split(".")[3]
-    media = doc.eventBody.group.get("mediaType")
-    values = []
-    for datum in doc.eventBody.data:
-        start, _, end = datum.interval.partition("/")
-        for m in datum.metrics:
-            record: dict[str, Any] = {
-                "event_id": str(uuid.uuid4()),
-                "source_topic": doc.topicName,
-                "entity_type": "queue",
-                "entity_id": entity,
-                "metric": m.metric,
-                "qualifier": m.qualifier,
-                "media_type": media,
-                "interval_start": start,
-                "interval_end": end,
-                "stats": m.stats,
-                "ingest_time": ingest_ms,
-                "producer_instance": INSTANCE,
-                "correlation_id": (doc.metadata or {}).get("CorrelationId"),
-            }
-            values.append(json.dumps(record).encode())
-    return entity.encode(), values
+    """bench_hot_path's tutorial path, plus the key (the queue id) to produce with."""
+    entity = json.loads(frame)["topicName"].split(".")[3]
+    return entity.encode(), hot_path_tutorial(frame, ingest_ms)
 
 
 async def run_tutorial(bootstrap: str, topic: str, frames: Sequence[bytes], n: int) -> Result:

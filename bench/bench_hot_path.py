@@ -120,7 +120,7 @@ class Frame(BaseModel):
     metadata: dict[str, str] | None = None
 
 
-def tutorial(frame: bytes) -> list[bytes]:
+def tutorial(frame: bytes, ingest_ms: int = INGEST_MS) -> list[bytes]:
     """a. json.loads + pydantic + dict records + json.dumps."""
     doc = Frame.model_validate(json.loads(frame))
     entity = doc.topicName.split(".")[3]
@@ -140,7 +140,7 @@ def tutorial(frame: bytes) -> list[bytes]:
                 "interval_start": start,
                 "interval_end": end,
                 "stats": m.stats,
-                "ingest_time": INGEST_MS,
+                "ingest_time": ingest_ms,
                 "producer_instance": INSTANCE,
                 "correlation_id": (doc.metadata or {}).get("CorrelationId"),
             }

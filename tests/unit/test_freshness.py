@@ -35,6 +35,7 @@ from pipeline.core.latency import (
 from pipeline.core.records import AuditRecord, MetricRecord, audit_record
 from pipeline.core.wire import compile_encoder, encode_fastavro
 from pipeline.kafka.schemas import load_schema
+from tests.records import metric_record
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
 T0 = 1_700_000_040.0  # epoch seconds; a multiple of 60 (window aligned)
@@ -59,7 +60,7 @@ def record(
 ) -> MetricRecord:
     """A metric record with only the fields these tests care about."""
     start, end = interval if interval else (None, None)
-    return MetricRecord(
+    return metric_record(
         event_id=f"{entity_id}|{metric}|{event_time}",
         source_topic=f"v2.analytics.queues.{entity_id}.observations",
         entity_type=entity_type,
@@ -70,13 +71,6 @@ def record(
         interval_start=start,
         interval_end=end,
         count=1,
-        sum=None,
-        min=None,
-        max=None,
-        ratio=None,
-        numerator=None,
-        denominator=None,
-        target=None,
         value=1.0,
         unit=unit,
         derived=derived,
@@ -84,6 +78,7 @@ def record(
         ingest_time=event_time if ingest_time is None else ingest_time,
         backfill=backfill,
         producer_instance=instance,
+        correlation_id=None,
     )
 
 
