@@ -55,9 +55,9 @@ import confluent_kafka
 from bench_hot_path import AGGREGATE_FRAME, INSTANT_FRAME, QUEUE, tutorial as hot_path_tutorial
 from confluent_kafka import KafkaError, Message, Producer
 
-from pipeline.core.frames import TopicEvent, parse_frame
-from pipeline.core.mapping import map_event
-from pipeline.core.records import to_epoch_ms
+from pipeline.core.contract.mapping import map_event
+from pipeline.core.contract.records import to_epoch_ms
+from pipeline.core.genesys.frames import TopicEvent, parse_frame
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.outbox import Outbox
 from pipeline.kafka.producer import KafkaPublisher, OutRecord

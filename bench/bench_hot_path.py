@@ -30,9 +30,9 @@ import fastavro
 import orjson
 from pydantic import BaseModel
 
-from pipeline.core.frames import TopicEvent, parse_frame
-from pipeline.core.mapping import map_event
-from pipeline.core.wire import compile_encoder, encode_fastavro
+from pipeline.core.contract.mapping import map_event
+from pipeline.core.contract.wire import compile_encoder, encode_fastavro
+from pipeline.core.genesys.frames import TopicEvent, parse_frame
 
 __all__ = ["hot_path", "main", "tutorial", "with_fastavro"]
 

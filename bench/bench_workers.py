@@ -63,9 +63,9 @@ from typing import Any
 import fastavro
 import orjson
 
-from pipeline.core.coalesce import LatestValues
-from pipeline.core.freshness import FreshnessMonitor
-from pipeline.core.records import SCHEMA_VERSION, MetricRecord, new_metric_record
+from pipeline.core.contract.records import SCHEMA_VERSION, MetricRecord, new_metric_record
+from pipeline.core.workers.coalesce import LatestValues
+from pipeline.core.workers.freshness import FreshnessMonitor
 from pipeline.kafka.consumer import AvroDecoder, _plain_longs
 from pipeline.kafka.outbox import Outbox
 from pipeline.kafka.schemas import CONTRACT, load_schema, topic_names

@@ -216,8 +216,8 @@ def _add_wallboard_parser(commands: Any) -> None:
 
 def run_validate(args: argparse.Namespace) -> int:
     """``pipeline validate FILE``: check a subscription file before anything connects."""
-    from pipeline.core.resolution import ResolvedEntities, unresolved_references
-    from pipeline.core.spec import load_spec, render_spec_text
+    from pipeline.core.subscription.resolution import ResolvedEntities, unresolved_references
+    from pipeline.core.subscription.spec import load_spec, render_spec_text
 
     spec = load_spec(args.file, oauth_clients=args.oauth_clients)
     print(render_spec_text(spec))
@@ -229,7 +229,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_plan(args: argparse.Namespace) -> int:
     """``pipeline plan FILE [--shards N]``: the dry run (online when credentials are set)."""
-    from pipeline.core.spec import load_spec
+    from pipeline.core.subscription.spec import load_spec
     from pipeline.services.planning import plan_offline, plan_online
     from pipeline.settings import GenesysSettings
 
@@ -270,7 +270,7 @@ def _shard(text: str) -> tuple[int, int]:
 
 def run_watch(args: argparse.Namespace) -> int:
     """``pipeline watch FILE``: stream one shard's channels, one JSON line per event."""
-    from pipeline.core.spec import load_spec
+    from pipeline.core.subscription.spec import load_spec
     from pipeline.services.watch import watch
     from pipeline.settings import GenesysSettings
 
@@ -298,7 +298,7 @@ def run_watch(args: argparse.Namespace) -> int:
 
 def run_produce(args: argparse.Namespace) -> int:
     """``pipeline produce FILE [--shard i/N]``: the producer service, until SIGINT/SIGTERM."""
-    from pipeline.core.spec import load_spec
+    from pipeline.core.subscription.spec import load_spec
     from pipeline.services.producer import ProducerConfig, ProducerService
     from pipeline.settings import (
         GenesysSettings,
@@ -321,7 +321,7 @@ def run_produce(args: argparse.Namespace) -> int:
 
 def run_worker(args: argparse.Namespace) -> int:
     """``pipeline worker freshness|dashboard FILE``: a consumer worker, until SIGINT/SIGTERM."""
-    from pipeline.core.spec import load_spec
+    from pipeline.core.subscription.spec import load_spec
     from pipeline.settings import KafkaSettings, RegistrySettings, WorkerSettings
 
     load_spec(args.file)  # the same file as the producer's: refuse a broken one early

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pipeline.core.regions import REGION_API_HOSTS, login_base
+from pipeline.core.genesys.regions import REGION_API_HOSTS, login_base
 from pipeline.errors import ConfigError
 
 __all__ = [

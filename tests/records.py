@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pipeline.core.records import MetricRecord
+from pipeline.core.contract.records import MetricRecord
 
 QUEUE_ID = "8f7e2c1a-0000-4000-8000-000000000001"
 QUEUE_TOPIC = f"v2.analytics.queues.{QUEUE_ID}.observations"

@@ -1,1 +1,18 @@
-"""core."""
+"""The pure core: code that decides. Bytes, dicts and ``now`` in; typed values out.
+
+Nothing under ``pipeline.core`` does I/O, reads the clock or imports asyncio, sockets,
+websockets, httpx, aiohttp, aiokafka, confluent_kafka, the Genesys SDK or a shell package
+(``pipeline.genesys``, ``pipeline.kafka``, ...). Dependencies inside point one way, top to
+bottom (both enforced by import-linter contracts in ``pyproject.toml``)::
+
+    workers/  subscription/     the workers' logic; subscription files and plans
+         contract/              the Kafka records: what lands in the topics
+         genesys/               the Genesys wire: frames, topics, tokens, the channel session
+    http_policy  backoff        shared rules: what to do with an HTTP answer, jittered backoff
+
+Subpackages:
+    genesys       the notification protocol, metric catalogue, tokens, rate budget, session
+    subscription  the subscription file, name resolution, the planner, availability, selection
+    contract      records mirroring ``schemas/*.avsc``, mapping, Avro wire bytes, partitioning
+    workers       freshness and latency math; the dashboard worker's latest values and pushes
+"""

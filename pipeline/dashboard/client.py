@@ -3,10 +3,10 @@
 Each request carries the batch body exactly as signed (``Content-Type: application/json``),
 its ``Idempotency-Key`` (the same on every re-send of one batch, so the dashboard applies it
 once) and ``X-Signature-SHA256``: the lowercase hex HMAC-SHA256 of the body bytes under the
-shared secret (:func:`pipeline.core.coalesce.sign`). The secret never reaches a log line.
+shared secret (:func:`pipeline.core.workers.coalesce.sign`). The secret never reaches a log line.
 
 No answer at all (refused, reset, timed out) is reported as status None; what to do about
-any answer is :func:`pipeline.core.coalesce.classify_push`'s business, not this module's.
+any answer is :func:`pipeline.core.workers.coalesce.classify_push`'s business, not this module's.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import httpx
 from pydantic import SecretStr
 
-from pipeline.core.coalesce import sign
-from pipeline.core.retry import parse_retry_after
+from pipeline.core.http_policy import parse_retry_after
+from pipeline.core.workers.coalesce import sign
 
 __all__ = ["DashboardClient", "PushOutcome"]
 

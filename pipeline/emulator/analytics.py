@@ -24,7 +24,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 
-from pipeline.core.metrics import (
+from pipeline.core.genesys.metrics import (
     CONVERSATION_AGGREGATE_METRICS,
     CONVERSATION_GROUP_BY_DIMENSIONS,
     QUEUE_OBSERVATION_DETAIL_METRICS,

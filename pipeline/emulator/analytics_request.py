@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pipeline.core.metrics import suggest
+from pipeline.core.genesys.metrics import suggest
 from pipeline.emulator.simulation_model import to_ms
 
 __all__ = [

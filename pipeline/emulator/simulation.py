@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from pipeline.core.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
+from pipeline.core.genesys.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
 from pipeline.emulator.simulation_engine import KIND_PRESENCE, KIND_ROUTING, Engine
 from pipeline.emulator.simulation_log import StatAccumulator
 from pipeline.emulator.simulation_model import (

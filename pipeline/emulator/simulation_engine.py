@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from heapq import heappop, heappush
 
-from pipeline.core.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
+from pipeline.core.genesys.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
 from pipeline.emulator.simulation_entities import Agent, Conversation, build_entities
 from pipeline.emulator.simulation_log import EmissionLog, SegmentLog, StatAccumulator
 from pipeline.emulator.simulation_model import (

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from pipeline.core.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
+from pipeline.core.genesys.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
 from pipeline.emulator.simulation_model import (
     QueueInfo,
     SimulationConfig,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
-from pipeline.core.metrics import INTERVAL_TOPIC_METRICS, MEDIA_TYPES, SYSTEM_PRESENCES
+from pipeline.core.genesys.metrics import INTERVAL_TOPIC_METRICS, MEDIA_TYPES, SYSTEM_PRESENCES
 
 __all__ = [
     "AGENT_METRICS",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from pipeline.core.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
+from pipeline.core.genesys.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
 from pipeline.emulator.simulation_log import StatAccumulator, render_stats
 from pipeline.emulator.simulation_model import (
     INTERVAL_MS,

@@ -22,8 +22,8 @@ import httpx
 from pydantic import SecretStr
 
 from pipeline.core.backoff import full_jitter
-from pipeline.core.retry import Outcome, decide, parse_retry_after
-from pipeline.core.token import AccessToken, parse_token_answer
+from pipeline.core.genesys.token import AccessToken, parse_token_answer
+from pipeline.core.http_policy import Outcome, decide, parse_retry_after
 from pipeline.errors import AuthError, RateLimitedError
 
 __all__ = ["BearerAuth", "TokenObserver", "TokenProvider"]

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 from pydantic import SecretStr
 
-from pipeline.core.regions import login_base
+from pipeline.core.genesys.regions import login_base
 from pipeline.genesys.auth import TokenObserver, TokenProvider
 from pipeline.genesys.rest import GenesysRest, RestObserver
 

@@ -1,8 +1,9 @@
 """Ask the org what the subscription file names: queues, members, wrap-up codes, topics.
 
 The shell side of ``pipeline plan``: the pure planner says what to look up
-(:func:`~pipeline.core.resolution.lookups_needed`), this module fetches it over REST and hands
-back plain values (:class:`~pipeline.core.resolution.ResolvedEntities`, problem lines, an
+(:func:`~pipeline.core.subscription.resolution.lookups_needed`), this module fetches it over
+REST and hands back plain values
+(:class:`~pipeline.core.subscription.resolution.ResolvedEntities`, problem lines, an
 availability report).
 """
 
@@ -12,16 +13,16 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from pipeline.core.availability import (
+from pipeline.core.genesys.topics import QueueId, UserId, WrapupCodeId
+from pipeline.core.subscription.availability import (
     AvailabilityQuery,
     AvailabilityReport,
     availability_query_bodies,
     availability_report,
 )
-from pipeline.core.planner import PlannedTopic
-from pipeline.core.resolution import Lookups, ResolvedEntities
-from pipeline.core.spec import SubscriptionSpec
-from pipeline.core.topics import QueueId, UserId, WrapupCodeId
+from pipeline.core.subscription.planner import PlannedTopic
+from pipeline.core.subscription.resolution import Lookups, ResolvedEntities
+from pipeline.core.subscription.spec import SubscriptionSpec
 from pipeline.genesys.rest import GenesysRest
 
 __all__ = ["check_availability", "check_topics", "resolve_entities"]

@@ -1,9 +1,9 @@
 """The Genesys Cloud Platform API over httpx: one budget, one retry policy, typed calls.
 
 Every call goes through :meth:`GenesysRest.request`, which waits for the client's shared
-:class:`~pipeline.core.budget.RequestBudget`, sends with a bearer token (:class:`BearerAuth`
+:class:`~pipeline.core.genesys.budget.RequestBudget`, sends with a bearer token (:class:`BearerAuth`
 refreshes it once on a 401), learns from the ``inin-ratelimit-*`` headers, and follows the
-pure decision table in :mod:`pipeline.core.retry`: 429 waits ``Retry-After`` (pausing every
+pure decision table in :mod:`pipeline.core.http_policy`: 429 waits ``Retry-After`` (pausing every
 caller), 5xx/408/transport errors back off with full jitter, other 4xx raise
 :class:`~pipeline.errors.ApiError` with the body's code and the correlation id.
 
@@ -25,8 +25,8 @@ import httpx
 import orjson
 
 from pipeline.core.backoff import full_jitter
-from pipeline.core.budget import RequestBudget
-from pipeline.core.retry import Outcome, decide, parse_retry_after
+from pipeline.core.genesys.budget import RequestBudget
+from pipeline.core.http_policy import Outcome, decide, parse_retry_after
 from pipeline.errors import ApiError, RateLimitedError
 from pipeline.genesys.auth import BearerAuth, TokenProvider
 

@@ -25,16 +25,16 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from pipeline.core import session_actions as act, session_inputs as inp
-from pipeline.core.backfill import (
+from pipeline.core.genesys import actions as act, inputs as inp
+from pipeline.core.genesys.backfill import (
     aggregate_events,
     observation_events,
     plan_snapshot,
     user_aggregate_events,
 )
-from pipeline.core.events import StreamEvent
-from pipeline.core.frames import parse_frame
-from pipeline.core.session import ChannelSession, SessionSettings, SessionState
+from pipeline.core.genesys.events import StreamEvent
+from pipeline.core.genesys.frames import parse_frame
+from pipeline.core.genesys.session import ChannelSession, SessionSettings, SessionState
 from pipeline.errors import ApiError, AuthError, FrameError, GenesysError, RateLimitedError
 from pipeline.genesys.rest import GenesysRest
 

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from pipeline.core.wire import split_confluent
+from pipeline.core.contract.wire import split_confluent
 from pipeline.errors import SchemaError
 from pipeline.kafka.schemas import load_schema
 from pipeline.settings import KafkaSettings

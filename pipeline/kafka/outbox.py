@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from pipeline.core.mapping import current_key
-from pipeline.core.records import AuditRecord, DeadLetterRecord, MetricRecord
-from pipeline.core.wire import compile_encoder, confluent_header
+from pipeline.core.contract.mapping import current_key
+from pipeline.core.contract.records import AuditRecord, DeadLetterRecord, MetricRecord
+from pipeline.core.contract.wire import compile_encoder, confluent_header
 from pipeline.kafka.producer import OutRecord
 from pipeline.kafka.schemas import load_schema, topic_names
 

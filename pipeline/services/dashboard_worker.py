@@ -1,7 +1,7 @@
 """The dashboard worker: ``<prefix>.metrics`` → latest value per key → signed HTTP pushes.
 
 Wiring only: coalescing, offsets, push decisions and the circuit breaker are
-:mod:`pipeline.core.coalesce`; reading is :class:`pipeline.kafka.consumer.KafkaSource`; dead
+:mod:`pipeline.core.workers.coalesce`; reading is :class:`pipeline.kafka.consumer.KafkaSource`; dead
 letters and audit go out through :class:`pipeline.kafka.outbox.Outbox`; the HTTP side is
 :class:`pipeline.dashboard.client.DashboardClient`.
 
@@ -44,7 +44,14 @@ import orjson
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from pipeline.core.coalesce import (
+from pipeline.core.contract.records import (
+    AuditRecord,
+    MetricRecord,
+    audit_record,
+    dead_letter_record,
+)
+from pipeline.core.genesys.events import AuditEvent, DeadLetter
+from pipeline.core.workers.coalesce import (
     Batch,
     CircuitBreaker,
     LatestValues,
@@ -53,9 +60,7 @@ from pipeline.core.coalesce import (
     RetryPlan,
     classify_push,
 )
-from pipeline.core.events import AuditEvent, DeadLetter
-from pipeline.core.freshness import StalenessTracker
-from pipeline.core.records import AuditRecord, MetricRecord, audit_record, dead_letter_record
+from pipeline.core.workers.freshness import StalenessTracker
 from pipeline.dashboard.client import DashboardClient
 from pipeline.errors import SchemaError
 from pipeline.kafka.consumer import AvroDecoder, KafkaSource

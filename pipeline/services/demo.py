@@ -18,7 +18,7 @@ from typing import TextIO
 
 from pydantic import SecretStr
 
-from pipeline.core.spec import load_spec
+from pipeline.core.subscription.spec import load_spec
 from pipeline.dashboard.wallboard import Wallboard
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, EmulatorConfig
 from pipeline.emulator.server import Emulator

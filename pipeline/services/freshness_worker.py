@@ -1,7 +1,7 @@
 """The freshness worker: consume ``<prefix>.metrics`` and ``<prefix>.audit``, measure stage
 latencies and staleness, publish :class:`FreshnessReport` values and SLO transitions.
 
-Wiring only: the logic is the pure :class:`pipeline.core.freshness.FreshnessMonitor`; this
+Wiring only: the logic is the pure :class:`pipeline.core.workers.freshness.FreshnessMonitor`; this
 module feeds it records from Kafka and publishes what its ticks return.
 
 Topology
@@ -43,16 +43,16 @@ from typing import Any, Final, TypeVar
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from pipeline.core.freshness import (
+from pipeline.core.contract.records import AuditRecord, MetricRecord, audit_record
+from pipeline.core.contract.wire import compile_encoder, confluent_header
+from pipeline.core.workers.freshness import (
     FreshnessMonitor,
     FreshnessOutput,
     SloChange,
     SloSettings,
     metric_family,
 )
-from pipeline.core.latency import FreshnessReport, measure_stages
-from pipeline.core.records import AuditRecord, MetricRecord, audit_record
-from pipeline.core.wire import compile_encoder, confluent_header
+from pipeline.core.workers.latency import FreshnessReport, measure_stages
 from pipeline.errors import SchemaError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.consumer import AvroDecoder, KafkaSource

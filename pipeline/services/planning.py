@@ -12,10 +12,14 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from pipeline.core.availability import AvailabilityReport, render_availability_text
-from pipeline.core.planner import Plan, expand_topics, plan_shards, render_plan_text
-from pipeline.core.resolution import ResolvedEntities, lookups_needed, unresolved_references
-from pipeline.core.spec import SubscriptionSpec
+from pipeline.core.subscription.availability import AvailabilityReport, render_availability_text
+from pipeline.core.subscription.planner import Plan, expand_topics, plan_shards, render_plan_text
+from pipeline.core.subscription.resolution import (
+    ResolvedEntities,
+    lookups_needed,
+    unresolved_references,
+)
+from pipeline.core.subscription.spec import SubscriptionSpec
 from pipeline.errors import SubscriptionError
 from pipeline.genesys.client import genesys_client
 from pipeline.genesys.directory import check_availability, check_topics, resolve_entities

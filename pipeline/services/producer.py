@@ -1,7 +1,8 @@
 """The producer service: validate → verify metric availability → stream → map → publish.
 
 Wiring only: the Genesys half is ``genesys/stream.py`` over the pure session, mapping and
-encoding are ``core/mapping.py`` and ``core/wire.py`` (via ``kafka/outbox.py``), delivery is
+encoding are ``core/contract/mapping.py`` and ``core/contract/wire.py`` (via
+``kafka/outbox.py``), delivery is
 ``kafka/producer.py``. This module connects them, keeps the audit trail, and serves
 ``/metrics``, ``/healthz`` and ``/readyz``.
 
@@ -19,13 +20,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pipeline.core.events import AuditEvent, BackfillEvent, DeadLetter, Gap, StreamEvent
-from pipeline.core.frames import TopicEvent
-from pipeline.core.mapping import MappingError, map_event
-from pipeline.core.records import audit_record, dead_letter_record, gap_audit, to_epoch_ms
-from pipeline.core.selection import RecordFilter, record_filter
-from pipeline.core.session import SessionSettings, SessionState
-from pipeline.core.spec import SubscriptionSpec
+from pipeline.core.contract.mapping import MappingError, map_event
+from pipeline.core.contract.records import audit_record, dead_letter_record, gap_audit, to_epoch_ms
+from pipeline.core.genesys.events import AuditEvent, BackfillEvent, DeadLetter, Gap, StreamEvent
+from pipeline.core.genesys.frames import TopicEvent
+from pipeline.core.genesys.session import SessionSettings, SessionState
+from pipeline.core.subscription.selection import RecordFilter, record_filter
+from pipeline.core.subscription.spec import SubscriptionSpec
 from pipeline.genesys.auth import TokenObserver
 from pipeline.genesys.client import genesys_client
 from pipeline.genesys.directory import check_availability

@@ -14,9 +14,9 @@ from typing import TextIO
 import orjson
 from pydantic import SecretStr
 
-from pipeline.core.events import StreamEvent, event_to_json
-from pipeline.core.session import SessionSettings
-from pipeline.core.spec import SubscriptionSpec
+from pipeline.core.genesys.events import StreamEvent, event_to_json
+from pipeline.core.genesys.session import SessionSettings
+from pipeline.core.subscription.spec import SubscriptionSpec
 from pipeline.genesys.client import genesys_client
 from pipeline.genesys.stream import run_channels
 from pipeline.services.planning import resolve_plan

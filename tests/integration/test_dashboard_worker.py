@@ -21,8 +21,8 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from pipeline.core.coalesce import RetryPlan, verify
-from pipeline.core.records import MetricRecord
+from pipeline.core.contract.records import MetricRecord
+from pipeline.core.workers.coalesce import RetryPlan, verify
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.consumer import AvroDecoder, KafkaSource
 from pipeline.kafka.outbox import Outbox

@@ -13,9 +13,9 @@ import httpx
 import orjson
 import pytest
 
-from pipeline.core.events import AuditEvent
-from pipeline.core.freshness import SloSettings
-from pipeline.core.records import MetricRecord, audit_record
+from pipeline.core.contract.records import MetricRecord, audit_record
+from pipeline.core.genesys.events import AuditEvent
+from pipeline.core.workers.freshness import SloSettings
 from pipeline.errors import SchemaError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.outbox import Outbox

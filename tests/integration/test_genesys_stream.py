@@ -14,9 +14,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from pipeline.core.events import AuditEvent, BackfillEvent, DeadLetter, Gap, StreamEvent
-from pipeline.core.frames import TopicEvent
-from pipeline.core.session import SessionSettings
+from pipeline.core.genesys.events import AuditEvent, BackfillEvent, DeadLetter, Gap, StreamEvent
+from pipeline.core.genesys.frames import TopicEvent
+from pipeline.core.genesys.session import SessionSettings
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from pipeline.emulator.faults import (
     DropSocket,

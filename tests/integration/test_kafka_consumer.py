@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pipeline.core.records import MetricRecord
+from pipeline.core.contract.records import MetricRecord
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.consumer import AvroDecoder, KafkaSource
 from pipeline.kafka.outbox import Outbox

@@ -20,7 +20,7 @@ from confluent_kafka.schema_registry import (
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from pipeline.core.partition import partition_for_key
+from pipeline.core.contract.partition import partition_for_key
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.local.stack import Endpoints
 from tests.conftest import seconds

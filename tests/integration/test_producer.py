@@ -15,9 +15,9 @@ import httpx
 import orjson
 import pytest
 
-from pipeline.core.partition import partition_for_key
-from pipeline.core.session import SessionSettings
-from pipeline.core.spec import load_spec
+from pipeline.core.contract.partition import partition_for_key
+from pipeline.core.genesys.session import SessionSettings
+from pipeline.core.subscription.spec import load_spec
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from pipeline.emulator.faults import DropSocket, MalformedFrames
 from pipeline.emulator.thread import EmulatorThread

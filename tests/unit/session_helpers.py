@@ -6,11 +6,10 @@ from collections.abc import Callable, Sequence
 
 import orjson
 
-from pipeline.core.events import AuditEvent
-from pipeline.core.frames import Frame, TopicEvent, parse_frame
-from pipeline.core.session import ChannelSession, SessionSettings, SessionState
-from pipeline.core.session_actions import Action, Emit
-from pipeline.core.session_inputs import (
+from pipeline.core.genesys.actions import Action, Emit
+from pipeline.core.genesys.events import AuditEvent
+from pipeline.core.genesys.frames import Frame, TopicEvent, parse_frame
+from pipeline.core.genesys.inputs import (
     ChannelCreated,
     FrameReceived,
     SocketOpened,
@@ -18,6 +17,7 @@ from pipeline.core.session_inputs import (
     Subscribed,
     TokenReady,
 )
+from pipeline.core.genesys.session import ChannelSession, SessionSettings, SessionState
 
 __all__ = [
     "CH",

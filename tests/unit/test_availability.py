@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.core import availability
-from pipeline.core.availability import (
+from pipeline.core.genesys.topics import QueueId, UserId, WrapupCodeId
+from pipeline.core.subscription import availability
+from pipeline.core.subscription.availability import (
     CONVERSATION_AGGREGATES_PATH,
     QUEUE_OBSERVATIONS_PATH,
     USER_AGGREGATES_PATH,
@@ -19,9 +20,8 @@ from pipeline.core.availability import (
     availability_report,
     render_availability_text,
 )
-from pipeline.core.planner import ResolvedEntities
-from pipeline.core.spec import load_spec, parse_spec
-from pipeline.core.topics import QueueId, UserId, WrapupCodeId
+from pipeline.core.subscription.planner import ResolvedEntities
+from pipeline.core.subscription.spec import load_spec, parse_spec
 from pipeline.emulator import analytics
 from pipeline.emulator.simulation import ContactCenter, SimulationConfig
 

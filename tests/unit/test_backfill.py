@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pipeline.core.backfill import (
+from pipeline.core.genesys.backfill import (
     BATCH,
     aggregate_events,
     current_interval,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from pipeline.core.budget import RequestBudget
-from pipeline.core.token import AccessToken, parse_token_answer
+from pipeline.core.genesys.budget import RequestBudget
+from pipeline.core.genesys.token import AccessToken, parse_token_answer
 from pipeline.errors import AuthError
 
 HEADERS = {

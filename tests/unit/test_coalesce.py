@@ -9,7 +9,8 @@ import orjson
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pipeline.core.coalesce import (
+from pipeline.core.contract.records import MetricRecord
+from pipeline.core.workers.coalesce import (
     Batch,
     CircuitBreaker,
     LatestValues,
@@ -21,7 +22,6 @@ from pipeline.core.coalesce import (
     sign,
     verify,
 )
-from pipeline.core.records import MetricRecord
 
 T0_MS = 1_700_000_040_000
 TOPIC = "genesys.current"

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from pipeline.cli import build_parser
-from pipeline.core.spec import load_spec
+from pipeline.core.subscription.spec import load_spec
 from pipeline.kafka.schemas import topic_names
 from pipeline.settings import (
     DashboardSettings,

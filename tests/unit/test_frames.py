@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from pipeline.core.frames import (
+from pipeline.core.genesys.frames import (
     ChannelMetadata,
     Heartbeat,
     Pong,

@@ -13,7 +13,9 @@ import fastavro
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pipeline.core.freshness import (
+from pipeline.core.contract.records import AuditRecord, MetricRecord, audit_record
+from pipeline.core.contract.wire import compile_encoder, encode_fastavro
+from pipeline.core.workers.freshness import (
     Cadence,
     FreshnessMonitor,
     SloChange,
@@ -23,7 +25,7 @@ from pipeline.core.freshness import (
     cadence,
     metric_family,
 )
-from pipeline.core.latency import (
+from pipeline.core.workers.latency import (
     FRESHNESS_FIELDS,
     FreshnessReport,
     LatencyWindows,
@@ -32,8 +34,6 @@ from pipeline.core.latency import (
     freshness_report,
     measure_stages,
 )
-from pipeline.core.records import AuditRecord, MetricRecord, audit_record
-from pipeline.core.wire import compile_encoder, encode_fastavro
 from pipeline.kafka.schemas import load_schema
 from tests.records import metric_record
 

@@ -10,18 +10,18 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import pipeline.core.mapping as mapping
-from pipeline.core.events import BackfillEvent
-from pipeline.core.frames import TopicEvent, parse_frame
-from pipeline.core.mapping import (
+import pipeline.core.contract.mapping as mapping
+from pipeline.core.contract.mapping import (
     DERIVED_METRICS,
     MappingError,
     current_key,
     map_event,
     metric_event_id,
 )
-from pipeline.core.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
-from pipeline.core.records import MetricRecord
+from pipeline.core.contract.records import MetricRecord
+from pipeline.core.genesys.events import BackfillEvent
+from pipeline.core.genesys.frames import TopicEvent, parse_frame
+from pipeline.core.genesys.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
 from pipeline.emulator.simulation import ContactCenter, SimulationConfig
 from pipeline.errors import FrameError
 

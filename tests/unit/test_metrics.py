@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from pipeline.core import metrics
-from pipeline.core.metrics import (
+from pipeline.core.genesys import metrics
+from pipeline.core.genesys.metrics import (
     CONVERSATION_AGGREGATE_METRICS,
     CONVERSATION_GROUP_BY_DIMENSIONS,
     MEDIA_TYPES,

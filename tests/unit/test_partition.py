@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.core.partition import murmur2, partition_for_key
+from pipeline.core.contract.partition import murmur2, partition_for_key
 
 # Expected values from Apache Kafka's clients/src/test/.../utils/UtilsTest.java (testMurmur2).
 JAVA_VECTORS = [

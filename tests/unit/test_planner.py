@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pipeline.core import planner, resolution
-from pipeline.core.planner import (
+from pipeline.core.genesys.topics import EntityKind, QueueId, UserId, WrapupCodeId, families_for
+from pipeline.core.subscription import planner, resolution
+from pipeline.core.subscription.planner import (
     Lookups,
     Plan,
     PlannedTopic,
@@ -24,8 +25,7 @@ from pipeline.core.planner import (
     shard_for,
     unresolved_references,
 )
-from pipeline.core.spec import load_spec, parse_spec
-from pipeline.core.topics import EntityKind, QueueId, UserId, WrapupCodeId, families_for
+from pipeline.core.subscription.spec import load_spec, parse_spec
 from pipeline.emulator.catalogue import TopicCatalogue
 from pipeline.emulator.simulation import ContactCenter, SimulationConfig
 from pipeline.errors import SubscriptionError

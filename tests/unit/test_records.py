@@ -13,8 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.core.events import AuditEvent, DeadLetter, Gap
-from pipeline.core.records import (
+from pipeline.core.contract.records import (
     AUDIT_FIELDS,
     DEAD_LETTER_FIELDS,
     METRIC_FIELDS,
@@ -28,6 +27,7 @@ from pipeline.core.records import (
     new_metric_record,
     to_epoch_ms,
 )
+from pipeline.core.genesys.events import AuditEvent, DeadLetter, Gap
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
 _PY_TYPES = {"string": "str", "long": "int", "int": "int", "double": "float", "boolean": "bool",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.core.regions import REGION_API_HOSTS, api_base_for_region, login_base
+from pipeline.core.genesys.regions import REGION_API_HOSTS, api_base_for_region, login_base
 
 
 def test_regions_match_the_official_sdk() -> None:

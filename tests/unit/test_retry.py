@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.core.retry import Decision, Outcome, decide, parse_retry_after
+from pipeline.core.http_policy import Decision, Outcome, decide, parse_retry_after
 
 NOW = 1_800_000_000.0
 

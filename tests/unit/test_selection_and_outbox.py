@@ -6,12 +6,12 @@ import io
 
 import fastavro
 
-from pipeline.core.planner import PlannedTopic
-from pipeline.core.records import MetricRecord
-from pipeline.core.selection import record_filter
-from pipeline.core.spec import parse_spec
-from pipeline.core.topics import TopicName
-from pipeline.core.wire import split_confluent
+from pipeline.core.contract.records import MetricRecord
+from pipeline.core.contract.wire import split_confluent
+from pipeline.core.genesys.topics import TopicName
+from pipeline.core.subscription.planner import PlannedTopic
+from pipeline.core.subscription.selection import record_filter
+from pipeline.core.subscription.spec import parse_spec
 from pipeline.kafka.outbox import Outbox
 from pipeline.kafka.schemas import load_schema
 from tests.records import QUEUE_ID as Q, QUEUE_TOPIC as TOPIC, metric_record

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.core.events import DeadLetter, Gap
-from pipeline.core.frames import Heartbeat, Pong
-from pipeline.core.session import ChannelSession, SessionSettings, SessionState
-from pipeline.core.session_actions import (
+from pipeline.core.genesys.actions import (
     Backfill,
     CheckChannel,
     CloseSocket,
@@ -23,7 +20,9 @@ from pipeline.core.session_actions import (
     Stopped,
     Subscribe,
 )
-from pipeline.core.session_inputs import (
+from pipeline.core.genesys.events import DeadLetter, Gap
+from pipeline.core.genesys.frames import Heartbeat, Pong
+from pipeline.core.genesys.inputs import (
     BackfillFinished,
     BadFrame,
     ChannelChecked,
@@ -40,6 +39,7 @@ from pipeline.core.session_inputs import (
     Tick,
     TokenReady,
 )
+from pipeline.core.genesys.session import ChannelSession, SessionSettings, SessionState
 from pipeline.errors import FrameError
 from tests.unit.session_helpers import (
     CH,

@@ -15,10 +15,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from pipeline.core.events import Gap
-from pipeline.core.frames import Heartbeat, Pong
-from pipeline.core.session import ChannelSession, SessionSettings, SessionState
-from pipeline.core.session_actions import (
+from pipeline.core.genesys.actions import (
     Action,
     Backfill,
     CheckChannel,
@@ -30,7 +27,9 @@ from pipeline.core.session_actions import (
     Stopped,
     Subscribe,
 )
-from pipeline.core.session_inputs import (
+from pipeline.core.genesys.events import Gap
+from pipeline.core.genesys.frames import Heartbeat, Pong
+from pipeline.core.genesys.inputs import (
     BackfillFinished,
     BadFrame,
     ChannelChecked,
@@ -50,6 +49,7 @@ from pipeline.core.session_inputs import (
     TokenFailed,
     TokenReady,
 )
+from pipeline.core.genesys.session import ChannelSession, SessionSettings, SessionState
 from pipeline.errors import FrameError
 from tests.unit.session_helpers import CH, T0, TOPICS, frame
 

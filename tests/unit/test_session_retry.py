@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.core.backoff import full_jitter
-from pipeline.core.frames import Heartbeat
-from pipeline.core.session import ChannelSession, SessionSettings, SessionState
-from pipeline.core.session_actions import (
+from pipeline.core.genesys.actions import (
     Backfill,
     CheckChannel,
     CloseSocket,
@@ -16,7 +14,8 @@ from pipeline.core.session_actions import (
     Stopped,
     Subscribe,
 )
-from pipeline.core.session_inputs import (
+from pipeline.core.genesys.frames import Heartbeat
+from pipeline.core.genesys.inputs import (
     BackfillFinished,
     ChannelChecked,
     ChannelCheckFailed,
@@ -32,6 +31,7 @@ from pipeline.core.session_inputs import (
     TokenFailed,
     TokenReady,
 )
+from pipeline.core.genesys.session import ChannelSession, SessionSettings, SessionState
 from tests.unit.session_helpers import (
     CH,
     EXPIRES,

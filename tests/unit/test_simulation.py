@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pipeline.core.metrics import (
+from pipeline.core.genesys.metrics import (
     CONVERSATION_AGGREGATE_METRICS,
     QUEUE_OBSERVATION_METRICS,
     ROUTING_STATUSES,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.core import spec as spec_module, spec_model, spec_rules
-from pipeline.core.metrics import METRIC_ALIASES
-from pipeline.core.spec import (
+from pipeline.core.genesys.metrics import METRIC_ALIASES
+from pipeline.core.subscription import model as spec_model, rules as spec_rules, spec as spec_module
+from pipeline.core.subscription.spec import (
     QueueSubscription,
     TopicCount,
     UserSubscription,

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given, strategies as st
 
-from pipeline.core import topics
-from pipeline.core.topics import (
+from pipeline.core.genesys import topics
+from pipeline.core.genesys.topics import (
     FAMILIES,
     QueueId,
     TopicName,

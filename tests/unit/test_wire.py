@@ -13,9 +13,9 @@ import fastavro
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import pipeline.core.wire as wire
-from pipeline.core.records import AuditRecord, DeadLetterRecord, MetricRecord
-from pipeline.core.wire import (
+import pipeline.core.contract.wire as wire
+from pipeline.core.contract.records import AuditRecord, DeadLetterRecord, MetricRecord
+from pipeline.core.contract.wire import (
     compile_encoder,
     confluent_header,
     encode_fastavro,

@@ -1,8 +1,8 @@
 """The pydantic model of a subscription file (pure; the schema is documented in ``spec``).
 
 Every mapping rejects unknown keys (``extra="forbid"``) and every model is frozen. Single
-values are checked by the rules in :mod:`pipeline.core.spec_rules`; each raises a message
-that :func:`pipeline.core.spec_rules.error_lines` puts on one line with its path. A
+values are checked by the rules in :mod:`pipeline.core.subscription.rules`; each raises a message
+that :func:`pipeline.core.subscription.rules.error_lines` puts on one line with its path. A
 subscription's kind is picked by its key (``queues``, ``users`` or ``wrapup_codes``), so
 metric and topic names are checked against the right catalogue for that kind.
 """
@@ -24,7 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.core.spec_rules import (
+from pipeline.core.genesys.topics import UserId
+from pipeline.core.subscription.rules import (
     KIND_KEYS,
     REGION_API_HOSTS,
     MetricRef,
@@ -43,7 +44,6 @@ from pipeline.core.spec_rules import (
     parse_duration,
     problem,
 )
-from pipeline.core.topics import UserId
 
 __all__ = [
     "TAGS",

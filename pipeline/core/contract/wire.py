@@ -239,7 +239,8 @@ def compile_encoder(
     """Build the Avro body encoder of a flat record schema, once.
 
     The encoder reads each field as an attribute of the object it is given (attribute name =
-    field name; a record dataclass of :mod:`pipeline.core.records`) and returns the same bytes
+    field name; a record dataclass of :mod:`~pipeline.core.contract.records`) and returns
+    the same bytes
     as ``fastavro.schemaless_writer`` would for the equivalent dict.
 
     Supported: a record whose fields are ``null``, ``boolean``, ``int``, ``long``, ``float``,

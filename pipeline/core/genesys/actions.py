@@ -1,7 +1,7 @@
-"""What to do: the actions a :class:`~pipeline.core.session.ChannelSession` hands back.
+"""What to do: the actions a :class:`~pipeline.core.genesys.session.ChannelSession` hands back.
 
 ``ChannelSession.handle()`` returns a list of these, to be carried out in order. The REST
-actions and ``OpenSocket`` expect an answer (see :mod:`pipeline.core.session_inputs`); the
+actions and ``OpenSocket`` expect an answer (see :mod:`pipeline.core.genesys.inputs`); the
 others do not. Waiting is not an action: the machine exposes ``next_deadline()`` instead.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pipeline.core.events import AuditEvent, DeadLetter, Gap
-from pipeline.core.frames import TopicEvent
+from pipeline.core.genesys.events import AuditEvent, DeadLetter, Gap
+from pipeline.core.genesys.frames import TopicEvent
 
 __all__ = [
     "Action",

@@ -53,8 +53,8 @@ from typing import Any, Literal
 import orjson
 
 from pipeline.core.backoff import full_jitter
-from pipeline.core.mapping import current_key
-from pipeline.core.records import MetricRecord, digest_id, to_epoch_ms
+from pipeline.core.contract.mapping import current_key
+from pipeline.core.contract.records import MetricRecord, digest_id, to_epoch_ms
 
 __all__ = [
     "Batch",
@@ -330,7 +330,8 @@ class LatestValues:
         Args:
             max_items: the most values in one batch (≥ 1).
             is_stale: whether a key's value is stale now (for example
-                :meth:`pipeline.core.freshness.StalenessTracker.is_stale`); all fresh if None.
+                :meth:`~pipeline.core.workers.freshness.StalenessTracker.is_stale`);
+                all fresh if None.
 
         Returns:
             The batch, or None when nothing changed.
@@ -452,7 +453,7 @@ def classify_push(status: int | None, retry_after: float | None) -> PushDecision
     Args:
         status: the HTTP status, or None when no answer came.
         retry_after: the parsed ``Retry-After`` seconds, if any
-            (:func:`pipeline.core.retry.parse_retry_after`).
+            (:func:`pipeline.core.http_policy.parse_retry_after`).
 
     Returns:
         The decision.

@@ -26,7 +26,7 @@ Schema (YAML; every mapping rejects unknown keys)::
       granularity: PT30M          # ISO-8601, a multiple of PT15M
       interval: PT1H              # look-back, ISO-8601 days/hours/minutes, <= 31 days
 
-Topics per kind (families in :mod:`pipeline.core.topics`): queues take ``observations``
+Topics per kind (families in :mod:`pipeline.core.genesys.topics`): queues take ``observations``
 (default), ``activity``, ``users``, ``conversations``; users take ``aggregates`` (default),
 ``presence``, ``routingStatus``, ``activity``, ``conversations``; wrap-up codes take
 ``aggregates``. Metrics come from the catalogue of the entity kind: queues take queue
@@ -54,8 +54,9 @@ from typing import Final, get_args
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from pipeline.core.metrics import suggest
-from pipeline.core.spec_model import (
+from pipeline.core.genesys.metrics import suggest
+from pipeline.core.genesys.topics import MAX_CHANNELS_PER_CLIENT, MAX_TOPICS_PER_CHANNEL
+from pipeline.core.subscription.model import (
     TAGS,
     AnalyticsSection,
     DefaultsSection,
@@ -68,7 +69,7 @@ from pipeline.core.spec_model import (
     UserSubscription,
     WrapupSubscription,
 )
-from pipeline.core.spec_rules import (
+from pipeline.core.subscription.rules import (
     KIND_KEYS,
     QUEUE_ACTIVITY_METRICS,
     REGION_API_HOSTS,
@@ -81,7 +82,6 @@ from pipeline.core.spec_rules import (
     login_base_url,
     parse_duration,
 )
-from pipeline.core.topics import MAX_CHANNELS_PER_CLIENT, MAX_TOPICS_PER_CHANNEL
 from pipeline.errors import SubscriptionError
 
 __all__ = [

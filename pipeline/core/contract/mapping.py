@@ -1,8 +1,8 @@
 """Topic events → flat metric records (pure; the hot path: orjson dicts, no pydantic).
 
-One :class:`~pipeline.core.records.MetricRecord` per metric datum. ``entity_type`` and
+One :class:`~pipeline.core.contract.records.MetricRecord` per metric datum. ``entity_type`` and
 ``entity_id`` come from the topic, ``source_topic`` is the topic, ``backfill`` says whether the
-event was a :class:`~pipeline.core.events.BackfillEvent`, ``correlation_id`` is the frame's
+event was a :class:`~pipeline.core.genesys.events.BackfillEvent`, ``correlation_id`` is the frame's
 ``metadata.CorrelationId``. Anything malformed raises :class:`MappingError` with a specific
 reason, the raw bytes and the topic, for the dead-letter queue (stage ``map``).
 
@@ -62,7 +62,7 @@ left out on purpose); different values give different ids.
 
 Speed: topic routes, interval strings and instants are memoised in bounded dicts (the same
 interval repeats across every metric of a frame), each metric's stats are read in one pass,
-and records are built with :func:`~pipeline.core.records.new_metric_record`.
+and records are built with :func:`~pipeline.core.contract.records.new_metric_record`.
 """
 
 from __future__ import annotations
@@ -73,11 +73,11 @@ from typing import Any, ClassVar, Final
 
 import orjson
 
-from pipeline.core.events import BackfillEvent
-from pipeline.core.frames import TopicEvent
-from pipeline.core.metrics import metric_unit
-from pipeline.core.records import MetricRecord, new_metric_record
-from pipeline.core.topics import parse_topic
+from pipeline.core.contract.records import MetricRecord, new_metric_record
+from pipeline.core.genesys.events import BackfillEvent
+from pipeline.core.genesys.frames import TopicEvent
+from pipeline.core.genesys.metrics import metric_unit
+from pipeline.core.genesys.topics import parse_topic
 from pipeline.errors import FrameError
 
 __all__ = ["DERIVED_METRICS", "MappingError", "current_key", "map_event", "metric_event_id"]

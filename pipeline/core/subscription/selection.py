@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from pipeline.core.planner import PlannedTopic
-from pipeline.core.records import MetricRecord
-from pipeline.core.spec import SubscriptionSpec
+from pipeline.core.contract.records import MetricRecord
+from pipeline.core.subscription.planner import PlannedTopic
+from pipeline.core.subscription.spec import SubscriptionSpec
 
 __all__ = ["KPI_INPUTS", "RecordFilter", "record_filter"]
 

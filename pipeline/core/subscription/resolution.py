@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pipeline.core.spec import (
+from pipeline.core.genesys.topics import QueueId, UserId, WrapupCodeId
+from pipeline.core.subscription.rules import hint
+from pipeline.core.subscription.spec import (
     EntityRef,
     QueueSubscription,
     Subscription,
     SubscriptionSpec,
     UserSubscription,
 )
-from pipeline.core.spec_rules import hint
-from pipeline.core.topics import QueueId, UserId, WrapupCodeId
 
 __all__ = [
     "Lookups",

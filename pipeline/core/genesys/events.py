@@ -2,7 +2,7 @@
 
 A notification session yields, in order of occurrence:
 
-- :class:`~pipeline.core.frames.TopicEvent` — a notification as received;
+- :class:`~pipeline.core.genesys.frames.TopicEvent` — a notification as received;
 - :class:`BackfillEvent` — a snapshot value fetched from the REST API after a gap (or at
   start), shaped like a topic event's body so the same mapping applies, flagged as backfill;
 - :class:`Gap` — an interval in which the stream was not live, with the topics it affected;
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.core.frames import TopicEvent
+from pipeline.core.genesys.frames import TopicEvent
 
 __all__ = ["AuditEvent", "BackfillEvent", "DeadLetter", "Gap", "StreamEvent", "event_to_json"]
 

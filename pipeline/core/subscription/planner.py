@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-1. **Resolve** (:mod:`pipeline.core.resolution`, re-exported here). Each subscription's
+1. **Resolve** (:mod:`pipeline.core.subscription.resolution`, re-exported here). Each subscription's
    references become entity ids. Explicit ids are used as they are; names, and the members
    of ``members_of_queues``, come from a :class:`ResolvedEntities` the shell fetched from the
    REST API (``plan``). An offline ``validate`` passes an empty one: names stay unresolved
@@ -33,7 +33,7 @@ Stability
   one channel on: a few dozen topics per channel, never a reshuffle.
 
 The REST side (metric availability queries and their report) lives in
-:mod:`pipeline.core.availability` and is re-exported here, as is resolution.
+:mod:`pipeline.core.subscription.availability` and is re-exported here, as is resolution.
 
 Limits: 1,000 topics per channel and 20 channels per OAuth client (reference §5.4, VERIFIED).
 Shards that share one OAuth client share its 20 channels; a 21st channel silently evicts the
@@ -52,13 +52,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.core.availability import (
+from pipeline.core.genesys.topics import (
+    MAX_CHANNELS_PER_CLIENT,
+    MAX_TOPICS_PER_CHANNEL,
+    EntityKind,
+    TopicName,
+    family,
+)
+from pipeline.core.subscription.availability import (
     AvailabilityQuery,
     AvailabilityReport,
     availability_query_bodies,
     availability_report,
 )
-from pipeline.core.resolution import (
+from pipeline.core.subscription.resolution import (
     Lookups,
     ResolvedEntities,
     SubscriptionEntities,
@@ -66,14 +73,7 @@ from pipeline.core.resolution import (
     resolve_subscriptions,
     unresolved_references,
 )
-from pipeline.core.spec import SubscriptionSpec
-from pipeline.core.topics import (
-    MAX_CHANNELS_PER_CLIENT,
-    MAX_TOPICS_PER_CHANNEL,
-    EntityKind,
-    TopicName,
-    family,
-)
+from pipeline.core.subscription.spec import SubscriptionSpec
 from pipeline.errors import SubscriptionError
 
 __all__ = [

@@ -3,8 +3,8 @@
 Theory of operation
 -------------------
 A session keeps one notification channel (≤ 1,000 topics, reference §5.4) streaming through
-one WebSocket. The shell feeds it what happened (:mod:`~pipeline.core.session_inputs`, each
-with ``now``) and carries out what it returns (:mod:`~pipeline.core.session_actions`). After
+one WebSocket. The shell feeds it what happened (:mod:`~pipeline.core.genesys.inputs`, each
+with ``now``) and carries out what it returns (:mod:`~pipeline.core.genesys.actions`). After
 applying an input, the machine derives the next step from the facts it holds, in this order
 (reference §5.5):
 
@@ -78,9 +78,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pipeline.core.backoff import full_jitter
-from pipeline.core.events import AuditEvent, DeadLetter, Gap
-from pipeline.core.frames import SocketClosing, SystemMessage, TopicEvent
-from pipeline.core.session_actions import (
+from pipeline.core.genesys.actions import (
     Action,
     Backfill,
     CheckChannel,
@@ -93,7 +91,9 @@ from pipeline.core.session_actions import (
     Stopped,
     Subscribe,
 )
-from pipeline.core.session_inputs import (
+from pipeline.core.genesys.events import AuditEvent, DeadLetter, Gap
+from pipeline.core.genesys.frames import SocketClosing, SystemMessage, TopicEvent
+from pipeline.core.genesys.inputs import (
     BackfillFinished,
     BadFrame,
     ChannelChecked,

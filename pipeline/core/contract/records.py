@@ -3,12 +3,12 @@
 Each dataclass has the fields of its Avro schema, with the same names in the same order
 (``tests/unit/test_records.py`` checks this against the ``.avsc`` files). Timestamps are
 ``int`` epoch milliseconds, as Avro ``timestamp-millis`` carries them on the wire, and the
-encoder in :mod:`pipeline.core.wire` reads the attributes directly.
+encoder in :mod:`pipeline.core.contract.wire` reads the attributes directly.
 
 Event ids are deterministic: the hex of a 16-byte BLAKE2b digest over a canonical byte string
 of the fields that identify the fact, so a record produced twice (retry, replay) keeps its id
 and consumers can de-duplicate on it. The recipe for metric records lives in
-:mod:`pipeline.core.mapping`; audit and dead-letter ids are built here.
+:mod:`pipeline.core.contract.mapping`; audit and dead-letter ids are built here.
 
 Construction cost matters for metric records (one per metric datum, on the hot path): the
 generated ``__init__`` of a frozen dataclass assigns each of the 26 fields through
@@ -28,7 +28,7 @@ from typing import Any, Final, cast
 
 import orjson
 
-from pipeline.core.events import AuditEvent, DeadLetter, Gap
+from pipeline.core.genesys.events import AuditEvent, DeadLetter, Gap
 
 __all__ = [
     "AUDIT_FIELDS",
@@ -81,7 +81,7 @@ def digest_id(canonical: bytes) -> str:
 
 
 def to_epoch_ms(seconds: float) -> int:
-    """Epoch seconds (the unit of :mod:`pipeline.core.events`) → epoch milliseconds.
+    """Epoch seconds (the unit of :mod:`pipeline.core.genesys.events`) → epoch milliseconds.
 
     Rounds to the nearest millisecond, so ``1.0005`` and ``1.0004999`` do not drift apart
     through float error.
@@ -237,7 +237,7 @@ def audit_record(event: AuditEvent, instance: str) -> AuditRecord:
     """The audit record of a lifecycle fact.
 
     ``gap_seconds`` is lifted from ``details["gap_seconds"]`` (or ``details["seconds"]`` for
-    ``gap.closed``, the key :mod:`pipeline.core.session` uses) and ``topic_count`` from
+    ``gap.closed``, the key :mod:`pipeline.core.genesys.session` uses) and ``topic_count`` from
     ``details["topic_count"]`` or ``details["topics"]`` when they are numbers; every detail
     also stays in ``details_json``.
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipeline.core.events import BackfillEvent
-from pipeline.core.metrics import INTERVAL_TOPIC_METRICS, QUEUE_OBSERVATION_METRICS
+from pipeline.core.genesys.events import BackfillEvent
+from pipeline.core.genesys.metrics import INTERVAL_TOPIC_METRICS, QUEUE_OBSERVATION_METRICS
 
 __all__ = [
     "AGGREGATE_METRICS",

@@ -1,4 +1,4 @@
-"""What happened: the inputs a :class:`~pipeline.core.session.ChannelSession` is fed.
+"""What happened: the inputs a :class:`~pipeline.core.genesys.session.ChannelSession` is fed.
 
 The shell turns everything it observes into one of these values and passes it to
 ``ChannelSession.handle()``: the outcome of an action it carried out (a REST answer, a socket
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.core.frames import Frame
+from pipeline.core.genesys.frames import Frame
 from pipeline.errors import FrameError
 
 __all__ = [

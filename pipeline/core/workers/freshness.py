@@ -1,7 +1,7 @@
 """Freshness: metric families, expected cadences, staleness per key, and SLO transitions.
 
 Pure: record and audit values in, typed changes out; every time-dependent call takes ``now``
-(epoch seconds). Latency percentiles live in :mod:`pipeline.core.latency`;
+(epoch seconds). Latency percentiles live in :mod:`pipeline.core.workers.latency`;
 :class:`FreshnessMonitor` ties both together for the freshness worker.
 
 Cadence model (what "on time" means per family)
@@ -58,10 +58,10 @@ from typing import Final, Literal
 
 import orjson
 
-from pipeline.core.events import AuditEvent
-from pipeline.core.latency import FreshnessReport, LatencyWindows
-from pipeline.core.mapping import current_key
-from pipeline.core.records import AuditRecord, MetricRecord
+from pipeline.core.contract.mapping import current_key
+from pipeline.core.contract.records import AuditRecord, MetricRecord
+from pipeline.core.genesys.events import AuditEvent
+from pipeline.core.workers.latency import FreshnessReport, LatencyWindows
 
 __all__ = [
     "FAMILIES",

@@ -29,13 +29,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from pipeline.core.metrics import (
+from pipeline.core.genesys.metrics import (
     CONVERSATION_AGGREGATE_METRICS,
     QUEUE_OBSERVATION_METRICS,
     USER_AGGREGATE_METRICS,
 )
-from pipeline.core.resolution import ResolvedEntities, resolve_subscriptions
-from pipeline.core.spec import QueueSubscription, SubscriptionSpec, UserSubscription
+from pipeline.core.subscription.resolution import ResolvedEntities, resolve_subscriptions
+from pipeline.core.subscription.spec import QueueSubscription, SubscriptionSpec, UserSubscription
 
 __all__ = [
     "CONVERSATION_AGGREGATES_PATH",

@@ -43,7 +43,7 @@ from typing import Final, Literal
 
 import orjson
 
-from pipeline.core.records import SCHEMA_VERSION, MetricRecord, digest_id, to_epoch_ms
+from pipeline.core.contract.records import SCHEMA_VERSION, MetricRecord, digest_id, to_epoch_ms
 
 __all__ = [
     "FRESHNESS_FIELDS",
@@ -342,7 +342,7 @@ class LatencyWindows:
 
         Args:
             record: the consumed record.
-            family: its metric family (:func:`pipeline.core.freshness.metric_family`).
+            family: its metric family (:func:`pipeline.core.workers.freshness.metric_family`).
             broker_time_ms: its Kafka timestamp (epoch ms) or None.
             now: when the worker received it (epoch seconds).
         """
@@ -379,7 +379,8 @@ class LatencyWindows:
         """Report and forget every window that ended at or before ``now``.
 
         Each ended window gives one report per (stage, family, entity type) with samples.
-        ``stale_counts`` (from :meth:`pipeline.core.freshness.StalenessTracker.stale_counts`)
+        ``stale_counts`` (from
+        :meth:`~pipeline.core.workers.freshness.StalenessTracker.stale_counts`)
         sets ``stale_keys`` on them; a (family, entity type) in it without ``end_to_end``
         samples still gets an ``end_to_end`` report with count 0, so a dead stream (no data
         at all) is reported, and so is its recovery.

@@ -1,10 +1,12 @@
 """The rules for single values of a subscription file (pure).
 
-:mod:`pipeline.core.spec_model` holds the model; this module holds what its validators check:
+:mod:`~pipeline.core.subscription.model` holds the model; this module holds what its validators
+check:
 ids, names, regions, durations, media types, and metric and topic names per entity kind.
 It also reads YAML (:func:`load_yaml`, refusing duplicate keys). Each rule raises
 :func:`problem`, a message that names the offending value and, where one is
-close, says "did you mean ...?"; :mod:`pipeline.core.spec` puts it on one line with its path.
+close, says "did you mean ...?"; :mod:`~pipeline.core.subscription.spec` puts it on one line
+with its path.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
 
-from pipeline.core.metrics import (
+from pipeline.core.genesys.metrics import (
     CONVERSATION_AGGREGATE_METRICS,
     MEDIA_TYPES,
     METRIC_ALIASES,
@@ -30,8 +32,8 @@ from pipeline.core.metrics import (
     Alias,
     suggest,
 )
-from pipeline.core.regions import REGION_API_HOSTS, login_base
-from pipeline.core.topics import is_uuid
+from pipeline.core.genesys.regions import REGION_API_HOSTS, login_base
+from pipeline.core.genesys.topics import is_uuid
 from pipeline.errors import SubscriptionError
 
 __all__ = [

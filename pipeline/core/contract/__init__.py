@@ -1,0 +1,8 @@
+"""The Kafka contract, pure: the records the pipeline writes and their bytes.
+
+Modules:
+    records    frozen dataclasses mirroring ``schemas/*.avsc`` (metric, audit, DLQ, freshness)
+    mapping    topic and backfill events → flat metric records and KPIs; event ids
+    wire       Confluent wire framing and the compiled, schema-specialised Avro encoder
+    partition  Kafka's murmur2 partitioner, as the Java client computes it
+"""

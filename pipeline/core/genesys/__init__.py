@@ -1,0 +1,15 @@
+"""The Genesys Cloud side, pure: what arrives on the wire and what to do about it.
+
+Modules:
+    frames     WebSocket frame bytes → Heartbeat | SocketClosing | TopicEvent | SystemMessage
+    topics     the notification topic grammar: build, parse and validate concrete topics
+    metrics    the analytics vocabulary: real metric names, dimensions, statuses, units
+    regions    Genesys regions and their API/login hosts
+    token      the OAuth token answer and the refresh rule
+    budget     one OAuth client's request budget, learned from ``inin-ratelimit-*``
+    events     what the stream hands on: TopicEvent, BackfillEvent, Gap, DeadLetter, AuditEvent
+    inputs     what the channel session is fed (REST outcomes, socket events, ticks)
+    actions    what the channel session asks the shell to do
+    session    the channel session state machine (input, now → actions)
+    backfill   the REST snapshot after a gap, shaped like topic bodies
+"""
