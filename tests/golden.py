@@ -1,0 +1,150 @@
+"""Golden inputs: frames and lifecycle facts whose records are pinned byte for byte.
+
+``tests/fixtures/golden/records.json`` holds what these inputs produced when it was written:
+every event id and, for metric records, the exact Kafka record (topic, key, value, headers)
+the outbox builds. Consumers de-duplicate on event ids and sinks read these bytes, so a change
+here is a contract change: regenerate the file only on purpose, with
+``python -m tests.golden --write``, and say why in the commit and in
+``docs/kafka-contract.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import pathlib
+from typing import Any
+
+import orjson
+
+from pipeline.core.contract.mapping import map_event
+from pipeline.core.contract.records import audit_record, dead_letter_record, gap_audit
+from pipeline.core.genesys.events import AuditEvent, BackfillEvent, DeadLetter, Gap
+from pipeline.core.genesys.frames import TopicEvent, parse_frame
+from pipeline.kafka.outbox import Outbox
+from pipeline.kafka.producer import OutRecord
+
+GOLDEN = pathlib.Path(__file__).parent / "fixtures" / "golden" / "records.json"
+INSTANCE = "producer-0"
+INGEST_MS = 1_735_552_015_000
+SCHEMA_IDS = {"genesys.metrics": 1, "genesys.current": 2, "genesys.audit": 3, "genesys.dlq": 4}
+
+Q = "8f7e2c1a-0000-4000-8000-000000000001"
+U = "6a1b0c2d-0000-4000-8000-00000000000a"
+W = "0c0d0e0f-0000-4000-8000-0000000000ff"
+HALF_HOUR = "2024-12-30T09:30:00.000Z/2024-12-30T10:00:00.000Z"
+INSTANT = "2024-12-30T09:46:54.839Z/2024-12-30T09:46:54.839Z"
+
+
+def _frame(topic: str, body: dict[str, Any], correlation_id: str) -> TopicEvent:
+    doc = {"topicName": topic, "version": "2", "eventBody": body,
+           "metadata": {"CorrelationId": correlation_id}}  # fmt: skip
+    event = parse_frame(orjson.dumps(doc))
+    assert isinstance(event, TopicEvent)
+    return event
+
+
+def _stats(name: str, **stats: float) -> dict[str, Any]:
+    return {"metric": name, "stats": stats}
+
+
+def topic_events() -> dict[str, TopicEvent | BackfillEvent]:
+    """One input per mapped topic family, live and backfill, named for the table."""
+    queue_obs = f"v2.analytics.queues.{Q}.observations"
+    aggregate = {
+        "group": {"queueId": Q, "mediaType": "voice"},
+        "data": [{"interval": HALF_HOUR, "metrics": [
+            _stats("nOffered", count=2),
+            _stats("tAnswered", count=1, sum=8277, min=8277, max=8277),
+            _stats("tAbandon", count=1, sum=74387, min=74387, max=74387),
+            _stats("tHandle", count=1, sum=120500, min=120500, max=120500),
+            _stats("oServiceLevel", ratio=0.5, numerator=1, denominator=2, target=0.8),
+        ]}],
+    }  # fmt: skip
+    instant = {
+        "group": {"queueId": Q, "mediaType": "chat"},
+        "data": [{"interval": INSTANT, "metrics": [
+            _stats("oWaiting", count=3),
+            {"metric": "oOnQueueUsers", "qualifier": "IDLE", "stats": {"count": 4}},
+            _stats("oInteracting", count=2),
+        ]}],
+    }  # fmt: skip
+    presence = {"id": U, "presenceDefinition": {"systemPresence": "On Queue"},
+                "modifiedDate": "2024-12-30T09:46:54.839Z"}  # fmt: skip
+    routing = {"routingStatus": {"status": "INTERACTING", "startTime": "2024-12-30T09:45:00.000Z"}}
+    user_agg = {
+        "group": {"userId": U, "mediaType": "voice"},
+        "data": [{"interval": HALF_HOUR, "metrics": [
+            _stats("tHandle", count=2, sum=240000, min=100000, max=140000),
+            _stats("tTalk", count=2, sum=180000, min=80000, max=100000),
+        ]}],
+    }  # fmt: skip
+    wrapup = {
+        "group": {"wrapUpCode": W, "mediaType": "voice"},
+        "data": [{"interval": HALF_HOUR, "metrics": [_stats("nTransferred", count=1)]}],
+    }  # fmt: skip
+    member = {"id": U, "joined": True}
+    return {
+        "queue aggregate": _frame(queue_obs, aggregate, "corr-aggregate"),
+        "queue instant": _frame(queue_obs, instant, "corr-instant"),
+        "user presence": _frame(f"v2.users.{U}.presence", presence, "corr-presence"),
+        "user routing status": _frame(f"v2.users.{U}.routingStatus", routing, "corr-routing"),
+        "user aggregate": _frame(f"v2.analytics.users.{U}.aggregates", user_agg, "corr-user"),
+        "wrap-up aggregate": _frame(f"v2.analytics.wrapup.{W}.aggregates", wrapup, "corr-wrapup"),
+        "queue member": _frame(f"v2.routing.queues.{Q}.users", member, "corr-member"),
+        "queue aggregate backfill": BackfillEvent(queue_obs, aggregate, 1_735_552_010.25, "gap"),
+    }
+
+
+def lifecycle_facts() -> dict[str, AuditEvent | Gap | DeadLetter]:
+    """Audit facts, a gap and a dead letter, named for the table."""
+    return {
+        "channel created": AuditEvent("channel.created", 1_735_552_000.5, "ch-1", {"topics": 67}),
+        "throttled": AuditEvent("throttled", 1_735_552_001.0, None, {"wait_s": 2.5}),
+        "gap": Gap("ch-1", 1_735_552_000.0, 1_735_552_012.5, ("a", "b"), "socket.dropped"),
+        "dead letter": DeadLetter(
+            b'{"topicName": 1}', "topicName is not a string", "parse", None, 1_735_552_003.0
+        ),  # fmt: skip
+    }
+
+
+def _out(record: OutRecord) -> dict[str, Any]:
+    return {
+        "topic": record.topic,
+        "key": None if record.key is None else record.key.decode(),
+        "value_b64": base64.b64encode(record.value).decode(),
+        "headers": [[name, value.decode()] for name, value in record.headers],
+    }
+
+
+def build() -> dict[str, Any]:
+    """The whole golden table, from the current code."""
+    outbox = Outbox("genesys", SCHEMA_IDS, INSTANCE)
+    metrics: dict[str, Any] = {}
+    for name, event in topic_events().items():
+        rows = []
+        for record in map_event(event, ingest_ms=INGEST_MS, instance=INSTANCE):
+            rows.append({"event_id": record.event_id,
+                         "kafka": [_out(out) for out in outbox.metric(record)]})  # fmt: skip
+        metrics[name] = rows
+    facts: dict[str, Any] = {}
+    for name, fact in lifecycle_facts().items():
+        if isinstance(fact, Gap):
+            facts[name] = _out(outbox.audit(gap_audit(fact, INSTANCE)))
+        elif isinstance(fact, DeadLetter):
+            facts[name] = _out(outbox.dead_letter(dead_letter_record(fact, INSTANCE)))
+        else:
+            facts[name] = _out(outbox.audit(audit_record(fact, INSTANCE)))
+    return {"metrics": metrics, "facts": facts}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="rewrite the golden file")
+    if parser.parse_args().write:
+        GOLDEN.write_bytes(orjson.dumps(build(), option=orjson.OPT_INDENT_2) + b"\n")
+        print(f"wrote {GOLDEN}")
+
+
+if __name__ == "__main__":
+    main()
