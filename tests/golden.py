@@ -104,7 +104,7 @@ def lifecycle_facts() -> dict[str, AuditEvent | Gap | DeadLetter]:
         "gap": Gap("ch-1", 1_735_552_000.0, 1_735_552_012.5, ("a", "b"), "socket.dropped"),
         "dead letter": DeadLetter(
             b'{"topicName": 1}', "topicName is not a string", "parse", None, 1_735_552_003.0
-        ),  # fmt: skip
+        ),
     }
 
 
