@@ -44,13 +44,14 @@ import orjson
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from pipeline.core.audit import AuditEvent, AuditKind
 from pipeline.core.contract.records import (
     AuditRecord,
     MetricRecord,
     audit_record,
     dead_letter_record,
 )
-from pipeline.core.genesys.events import AuditEvent, DeadLetter
+from pipeline.core.genesys.events import DeadLetter
 from pipeline.core.workers.coalesce import (
     Batch,
     CircuitBreaker,
@@ -405,7 +406,7 @@ class DashboardWorker:
             "idempotency_key": batch.idempotency_key,
             "values": len(batch.values),
         }
-        event = AuditEvent("dashboard.rejected", self._clock(), None, details)
+        event = AuditEvent(AuditKind.DASHBOARD_REJECTED, self._clock(), None, details)
         await kafka.publisher.publish(kafka.outbox.audit(audit_record(event, self.config.instance)))
 
     async def _dead_letter(self, raw: bytes, reason: str, stage: str) -> None:

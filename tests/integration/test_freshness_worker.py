@@ -13,8 +13,8 @@ import httpx
 import orjson
 import pytest
 
+from pipeline.core.audit import AuditEvent, AuditKind
 from pipeline.core.contract.records import MetricRecord, audit_record
-from pipeline.core.genesys.events import AuditEvent
 from pipeline.core.workers.freshness import SloSettings
 from pipeline.errors import SchemaError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
@@ -123,7 +123,7 @@ async def test_two_workers_share_take_over_report_and_flag_slo_breaches(
             return ready and bool(a) and bool(b) and not a & b and a | b == everything
 
         await until(shared)
-        event = AuditEvent("socket.connected", time.time(), "channel-1", {})
+        event = AuditEvent(AuditKind.SOCKET_CONNECTED, time.time(), "channel-1", {"socket_id": 1})
         await publisher.publish(outbox.audit(audit_record(event, "producer-0")))
         old = [metric(i, age_s=300.0) for i in range(60)]
         await publisher.publish_many([outbox.metric(r)[0] for r in old])
