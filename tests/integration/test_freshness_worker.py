@@ -18,11 +18,11 @@ from pipeline.core.contract.records import MetricRecord, audit_record
 from pipeline.core.workers.freshness import SloSettings
 from pipeline.errors import SchemaError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
-from pipeline.kafka.outbox import Outbox
+from pipeline.kafka.outbox import CE_TYPES, Outbox
 from pipeline.kafka.producer import KafkaPublisher
 from pipeline.kafka.registry import register_contract, require_contract
 from pipeline.local.stack import Endpoints
-from pipeline.services.freshness_worker import CE_TYPE_FRESHNESS, FreshnessConfig, FreshnessWorker
+from pipeline.services.freshness_worker import FreshnessConfig, FreshnessWorker
 from pipeline.settings import KafkaSettings, RegistrySettings, WorkerSettings
 from tests.conftest import seconds
 from tests.reading import read_topic
@@ -164,7 +164,7 @@ async def test_two_workers_share_take_over_report_and_flag_slo_breaches(
     assert {v["worker_instance"] for v in end_to_end} == {"fw-0", "fw-1"}
     key, _, value, headers = reports[0]
     assert key == f"{value['stage']}|{value['family']}|{value['entity_type']}"
-    assert headers["ce_type"] == CE_TYPE_FRESHNESS
+    assert headers["ce_type"] == CE_TYPES["freshness"]
     assert headers["ce_id"] == value["event_id"].encode()
 
     # (d) the old records breached the live latency objective: an audit record says so.
