@@ -4,7 +4,7 @@ An :class:`AuditEvent` is a fact worth keeping (a channel was created, a socket 
 dashboard refused a batch). The channel session, the producer service and the workers return
 or build them; the shells publish them to ``<prefix>.audit`` as
 :class:`~pipeline.core.contract.records.AuditRecord` values. ``kind`` is an
-:class:`AuditKind`, a ``StrEnum``, so the wire value is the same dotted string as before.
+:class:`AuditKind`, a ``StrEnum``: its value is the plain dotted string on the wire.
 
 :data:`AUDIT_KINDS` declares, per kind, what it means, who writes it and its detail fields
 (name, type, meaning). ``docs/kafka-contract.md`` shows the same table, and
@@ -15,7 +15,7 @@ Spelling of detail keys (one spelling per meaning, everywhere):
 - counts are plain plural nouns: ``topics``, ``channels``, ``values``, ``failures``; a
   ``topics`` count also fills the record's ``topic_count`` column;
 - durations are seconds and end in ``_s`` (``wait_s``, ``retry_in_s``, ``silent_s``);
-  ``expires_in`` (``token.issued``) is the one older exception, kept to keep its records;
+  ``expires_in`` (``token.issued``) is the one older exception, kept so its records stay;
 - instants are epoch seconds when named ``<x>_at`` (the session's clock) and epoch
   milliseconds when named ``<x>_ms`` (like the record columns);
 - ``status`` is an HTTP status (null: no answer), ``reason`` a short safe text, never a
@@ -152,7 +152,7 @@ class KindSpec:
     columns: tuple[str, ...] = ()
 
 
-# Shared fields: one object per key, so a key means the same thing wherever it appears.
+# Fields several kinds carry, declared once so they read the same wherever they appear.
 _STATUS = DetailField(
     "status", "int", "HTTP status of the answer; null when there was none (network, timeout)",
     nullable=True,
