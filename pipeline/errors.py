@@ -11,6 +11,7 @@
     │   ├── RateLimitedError   429 after the retries we allow (``retry_after`` seconds)
     │   └── ApiError           any other error answer (status, code, correlation id)
     ├── FrameError             a notification frame we cannot parse (goes to the DLQ)
+    ├── DecodeError            a Kafka record value a worker cannot decode (bytes, where, why)
     ├── PublishError           Kafka refused or lost a record
     ├── SchemaError            a schema is missing, invalid or incompatible
     └── DashboardError         the external dashboard refused a push
@@ -28,6 +29,7 @@ __all__ = [
     "AuthError",
     "ConfigError",
     "DashboardError",
+    "DecodeError",
     "FrameError",
     "GenesysError",
     "InfrastructureError",
@@ -126,6 +128,40 @@ class FrameError(PipelineError):
         self.raw = raw
         self.topic = topic
         super().__init__(reason if topic is None else f"{reason} (topic {topic})")
+
+
+class DecodeError(PipelineError):
+    """A consumed Kafka value that cannot be decoded; it carries what its dead letter needs.
+
+    Raised for anything wrong with the value itself: no value (a tombstone), not Confluent
+    framing (too short, a magic byte other than 0), a schema id the registry does not know,
+    a writer schema that does not resolve to this build's reader schema, or an Avro body
+    that does not match its schema (truncated, garbage, bytes left over). A registry that
+    cannot be reached is not the value's fault and raises :class:`SchemaError` instead.
+
+    Args:
+        reason: what is wrong, readable (never the value's content beyond a decoder message).
+        raw: the value as consumed (``b""`` for a tombstone).
+        topic: the Kafka topic it was read from, if known.
+        partition: its partition, if known.
+        offset: its offset, if known.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        raw: bytes,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> None:
+        self.reason = reason
+        self.raw = raw
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        where = "" if topic is None else f"{topic}[{partition}]@{offset}: "
+        super().__init__(f"{where}{reason}")
 
 
 class PublishError(PipelineError):

@@ -9,6 +9,7 @@ bottom (both enforced by import-linter contracts in ``pyproject.toml``)::
          contract/              the Kafka records: what lands in the topics
          genesys/               the Genesys wire: frames, topics, tokens, the channel session
     http_policy  backoff        shared rules: what to do with an HTTP answer, jittered backoff
+    audit                       the audit vocabulary: AuditKind, its detail fields, AuditEvent
 
 Subpackages:
     genesys       the notification protocol, metric catalogue, tokens, rate budget, session

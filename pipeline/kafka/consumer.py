@@ -16,72 +16,163 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final, Protocol
 
 import fastavro
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
-from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from fastavro.read import SchemaResolutionError
+from fastavro.schema import SchemaParseException, UnknownType
 
 from pipeline.core.contract.wire import split_confluent
-from pipeline.errors import SchemaError
+from pipeline.errors import DecodeError, SchemaError
 from pipeline.kafka.schemas import load_schema
 from pipeline.settings import KafkaSettings
 
-__all__ = ["AvroDecoder", "KafkaSource"]
+__all__ = ["AvroDecoder", "KafkaSource", "SchemaLookup"]
 
 log = logging.getLogger(__name__)
+
+
+class SchemaLookup(Protocol):
+    """What :class:`AvroDecoder` needs of a registry client (``SchemaRegistryClient`` fits)."""
+
+    def get_schema(self, schema_id: int) -> Schema:
+        """The schema registered under ``schema_id``; raises ``SchemaRegistryError``."""
+        ...
+
+    def close(self) -> None:
+        """Release the client."""
+        ...
+
+
+# What fastavro raises for a body that does not match its schema. Feeding it truncated and
+# random bytes gives EOFError, UnicodeDecodeError (a ValueError) and IndexError (a union
+# index out of range); the others come from corrupt enum indexes, lengths and varints.
+_BAD_BODY: Final = (EOFError, ValueError, IndexError, KeyError, TypeError, OverflowError,
+                    StopIteration)  # fmt: skip
 
 
 class AvroDecoder:
     """Confluent-framed Avro → dict in this build's reader schema.
 
+    Every problem with a value raises :class:`~pipeline.errors.DecodeError` (one type, with
+    the bytes, where they were read and a readable reason), so a worker handles a bad value
+    in one place. Writer schemas are fetched once per id and cached.
+
     Args:
         registry_url: the schema registry.
         reader: the schema name to read into (``metric``, ``audit`` ...).
         client_config: extra ``SchemaRegistryClient`` settings (auth).
+        lookup: answers schema ids in place of a client for ``registry_url`` (tests).
     """
 
     def __init__(
-        self, registry_url: str, reader: str, client_config: Mapping[str, Any] | None = None
+        self,
+        registry_url: str,
+        reader: str,
+        client_config: Mapping[str, Any] | None = None,
+        *,
+        lookup: SchemaLookup | None = None,
     ) -> None:
-        self._registry = SchemaRegistryClient({"url": registry_url, **(client_config or {})})
+        self._registry: SchemaLookup = lookup or SchemaRegistryClient(
+            {"url": registry_url, **(client_config or {})}
+        )
         # Read timestamps as epoch milliseconds (ints), like the records the producer builds.
         self._reader = fastavro.parse_schema(_plain_longs(load_schema(reader)))
         self._writers: dict[int, Any] = {}
 
-    def decode(self, value: bytes) -> dict[str, Any]:
+    def decode(
+        self,
+        value: bytes | None,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> dict[str, Any]:
         """Decode one value.
 
+        Args:
+            value: the Kafka record value (None for a tombstone).
+            topic: where it was read, for the error (optional).
+            partition: idem.
+            offset: idem.
+
+        Returns:
+            The record's fields, in the reader schema's order.
+
         Raises:
-            SchemaError: not Confluent-framed, or an id the registry does not know.
-            ValueError: bytes that do not match the writer schema.
+            DecodeError: no value, not Confluent-framed, an unknown schema id, a writer schema
+                that does not resolve to the reader schema, or a body that does not match.
+            SchemaError: the registry could not be asked (unreachable, 5xx): not the value's
+                fault, so not a DecodeError.
         """
+        where = (topic, partition, offset)
+        if not value:
+            raise DecodeError("no value (a tombstone or an empty record)", b"", *where)
         try:
             schema_id, body = split_confluent(value)
         except ValueError as exc:
-            raise SchemaError(f"not a Confluent-framed Avro value: {exc}") from exc
+            raise DecodeError(str(exc), value, *where) from exc
         writer = self._writers.get(schema_id)
         if writer is None:
-            writer = self._writers[schema_id] = self._fetch(schema_id)
-        record = fastavro.schemaless_reader(io.BytesIO(body), writer, self._reader)
+            writer = self._writer(schema_id, value, where)
+        buffer = io.BytesIO(body)
+        try:
+            record = fastavro.schemaless_reader(buffer, writer, self._reader)
+        except SchemaResolutionError as exc:
+            reason = f"schema id {schema_id} does not resolve to this build's schema: {exc}"
+            raise DecodeError(reason, value, *where) from exc
+        except _BAD_BODY as exc:
+            reason = f"Avro body does not match schema id {schema_id}: {_describe(exc)}"
+            raise DecodeError(reason, value, *where) from exc
+        left = len(body) - buffer.tell()
+        if left:
+            reason = f"{left} bytes left over after the record of schema id {schema_id}"
+            raise DecodeError(reason, value, *where)
         if not isinstance(record, dict):
-            raise SchemaError(f"schema id {schema_id} does not describe a record")
+            reason = f"schema id {schema_id} does not describe a record"
+            raise DecodeError(reason, value, *where)
         return record
 
-    def _fetch(self, schema_id: int) -> Any:
+    def _writer(
+        self, schema_id: int, value: bytes, where: tuple[str | None, int | None, int | None]
+    ) -> Any:
+        """The parsed writer schema of ``schema_id``, fetched and cached."""
         try:
             schema = self._registry.get_schema(schema_id)
-        except Exception as exc:  # the client raises several types
-            raise SchemaError(f"schema id {schema_id} not found in the registry: {exc}") from exc
-        if schema.schema_str is None:
-            raise SchemaError(f"schema id {schema_id} has no schema text")
-        return fastavro.parse_schema(_plain_longs(orjson.loads(schema.schema_str)))
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                reason = f"schema id {schema_id} is not in the registry"
+                raise DecodeError(reason, value, *where) from exc
+            raise SchemaError(
+                f"the schema registry could not resolve schema id {schema_id}: "
+                f"HTTP {exc.http_status_code}, error code {exc.error_code}"
+            ) from exc
+        except Exception as exc:  # the client raises transport errors of several types
+            raise SchemaError(
+                f"the schema registry could not be asked for schema id {schema_id}: "
+                f"{type(exc).__name__}"
+            ) from exc
+        try:
+            writer = fastavro.parse_schema(_plain_longs(orjson.loads(schema.schema_str or "")))
+        except (orjson.JSONDecodeError, SchemaParseException, UnknownType, ValueError) as exc:
+            reason = f"schema id {schema_id} is not a usable Avro schema: {_describe(exc)}"
+            raise DecodeError(reason, value, *where) from exc
+        self._writers[schema_id] = writer
+        return writer
 
     def close(self) -> None:
         """Close the registry client."""
         self._registry.close()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _plain_longs(schema: Any) -> Any:

@@ -8,6 +8,9 @@ Headers follow the CloudEvents Kafka protocol binding in binary mode: ``ce_specv
 ``ce_id`` (the record's event id), ``ce_source``, ``ce_type``, ``ce_time``, ``ce_subject`` and
 ``content-type``. Dead letters also carry Kafka Connect-style ``__connect.errors.*`` headers so
 existing DLQ tooling can read the reason without decoding the value.
+
+The producer and both workers build every record they write here (metrics, audit, dead
+letters, freshness reports), so the headers have one definition.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import UTC, datetime
 from pipeline.core.contract.mapping import current_key
 from pipeline.core.contract.records import AuditRecord, DeadLetterRecord, MetricRecord
 from pipeline.core.contract.wire import compile_encoder, confluent_header
+from pipeline.core.workers.latency import FreshnessReport
 from pipeline.kafka.producer import OutRecord
 from pipeline.kafka.schemas import load_schema, topic_names
 
@@ -27,7 +31,9 @@ CE_TYPES = {
     "metric": b"io.github.genesys_kafka_pipeline.metric.v1",
     "audit": b"io.github.genesys_kafka_pipeline.audit.v1",
     "dead_letter": b"io.github.genesys_kafka_pipeline.deadletter.v1",
+    "freshness": b"io.github.genesys_kafka_pipeline.freshness.v1",
 }
+"""``ce_type`` header per record type: every record this project writes is built here."""
 _CONTENT_TYPE = ("content-type", b"application/avro")
 _SPEC = ("ce_specversion", b"1.0")
 
@@ -53,7 +59,7 @@ class Outbox:
     Args:
         prefix: the topic prefix.
         schema_ids: topic → registered schema id, from ``require_contract``.
-        instance: the producer instance, for ``ce_source``.
+        instance: the producer or worker instance, for ``ce_source``.
     """
 
     def __init__(self, prefix: str, schema_ids: Mapping[str, int], instance: str) -> None:
@@ -66,6 +72,7 @@ class Outbox:
         self._metric: Callable[[object], bytes] = compile_encoder(load_schema("metric"))
         self._audit: Callable[[object], bytes] = compile_encoder(load_schema("audit"))
         self._dead: Callable[[object], bytes] = compile_encoder(load_schema("dead_letter"))
+        self._freshness: Callable[[object], bytes] = compile_encoder(load_schema("freshness"))
         self._source = ("ce_source", f"urn:genesys-kafka-pipeline:{instance}".encode())
 
     def metric(self, record: MetricRecord) -> tuple[OutRecord, OutRecord]:
@@ -123,3 +130,18 @@ class Outbox:
         )
         value = self._headers["dlq"] + self._dead(record)
         return OutRecord(self.topics["dlq"], source or None, value, headers)
+
+    def freshness(self, report: FreshnessReport) -> OutRecord:
+        """The record for ``.freshness`` (key: ``stage|family|entity_type``)."""
+        key = f"{report.stage}|{report.family}|{report.entity_type}".encode()
+        headers = (
+            _SPEC,
+            ("ce_id", report.event_id.encode()),
+            self._source,
+            ("ce_type", CE_TYPES["freshness"]),
+            ("ce_time", _ce_time(report.window_end)),
+            ("ce_subject", key),
+            _CONTENT_TYPE,
+        )
+        value = self._headers["freshness"] + self._freshness(report)
+        return OutRecord(self.topics["freshness"], key, value, headers)

@@ -1,8 +1,9 @@
 """The dashboard worker: ``<prefix>.metrics`` → latest value per key → signed HTTP pushes.
 
 Wiring only: coalescing, offsets, push decisions and the circuit breaker are
-:mod:`pipeline.core.workers.coalesce`; reading is :class:`pipeline.kafka.consumer.KafkaSource`; dead
-letters and audit go out through :class:`pipeline.kafka.outbox.Outbox`; the HTTP side is
+:mod:`pipeline.core.workers.coalesce`; consumers, decoders and the producer of dead letters
+and audit records are :class:`pipeline.kafka.worker.WorkerKafka` (records built by its
+:class:`~pipeline.kafka.outbox.Outbox`); the HTTP side is
 :class:`pipeline.dashboard.client.DashboardClient`.
 
 The loop: fetch records and offer them to :class:`LatestValues` (with their topic, partition
@@ -44,13 +45,9 @@ import orjson
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from pipeline.core.contract.records import (
-    AuditRecord,
-    MetricRecord,
-    audit_record,
-    dead_letter_record,
-)
-from pipeline.core.genesys.events import AuditEvent, DeadLetter
+from pipeline.core.audit import AuditEvent, AuditKind
+from pipeline.core.contract.records import audit_record, dead_letter_record
+from pipeline.core.genesys.events import DeadLetter
 from pipeline.core.workers.coalesce import (
     Batch,
     CircuitBreaker,
@@ -62,12 +59,9 @@ from pipeline.core.workers.coalesce import (
 )
 from pipeline.core.workers.freshness import StalenessTracker
 from pipeline.dashboard.client import DashboardClient
-from pipeline.errors import SchemaError
-from pipeline.kafka.consumer import AvroDecoder, KafkaSource
-from pipeline.kafka.outbox import Outbox
-from pipeline.kafka.producer import KafkaPublisher
-from pipeline.kafka.registry import require_contract
-from pipeline.kafka.schemas import topic_names
+from pipeline.errors import DecodeError
+from pipeline.kafka.consumer import KafkaSource
+from pipeline.kafka.worker import WorkerKafka
 from pipeline.services.ops import OpsServer
 from pipeline.settings import DashboardSettings, KafkaSettings, RegistrySettings, WorkerSettings
 
@@ -143,16 +137,6 @@ class DashboardMetrics:
             self.coalescing.set(self.records_in / self.values_out)
 
 
-@dataclass(slots=True)
-class _Kafka:
-    source: KafkaSource
-    decoder: AvroDecoder
-    outbox: Outbox
-    publisher: KafkaPublisher
-    audit: KafkaSource
-    audit_decoder: AvroDecoder
-
-
 class DashboardWorker:
     """One dashboard worker (a member of the ``genesys-dashboard`` group).
 
@@ -180,16 +164,16 @@ class DashboardWorker:
         self.rejected = 0
         self._clock = clock
         self._rand = rand
-        self._kafka: _Kafka | None = None
+        self._kafka: WorkerKafka | None = None
         self._client: DashboardClient | None = None
         self._committed: dict[tuple[str, int], int] = {}
         self._bodies: dict[int, bytes] = {}  # batch id → the exact bytes sent (re-sends)
-        self._not_ready = ["schema contract not checked yet"]
 
     # ------------------------------------------------------------------ lifecycle
     def readiness(self) -> list[str]:
         """Why the worker is not ready (empty when ready)."""
-        reasons = list(self._not_ready)
+        kafka = self._kafka
+        reasons = ["schema contract not checked yet"] if kafka is None else kafka.readiness()
         if self.breaker.state == "open":
             reasons.append("dashboard unavailable: circuit open")
         return reasons
@@ -213,49 +197,22 @@ class DashboardWorker:
 
     async def _run_kafka(self, stop: asyncio.Event) -> None:
         cfg = self.config
-        reg_config = cfg.registry.client_config()
-        prefix = cfg.worker.topic_prefix
-        ids = await asyncio.to_thread(
-            require_contract,
-            cfg.registry.url,
-            prefix,
-            client_config=reg_config,
-            suffixes=("dlq", "audit"),
+        self._kafka = WorkerKafka(
+            cfg.kafka,
+            cfg.registry,
+            prefix=cfg.worker.topic_prefix,
+            instance=cfg.instance,
+            group_id=cfg.group_id,
+            session_timeout_ms=cfg.worker.session_timeout_ms,
+            writes=("dlq", "audit"),
         )
-        publisher = KafkaPublisher(cfg.kafka.producer_config())
-        await publisher.start()
-        decoder = AvroDecoder(cfg.registry.url, "metric", reg_config)
-        audit_decoder = AvroDecoder(cfg.registry.url, "audit", reg_config)
-        topics, timeout = topic_names(prefix), cfg.worker.session_timeout_ms
-        source = KafkaSource(cfg.kafka, [topics["metrics"]], cfg.group_id, timeout)
-        audit = KafkaSource(
-            cfg.kafka, [topics["audit"]], f"{cfg.group_id}-audit-{cfg.instance}", timeout
-        )
-        outbox = Outbox(prefix, ids, cfg.instance)
-        self._kafka = _Kafka(source, decoder, outbox, publisher, audit, audit_decoder)
-        try:
-            async with httpx.AsyncClient() as http:
-                d = cfg.dashboard
-                self._client = DashboardClient(http, d.url, d.secret, d.timeout_s)
-                self._not_ready = ["joining the consumer group"]
-                await source.start()
-                await audit.start()
-                try:
-                    self._not_ready = []
-                    await self._loop(stop)
-                    await self._last_push()
-                finally:
-                    self._not_ready = ["stopped"]
-                    await source.stop()
-                    await audit.stop()
-        finally:
-            decoder.close()
-            audit_decoder.close()
-            left = await publisher.aclose()
-            if left:
-                log.error("%d dead letters or audit records were not acknowledged", left)
+        async with self._kafka, httpx.AsyncClient() as http:
+            d = cfg.dashboard
+            self._client = DashboardClient(http, d.url, d.secret, d.timeout_s)
+            await self._loop(stop)
+            await self._last_push()
 
-    def _parts(self) -> tuple[_Kafka, DashboardClient]:
+    def _parts(self) -> tuple[WorkerKafka, DashboardClient]:
         if self._kafka is None or self._client is None:
             raise RuntimeError("the dashboard worker is not started")
         return self._kafka, self._client
@@ -277,21 +234,20 @@ class DashboardWorker:
 
     async def _consume(self, timeout_ms: int) -> None:
         kafka, _ = self._parts()
-        records = await kafka.source.fetch(timeout_ms=max(timeout_ms, 1))
+        records = await kafka.metrics.fetch(timeout_ms=max(timeout_ms, 1))
         for record in records:
             await self._offer(kafka, record)
         self.metrics.count_in(len(records))
-        self._handle_revocations(kafka.source)
+        self._handle_revocations(kafka.metrics)
         self.metrics.pending.set(self.values.pending)
 
-    async def _offer(self, kafka: _Kafka, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _offer(self, kafka: WorkerKafka, record: ConsumerRecord[bytes, bytes]) -> None:
         topic, partition, offset = record.topic, record.partition, record.offset
         try:
-            metric = MetricRecord(**kafka.decoder.decode(record.value))
-        except (SchemaError, ValueError, TypeError, KeyError, EOFError) as exc:  # dead-letter it
+            metric = kafka.read_metric(record)
+        except DecodeError as exc:  # dead-letter it, and move past it
             self.values.skip(topic, partition, offset)
-            reason = f"cannot decode {topic}[{partition}]@{offset}: {exc}"
-            await self._dead_letter(record.value, reason, "dashboard-decode")
+            await self._dead_letter(exc.raw, f"cannot decode {exc}", "dashboard-decode")
             return
         self.values.offer(metric, topic, partition, offset)
         self.staleness.observe(metric)
@@ -301,8 +257,8 @@ class DashboardWorker:
         kafka, _ = self._parts()
         for raw in await kafka.audit.fetch(timeout_ms=1):
             try:
-                audit = AuditRecord(**kafka.audit_decoder.decode(raw.value))
-            except (SchemaError, ValueError, TypeError, KeyError, EOFError) as exc:
+                audit = kafka.read_audit(raw)
+            except DecodeError as exc:
                 log.warning("skipping an undecodable audit record: %s", exc)
                 continue
             self.staleness.observe_audit(audit)
@@ -322,7 +278,7 @@ class DashboardWorker:
             if self._committed.get(tp) != offset
         }
         if todo:
-            await kafka.source.commit(todo)
+            await kafka.metrics.commit(todo)
             self._committed.update(todo)
 
     # ------------------------------------------------------------------ push
@@ -405,7 +361,7 @@ class DashboardWorker:
             "idempotency_key": batch.idempotency_key,
             "values": len(batch.values),
         }
-        event = AuditEvent("dashboard.rejected", self._clock(), None, details)
+        event = AuditEvent(AuditKind.DASHBOARD_REJECTED, self._clock(), None, details)
         await kafka.publisher.publish(kafka.outbox.audit(audit_record(event, self.config.instance)))
 
     async def _dead_letter(self, raw: bytes, reason: str, stage: str) -> None:

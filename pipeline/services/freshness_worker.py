@@ -13,9 +13,11 @@ Topology
   ``<group>-audit-<instance>``, from the earliest offset, and never commits there, so a
   restart re-reads the whole audit history that retention kept.
 - Every ``report_interval_s`` the monitor ticks: ended windows go to ``<prefix>.freshness``
-  (key ``stage|family|entity_type``, Confluent-framed Avro, CloudEvents headers with
-  ``ce_type`` = :data:`CE_TYPE_FRESHNESS`), SLO transitions go to ``<prefix>.audit`` as
-  ``freshness.slo_breached`` / ``freshness.slo_recovered`` audit records.
+  (key ``stage|family|entity_type``, built by :meth:`pipeline.kafka.outbox.Outbox.freshness`),
+  SLO transitions go to ``<prefix>.audit`` as ``freshness.slo_breached`` /
+  ``freshness.slo_recovered`` audit records.
+- Consumers, decoders and the producer are :class:`pipeline.kafka.worker.WorkerKafka`; a value
+  that cannot be decoded is counted (``freshness_decode_errors_total``) and logged.
 
 Delivery
 --------
@@ -31,20 +33,17 @@ flushes Kafka and leaves both groups.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from pipeline.core.contract.records import AuditRecord, MetricRecord, audit_record
-from pipeline.core.contract.wire import compile_encoder, confluent_header
+from pipeline.core.contract.records import audit_record
 from pipeline.core.workers.freshness import (
     FreshnessMonitor,
     FreshnessOutput,
@@ -53,18 +52,14 @@ from pipeline.core.workers.freshness import (
     metric_family,
 )
 from pipeline.core.workers.latency import FreshnessReport, measure_stages
-from pipeline.errors import SchemaError
-from pipeline.kafka.admin import TopicSpec, ensure_topics
-from pipeline.kafka.consumer import AvroDecoder, KafkaSource
-from pipeline.kafka.outbox import Outbox
-from pipeline.kafka.producer import KafkaPublisher, OutRecord
-from pipeline.kafka.registry import require_contract
-from pipeline.kafka.schemas import load_schema
+from pipeline.errors import DecodeError
+from pipeline.kafka.admin import TopicSpec
+from pipeline.kafka.producer import OutRecord
+from pipeline.kafka.worker import WorkerKafka, audit_group_id
 from pipeline.services.ops import OpsServer
 from pipeline.settings import KafkaSettings, RegistrySettings, WorkerSettings
 
 __all__ = [
-    "CE_TYPE_FRESHNESS",
     "DEFAULT_GROUP",
     "FRESHNESS_PARTITIONS",
     "FreshnessConfig",
@@ -74,8 +69,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CE_TYPE_FRESHNESS: Final = b"io.github.genesys_kafka_pipeline.freshness.v1"
-"""``ce_type`` header of freshness reports."""
 DEFAULT_GROUP: Final = "genesys-freshness"
 """The metrics consumer group when ``WorkerSettings.group_id`` is unset."""
 FRESHNESS_PARTITIONS: Final = 3
@@ -83,9 +76,6 @@ FRESHNESS_PARTITIONS: Final = 3
 WORKER_TOPICS: Final = ("freshness", "audit")
 """The suffixes the worker writes (checked against the registry at start)."""
 
-_T = TypeVar("_T")
-_CONTENT_TYPE = ("content-type", b"application/avro")
-_SPEC = ("ce_specversion", b"1.0")
 _LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800)
 
 
@@ -120,7 +110,7 @@ class FreshnessConfig:
     @property
     def audit_group_id(self) -> str:
         """This instance's own group on the audit topic (it reads every partition)."""
-        return f"{self.group_id}-audit-{self.instance}"
+        return audit_group_id(self.group_id, self.instance)
 
     @property
     def interval_s(self) -> float:
@@ -167,27 +157,6 @@ class FreshnessMetrics:
         )
 
 
-class _Kafka:
-    """The worker's Kafka side once started."""
-
-    def __init__(
-        self,
-        publisher: KafkaPublisher,
-        metrics: KafkaSource,
-        audit: KafkaSource,
-        decoders: tuple[AvroDecoder, AvroDecoder],
-    ) -> None:
-        self.publisher = publisher
-        self.metrics = metrics
-        self.audit = audit
-        self.metric_decoder, self.audit_decoder = decoders
-
-
-def _ce_time(epoch_ms: int) -> bytes:
-    moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z").encode()
-
-
 class FreshnessWorker:
     """One freshness worker instance (see the module docstring).
 
@@ -202,12 +171,7 @@ class FreshnessWorker:
         self.latest_reports: tuple[FreshnessReport, ...] = ()
         """The reports of the last window published (for summaries)."""
         self.ops: OpsServer | None = None
-        self._kafka: _Kafka | None = None
-        self._outbox: Outbox | None = None
-        self._freshness_header = b""
-        self._encode: Callable[[object], bytes] = compile_encoder(load_schema("freshness"))
-        self._source = ("ce_source", f"urn:genesys-kafka-pipeline:{config.instance}".encode())
-        self._not_ready = ["schema contract not checked yet"]
+        self._kafka: WorkerKafka | None = None
 
     @property
     def freshness_topic(self) -> str:
@@ -216,9 +180,10 @@ class FreshnessWorker:
 
     def readiness(self) -> list[str]:
         """Why the worker is not ready (empty when ready)."""
-        if self._kafka is not None:
-            self.metrics.partitions.set(len(self._kafka.metrics.assignment()))
-        return list(self._not_ready)
+        if self._kafka is None:
+            return ["schema contract not checked yet"]
+        self.metrics.partitions.set(len(self._kafka.metrics.assignment()))
+        return self._kafka.readiness()
 
     def assignment(self) -> set[tuple[str, int]]:
         """The metrics partitions this instance holds now (empty before start)."""
@@ -235,68 +200,28 @@ class FreshnessWorker:
         self.ops = OpsServer(self.metrics.registry, self.readiness, cfg.ops_host, cfg.ops_port)
         await self.ops.start()
         try:
-            kafka = await self._start_kafka()
-            try:
+            self._kafka = self._new_kafka()
+            async with self._kafka as kafka:
                 await self._loop(kafka, stop)
                 await self._publish(kafka, self._final_output(time.time()))
-            finally:
-                await self._stop_kafka(kafka)
         finally:
             await self.ops.aclose()
 
-    # ------------------------------------------------------------------------------ start / stop
-    async def _start_kafka(self) -> _Kafka:
+    def _new_kafka(self) -> WorkerKafka:
         cfg = self.config
-        prefix, url = cfg.worker.topic_prefix, cfg.registry.url
-        ids = await asyncio.to_thread(
-            require_contract,
-            url,
-            prefix,
-            client_config=cfg.registry.client_config(),
-            suffixes=WORKER_TOPICS,
+        return WorkerKafka(
+            cfg.kafka,
+            cfg.registry,
+            prefix=cfg.worker.topic_prefix,
+            instance=cfg.instance,
+            group_id=cfg.group_id,
+            session_timeout_ms=cfg.worker.session_timeout_ms,
+            writes=WORKER_TOPICS,
+            create=[TopicSpec(self.freshness_topic, FRESHNESS_PARTITIONS)],
         )
-        self._outbox = Outbox(prefix, ids, cfg.instance)
-        self._freshness_header = confluent_header(ids[self.freshness_topic])
-        self._not_ready = ["topics not created yet"]
-        spec = TopicSpec(self.freshness_topic, FRESHNESS_PARTITIONS)
-        await asyncio.to_thread(ensure_topics, cfg.kafka.client_config(), [spec])
-        self._not_ready = ["consumers not started yet"]
-        publisher = KafkaPublisher(cfg.kafka.producer_config())
-        await publisher.start()
-        timeout = cfg.worker.session_timeout_ms
-        topics = self._outbox.topics
-        kafka = _Kafka(
-            publisher,
-            KafkaSource(cfg.kafka, [topics["metrics"]], cfg.group_id, timeout),
-            KafkaSource(cfg.kafka, [topics["audit"]], cfg.audit_group_id, timeout),
-            (
-                AvroDecoder(url, "metric", cfg.registry.client_config()),
-                AvroDecoder(url, "audit", cfg.registry.client_config()),
-            ),
-        )
-        self._kafka = kafka
-        try:
-            await kafka.metrics.start()
-            await kafka.audit.start()
-        except BaseException:
-            await self._stop_kafka(kafka)
-            raise
-        self._not_ready = []
-        return kafka
-
-    async def _stop_kafka(self, kafka: _Kafka) -> None:
-        self._not_ready = ["stopped"]
-        for source in (kafka.metrics, kafka.audit):
-            with contextlib.suppress(Exception):
-                await source.stop()  # leaves the group
-        left = await kafka.publisher.aclose()
-        if left:
-            log.error("%d freshness records were not acknowledged before shutdown", left)
-        kafka.metric_decoder.close()
-        kafka.audit_decoder.close()
 
     # ------------------------------------------------------------------------------ loops
-    async def _loop(self, kafka: _Kafka, stop: asyncio.Event) -> None:
+    async def _loop(self, kafka: WorkerKafka, stop: asyncio.Event) -> None:
         """Run the three loops until ``stop``; a failing loop stops the others and raises."""
         loops: list[Coroutine[Any, Any, None]] = [
             self._consume_metrics(kafka),
@@ -315,7 +240,7 @@ class FreshnessWorker:
         if failures:
             raise failures[0]  # a loop's failure ends the worker
 
-    async def _consume_metrics(self, kafka: _Kafka) -> None:
+    async def _consume_metrics(self, kafka: WorkerKafka) -> None:
         """Fetch, feed the monitor, commit: forever."""
         while True:
             records = await kafka.metrics.fetch(timeout_ms=200)
@@ -327,10 +252,11 @@ class FreshnessWorker:
             if offsets:
                 await kafka.metrics.commit(offsets)
 
-    def _on_metric(self, kafka: _Kafka, raw: ConsumerRecord[bytes, bytes], now: float) -> None:
-        record = _decode(kafka.metric_decoder, raw, MetricRecord)
-        if record is None:
-            self.metrics.decode_errors.labels("metrics").inc()
+    def _on_metric(self, kafka: WorkerKafka, raw: ConsumerRecord[bytes, bytes], now: float) -> None:
+        try:
+            record = kafka.read_metric(raw)
+        except DecodeError as exc:
+            self._undecodable("metrics", exc)
             return
         self.metrics.records.labels("metrics").inc()
         broker_ms = raw.timestamp if raw.timestamp and raw.timestamp > 0 else None
@@ -339,18 +265,24 @@ class FreshnessWorker:
         for latency in measure_stages(record, broker_ms, now):
             self.metrics.stage_latency.labels(latency.stage, family).observe(latency.seconds)
 
-    async def _consume_audit(self, kafka: _Kafka) -> None:
+    async def _consume_audit(self, kafka: WorkerKafka) -> None:
         """Read the whole audit topic; offsets are never committed (see the module doc)."""
         while True:
             for raw in await kafka.audit.fetch(timeout_ms=200):
-                record = _decode(kafka.audit_decoder, raw, AuditRecord)
-                if record is None:
-                    self.metrics.decode_errors.labels("audit").inc()
+                try:
+                    record = kafka.read_audit(raw)
+                except DecodeError as exc:
+                    self._undecodable("audit", exc)
                     continue
                 self.metrics.records.labels("audit").inc()
                 self.monitor.on_audit(record)
 
-    async def _tick_loop(self, kafka: _Kafka) -> None:
+    def _undecodable(self, topic: str, error: DecodeError) -> None:
+        # Skipped and counted; dead-lettering poison records is not this worker's job yet.
+        self.metrics.decode_errors.labels(topic).inc()
+        log.warning("undecodable record skipped: %s", error)
+
+    async def _tick_loop(self, kafka: WorkerKafka) -> None:
         """Tick every ``interval_s`` and publish what the monitor says."""
         while True:
             await asyncio.sleep(self.config.interval_s)
@@ -368,14 +300,14 @@ class FreshnessWorker:
         return FreshnessOutput(out.reports + tuple(extra), out.staleness, out.slo + tuple(slo))
 
     # ------------------------------------------------------------------------------ publishing
-    async def _publish(self, kafka: _Kafka, out: FreshnessOutput) -> None:
+    async def _publish(self, kafka: WorkerKafka, out: FreshnessOutput) -> None:
         """Reports to ``.freshness``, SLO changes to ``.audit``; gauges updated."""
         for (family, entity_type), n in self.monitor.staleness.stale_counts().items():
             self.metrics.stale_keys.labels(family, entity_type).set(n)
         if out.reports:
             self.latest_reports = out.reports
-        records = [self._report_record(report) for report in out.reports]
-        records += [self._slo_record(change) for change in out.slo]
+        records = [kafka.outbox.freshness(report) for report in out.reports]
+        records += [self._slo_record(kafka, change) for change in out.slo]
         if records:
             await kafka.publisher.publish_many(records)
         self.metrics.reports.inc(len(out.reports))
@@ -392,36 +324,6 @@ class FreshnessWorker:
                 change.value, change.threshold,
             )  # fmt: skip
 
-    def _report_record(self, report: FreshnessReport) -> OutRecord:
-        """One report as a Kafka record (key ``stage|family|entity_type``)."""
-        key = f"{report.stage}|{report.family}|{report.entity_type}"
-        headers = (
-            _SPEC,
-            ("ce_id", report.event_id.encode()),
-            self._source,
-            ("ce_type", CE_TYPE_FRESHNESS),
-            ("ce_time", _ce_time(report.window_end)),
-            ("ce_subject", key.encode()),
-            _CONTENT_TYPE,
-        )
-        value = self._freshness_header + self._encode(report)
-        return OutRecord(self.freshness_topic, key.encode(), value, headers)
-
-    def _slo_record(self, change: SloChange) -> OutRecord:
+    def _slo_record(self, kafka: WorkerKafka, change: SloChange) -> OutRecord:
         """One SLO transition as an audit record of this instance."""
-        if self._outbox is None:
-            raise RuntimeError("the freshness worker's Kafka side is not started")
-        return self._outbox.audit(audit_record(change.audit_event(), self.config.instance))
-
-
-def _decode(
-    decoder: AvroDecoder, raw: ConsumerRecord[bytes, bytes], kind: Callable[..., _T]
-) -> _T | None:
-    """The record, or None (logged) when the value cannot be decoded."""
-    if raw.value is None:
-        return None
-    try:
-        return kind(**decoder.decode(raw.value))
-    except (SchemaError, ValueError, TypeError) as exc:
-        log.warning("%s[%d]@%d undecodable: %s", raw.topic, raw.partition, raw.offset, exc)
-        return None
+        return kafka.outbox.audit(audit_record(change.audit_event(), self.config.instance))

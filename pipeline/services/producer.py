@@ -20,9 +20,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pipeline.core.audit import AuditEvent, AuditKind
 from pipeline.core.contract.mapping import MappingError, map_event
 from pipeline.core.contract.records import audit_record, dead_letter_record, gap_audit, to_epoch_ms
-from pipeline.core.genesys.events import AuditEvent, BackfillEvent, DeadLetter, Gap, StreamEvent
+from pipeline.core.genesys.events import BackfillEvent, DeadLetter, Gap, StreamEvent
 from pipeline.core.genesys.frames import TopicEvent
 from pipeline.core.genesys.session import SessionSettings, SessionState
 from pipeline.core.subscription.selection import RecordFilter, record_filter
@@ -86,18 +87,19 @@ class _Hooks(TokenObserver, RestObserver, PublishObserver):
         self._metrics = metrics
         self._audit = audit
 
+    def _fact(self, kind: AuditKind, **details: object) -> None:
+        self._audit(AuditEvent(kind, time.time(), None, details))
+
     def on_token_refreshed(self, expires_in: float) -> None:
-        self._audit(AuditEvent("token.issued", time.time(), None, {"expires_in": expires_in}))
+        self._fact(AuditKind.TOKEN_ISSUED, expires_in=expires_in)
 
     def on_login_throttled(self, wait_s: float) -> None:
         self._metrics.throttled.inc()
-        self._audit(
-            AuditEvent("throttled", time.time(), None, {"path": "/oauth/token", "wait_s": wait_s})
-        )
+        self._fact(AuditKind.THROTTLED, path="/oauth/token", wait_s=wait_s)
 
     def on_throttled(self, path: str, wait_s: float) -> None:
         self._metrics.throttled.inc()
-        self._audit(AuditEvent("throttled", time.time(), None, {"path": path, "wait_s": wait_s}))
+        self._fact(AuditKind.THROTTLED, path=path, wait_s=wait_s)
 
     def on_delivered(self, record: OutRecord, latency_s: float) -> None:
         self._metrics.delivered.inc()
@@ -105,19 +107,10 @@ class _Hooks(TokenObserver, RestObserver, PublishObserver):
 
     def on_failed(self, record: OutRecord, error: str, retrying: bool) -> None:
         self._metrics.delivery_failures.inc()
-        self._audit(
-            AuditEvent(
-                "publish.failed",
-                time.time(),
-                None,
-                {"topic": record.topic, "error": error, "retrying": retrying},
-            )
-        )
+        self._fact(AuditKind.PUBLISH_FAILED, topic=record.topic, error=error, retrying=retrying)
 
     def on_producer_replaced(self, reason: str, resent: int) -> None:
-        self._audit(
-            AuditEvent("producer.replaced", time.time(), None, {"reason": reason, "resent": resent})
-        )
+        self._fact(AuditKind.PRODUCER_REPLACED, reason=reason, resent=resent)
 
 
 class ProducerService:
@@ -230,7 +223,7 @@ class ProducerService:
             await asyncio.sleep(self.config.settings.heartbeat_s)
             stats = self.stats()
             self._audit(
-                "producer.heartbeat",
+                AuditKind.PRODUCER_HEARTBEAT,
                 channels=stats.channels,
                 channels_live=stats.channels_live,
                 in_flight=stats.in_flight,
@@ -245,7 +238,8 @@ class ProducerService:
         drain = asyncio.create_task(self._drain_audits())
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
-            self._audit("subscription.validated", subscriptions=len(cfg.spec.subscriptions))
+            subscriptions = len(cfg.spec.subscriptions)
+            self._audit(AuditKind.SUBSCRIPTION_VALIDATED, subscriptions=subscriptions)
             async with genesys_client(
                 cfg.genesys.api_base(cfg.spec.genesys.region, cfg.spec.genesys.api_url),
                 cfg.genesys.client_id,
@@ -259,14 +253,14 @@ class ProducerService:
                 )
                 channels = [[t.topic for t in c.topics] for c in shard.channels]
                 self._audit(
-                    "subscription.planned",
+                    AuditKind.SUBSCRIPTION_PLANNED,
                     shard=cfg.shard,
                     shards=cfg.shards,
                     channels=len(channels),
                     topics=sum(map(len, channels)),
                 )
                 report = await check_availability(rest, cfg.spec, directory)
-                self._audit("availability.report", **report.to_dict())
+                self._audit(AuditKind.AVAILABILITY_REPORT, **report.to_dict())
                 self._streams = [
                     ChannelStream(rest, topics, self._sink, settings=cfg.session)
                     for topics in channels
@@ -280,7 +274,7 @@ class ProducerService:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    def _audit(self, kind: str, **details: object) -> None:
+    def _audit(self, kind: AuditKind, **details: object) -> None:
         self._audits.put_nowait(AuditEvent(kind, time.time(), None, details))
 
     async def _drain_audits(self) -> None:
@@ -298,7 +292,7 @@ class ProducerService:
         match event:
             case TopicEvent() | BackfillEvent():
                 await self._publish_metrics(event)
-            case Gap():
+            case Gap():  # the session's one gap.closed fact (core.contract.records.gap_audit)
                 self.gaps += 1
                 self.metrics.gaps.inc()
                 self.metrics.gap_seconds.observe(event.seconds)
@@ -307,8 +301,6 @@ class ProducerService:
                 self.dead_letters += 1
                 self.metrics.dead_letters.labels(event.stage).inc()
                 await publisher.publish(outbox.dead_letter(dead_letter_record(event, instance)))
-            case AuditEvent() if event.kind == "gap.closed":
-                pass  # the Gap item carries the same fact with its interval (see above)
             case AuditEvent():
                 await publisher.publish(outbox.audit(audit_record(event, instance)))
 

@@ -13,16 +13,16 @@ import httpx
 import orjson
 import pytest
 
+from pipeline.core.audit import AuditEvent, AuditKind
 from pipeline.core.contract.records import MetricRecord, audit_record
-from pipeline.core.genesys.events import AuditEvent
 from pipeline.core.workers.freshness import SloSettings
 from pipeline.errors import SchemaError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
-from pipeline.kafka.outbox import Outbox
+from pipeline.kafka.outbox import CE_TYPES, Outbox
 from pipeline.kafka.producer import KafkaPublisher
 from pipeline.kafka.registry import register_contract, require_contract
 from pipeline.local.stack import Endpoints
-from pipeline.services.freshness_worker import CE_TYPE_FRESHNESS, FreshnessConfig, FreshnessWorker
+from pipeline.services.freshness_worker import FreshnessConfig, FreshnessWorker
 from pipeline.settings import KafkaSettings, RegistrySettings, WorkerSettings
 from tests.conftest import seconds
 from tests.reading import read_topic
@@ -123,7 +123,7 @@ async def test_two_workers_share_take_over_report_and_flag_slo_breaches(
             return ready and bool(a) and bool(b) and not a & b and a | b == everything
 
         await until(shared)
-        event = AuditEvent("socket.connected", time.time(), "channel-1", {})
+        event = AuditEvent(AuditKind.SOCKET_CONNECTED, time.time(), "channel-1", {"socket_id": 1})
         await publisher.publish(outbox.audit(audit_record(event, "producer-0")))
         old = [metric(i, age_s=300.0) for i in range(60)]
         await publisher.publish_many([outbox.metric(r)[0] for r in old])
@@ -164,7 +164,7 @@ async def test_two_workers_share_take_over_report_and_flag_slo_breaches(
     assert {v["worker_instance"] for v in end_to_end} == {"fw-0", "fw-1"}
     key, _, value, headers = reports[0]
     assert key == f"{value['stage']}|{value['family']}|{value['entity_type']}"
-    assert headers["ce_type"] == CE_TYPE_FRESHNESS
+    assert headers["ce_type"] == CE_TYPES["freshness"]
     assert headers["ce_id"] == value["event_id"].encode()
 
     # (d) the old records breached the live latency objective: an audit record says so.

@@ -14,7 +14,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from pipeline.core.genesys.events import AuditEvent, BackfillEvent, DeadLetter, Gap, StreamEvent
+from pipeline.core.audit import AuditEvent, AuditKind
+from pipeline.core.genesys.events import BackfillEvent, DeadLetter, Gap, StreamEvent
 from pipeline.core.genesys.frames import TopicEvent
 from pipeline.core.genesys.session import SessionSettings
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
@@ -56,7 +57,7 @@ class Collector:
     def of(self, kind: type[T]) -> list[T]:
         return [i for i in self.items if isinstance(i, kind)]
 
-    def audits(self, kind: str) -> list[AuditEvent]:
+    def audits(self, kind: AuditKind) -> list[AuditEvent]:
         return [a for a in self.of(AuditEvent) if a.kind == kind]
 
     async def until(self, condition: Callable[[], bool], within: float = 15.0) -> None:
@@ -118,8 +119,8 @@ async def test_session_starts_with_an_initial_backfill(rig: Rig) -> None:
     backfill = [b for b in rig.collector.of(BackfillEvent) if b.reason == "initial"]
     queue_topics = {t for t in rig.topics if ".queues." in t}
     assert {b.topic for b in backfill} >= queue_topics
-    assert rig.collector.audits("channel.created")
-    assert rig.collector.audits("channel.subscribed")
+    assert rig.collector.audits(AuditKind.CHANNEL_CREATED)
+    assert rig.collector.audits(AuditKind.CHANNEL_SUBSCRIBED)
 
 
 async def test_session_survives_every_failure_and_accounts_for_every_frame(rig: Rig) -> None:
@@ -142,16 +143,18 @@ async def test_session_survives_every_failure_and_accounts_for_every_frame(rig: 
     # the old socket as the new one connects (one socket per channel), and that close can
     # reach us before our handshake completes: then the session records a short gap and
     # backfills it (it cannot tell a kick from a close), which the accounting below covers.
-    before, connected = gaps(), len(collector.audits("socket.connected"))
+    before, connected = gaps(), len(collector.audits(AuditKind.SOCKET_CONNECTED))
     emulator.inject(SendSocketClosing(rig.channel_id, close_after=1.0))
-    await collector.until(lambda: len(collector.audits("socket.connected")) > connected and live())
-    replaced = len(collector.audits("socket.replaced")) == 1
+    await collector.until(
+        lambda: len(collector.audits(AuditKind.SOCKET_CONNECTED)) > connected and live()
+    )
+    replaced = len(collector.audits(AuditKind.SOCKET_REPLACED)) == 1
     assert (replaced and gaps() == before) or (not replaced and gaps() == before + 1)
 
     # 3. the socket stalls: the watchdog pings, hears nothing, reconnects
     emulator.inject(StallSocket(rig.channel_id))
     await one_more_gap()
-    assert collector.audits("heartbeat.timeout")
+    assert collector.audits(AuditKind.HEARTBEAT_TIMEOUT)
 
     # 4. the channel is evicted: a new channel, subscribed again
     first_channel = rig.channel_id

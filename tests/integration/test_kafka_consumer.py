@@ -11,6 +11,8 @@ from collections.abc import Callable
 import pytest
 
 from pipeline.core.contract.records import MetricRecord
+from pipeline.core.contract.wire import confluent_header
+from pipeline.errors import DecodeError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.consumer import AvroDecoder, KafkaSource
 from pipeline.kafka.outbox import Outbox
@@ -82,3 +84,12 @@ async def test_records_decode_and_a_new_member_resumes_after_the_commit(
         decoder.close()
     ids_seen = [r["event_id"] for r in seen + rest]
     assert sorted(ids_seen) == sorted(f"e{i}" for i in range(100))  # nothing twice, none lost
+
+
+def test_decoder_refuses_a_schema_id_the_registry_does_not_know(endpoints: Endpoints) -> None:
+    decoder = AvroDecoder(endpoints.schema_registry_url, "metric")
+    try:
+        with pytest.raises(DecodeError, match="schema id 2147000000 is not in the registry"):
+            decoder.decode(confluent_header(2_147_000_000) + b"\x00", topic="t", offset=3)
+    finally:
+        decoder.close()

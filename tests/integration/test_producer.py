@@ -15,6 +15,7 @@ import httpx
 import orjson
 import pytest
 
+from pipeline.core.audit import AuditKind, check_details
 from pipeline.core.contract.partition import partition_for_key
 from pipeline.core.genesys.session import SessionSettings
 from pipeline.core.subscription.spec import load_spec
@@ -162,8 +163,10 @@ async def test_every_frame_becomes_records_downstream_tools_can_read(
     assert dead["stage"] == "parse"
     assert "invalid JSON" in dead["reason"]
 
-    # the audit trail tells the lifecycle
+    # the audit trail tells the lifecycle, every record as its kind declares
     kinds = {v["kind"] for _, _, v, _ in audit}
+    for _, _, v, _ in audit:
+        assert check_details(AuditKind(v["kind"]), orjson.loads(v["details_json"])) == []
     heartbeats = [
         orjson.loads(v["details_json"]) for _, _, v, _ in audit if v["kind"] == "producer.heartbeat"
     ]

@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 
 import orjson
 
+from pipeline.core.audit import AuditEvent
 from pipeline.core.genesys.actions import Action, Emit
-from pipeline.core.genesys.events import AuditEvent
 from pipeline.core.genesys.frames import Frame, TopicEvent, parse_frame
 from pipeline.core.genesys.inputs import (
     ChannelCreated,

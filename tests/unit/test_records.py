@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from pipeline.core.audit import AuditDetailsWarning, AuditEvent, AuditKind, check_details
 from pipeline.core.contract.records import (
     AUDIT_FIELDS,
     DEAD_LETTER_FIELDS,
@@ -24,10 +25,11 @@ from pipeline.core.contract.records import (
     audit_record,
     dead_letter_record,
     gap_audit,
+    gap_details,
     new_metric_record,
     to_epoch_ms,
 )
-from pipeline.core.genesys.events import AuditEvent, DeadLetter, Gap
+from pipeline.core.genesys.events import DeadLetter, Gap
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
 _PY_TYPES = {"string": "str", "long": "int", "int": "int", "double": "float", "boolean": "bool",
@@ -135,50 +137,48 @@ def test_epoch_seconds_become_whole_milliseconds(seconds: float, ms: int) -> Non
 
 # ----------------------------------------------------------------------------- audit
 def test_audit_record_golden() -> None:
-    event = AuditEvent("channel.created", 1_700_000_000.5, "ch-1", {"z": 1, "expires_at": 2.5})
+    event = AuditEvent(AuditKind.THROTTLED, 1_700_000_000.5, "ch-1", {"wait_s": 2.5, "path": "/a"})
     rec = audit_record(event, "producer-0")
-    details = '{"expires_at":2.5,"z":1}'
-    canonical = orjson.dumps(["audit", "channel.created", 1_700_000_000_500, "ch-1",
+    details = '{"path":"/a","wait_s":2.5}'
+    canonical = orjson.dumps(["audit", "throttled", 1_700_000_000_500, "ch-1",
                               "producer-0", details])  # fmt: skip
     assert rec == AuditRecord(
-        blake(canonical), "channel.created", 1_700_000_000_500, "ch-1", "producer-0",
+        blake(canonical), "throttled", 1_700_000_000_500, "ch-1", "producer-0",
         None, None, details, 1,
     )  # fmt: skip
-
-
-def test_audit_record_lifts_gap_seconds_and_topic_count_of_gap_closed() -> None:
-    event = AuditEvent("gap.closed", 10.0, "ch-1", {"seconds": 12, "topics": 3})
-    rec = audit_record(event, "p")
-    assert (rec.gap_seconds, rec.topic_count) == (12.0, 3)
-    assert json.loads(rec.details_json) == {"seconds": 12, "topics": 3}
+    assert type(rec.kind) is str  # the plain wire string, not the enum member
 
 
 @pytest.mark.parametrize(
-    ("kind", "details", "gap", "topics"),
+    ("kind", "details"),
     [
-        ("channel.subscribed", {"topics": 900}, None, 900),
-        ("channel.subscribed", {"seconds": 4.0}, None, None),  # seconds only for gap.closed
-        ("x", {"gap_seconds": 1.5, "topic_count": 2}, 1.5, 2),
-        ("gap.closed", {"seconds": True, "topics": False}, None, None),  # bools are no numbers
-        ("gap.closed", {"seconds": "12", "topics": 2.0}, None, None),
+        (AuditKind.CHANNEL_SUBSCRIBED, {"topics": 900}),
+        (AuditKind.SUBSCRIPTION_PLANNED, {"shard": 0, "shards": 2, "channels": 1, "topics": 900}),
     ],
 )
-def test_audit_record_lifts_only_numbers(
-    kind: str, details: dict[str, Any], gap: float | None, topics: int | None
-) -> None:
-    rec = audit_record(AuditEvent(kind, 1.0, None, details), "p")
-    assert (rec.gap_seconds, rec.topic_count) == (gap, topics)
-    assert rec.channel_id is None
+def test_audit_record_lifts_a_topic_count(kind: AuditKind, details: dict[str, Any]) -> None:
+    rec = audit_record(AuditEvent(kind, 10.0, "ch-1", details), "p")
+    assert (rec.gap_seconds, rec.topic_count) == (None, 900)
+    assert json.loads(rec.details_json) == details
+
+
+@pytest.mark.parametrize("topics", [True, 2.0, "12", None])
+def test_audit_record_lifts_only_int_topic_counts(topics: object) -> None:
+    with pytest.warns(AuditDetailsWarning, match="'topics'"):
+        event = AuditEvent(AuditKind.CHANNEL_SUBSCRIBED, 1.0, None, {"topics": topics})
+    rec = audit_record(event, "p")
+    assert (rec.gap_seconds, rec.topic_count, rec.channel_id) == (None, None, None)
 
 
 def test_audit_ids_are_deterministic_and_tell_facts_apart() -> None:
-    event = AuditEvent("socket.connected", 5.0, "ch", {"socket_id": 1})
+    facts = {"status": 503, "reason": "HTTP 503", "retry_in_s": 0.5}
+    event = AuditEvent(AuditKind.TOKEN_FAILED, 5.0, "ch", facts)
     assert audit_record(event, "p").event_id == audit_record(event, "p").event_id
     others = [
         dataclasses.replace(event, at=6.0),
         dataclasses.replace(event, channel_id="other"),
-        dataclasses.replace(event, details={"socket_id": 2}),
-        dataclasses.replace(event, kind="socket.replaced"),
+        dataclasses.replace(event, details={**facts, "status": 502}),
+        dataclasses.replace(event, kind=AuditKind.CHANNEL_CREATE_FAILED),
     ]
     ids = {audit_record(e, "p").event_id for e in [event, *others]}
     ids.add(audit_record(event, "q").event_id)
@@ -186,8 +186,9 @@ def test_audit_ids_are_deterministic_and_tell_facts_apart() -> None:
 
 
 def test_audit_details_that_are_not_json_are_kept_as_text() -> None:
-    rec = audit_record(AuditEvent("x", 1.0, None, {"path": Path("/a")}), "p")
-    assert json.loads(rec.details_json) == {"path": "/a"}
+    with pytest.warns(AuditDetailsWarning, match="'path' is PosixPath, declared str"):
+        event = AuditEvent(AuditKind.THROTTLED, 1.0, None, {"path": Path("/a"), "wait_s": 1})
+    assert json.loads(audit_record(event, "p").details_json) == {"path": "/a", "wait_s": 1}
 
 
 def test_gap_audit_records_the_gap() -> None:
@@ -196,8 +197,9 @@ def test_gap_audit_records_the_gap() -> None:
     assert (rec.kind, rec.at, rec.channel_id, rec.producer_instance) == (
         "gap.closed", 112_250, "ch-1", "p0")  # fmt: skip
     assert (rec.gap_seconds, rec.topic_count) == (12.25, 3)
-    assert json.loads(rec.details_json) == {
+    assert json.loads(rec.details_json) == gap_details(gap) == {
         "started_at_ms": 100_000, "ended_at_ms": 112_250, "reason": "socket.dropped"}  # fmt: skip
+    assert check_details(AuditKind.GAP_CLOSED, gap_details(gap)) == []
     assert rec.event_id == gap_audit(gap, "p0").event_id
     assert rec.event_id != gap_audit(dataclasses.replace(gap, reason="x"), "p0").event_id
 

@@ -12,7 +12,8 @@ from pipeline.core.genesys.topics import TopicName
 from pipeline.core.subscription.planner import PlannedTopic
 from pipeline.core.subscription.selection import record_filter
 from pipeline.core.subscription.spec import parse_spec
-from pipeline.kafka.outbox import Outbox
+from pipeline.core.workers.latency import freshness_report
+from pipeline.kafka.outbox import CE_TYPES, Outbox
 from pipeline.kafka.schemas import load_schema
 from tests.records import QUEUE_ID as Q, QUEUE_TOPIC as TOPIC, metric_record
 
@@ -81,3 +82,26 @@ def test_outbox_frames_values_and_headers() -> None:
     assert headers["ce_id"] == b"e1"
     assert headers["ce_time"] == b"2023-11-14T22:13:20.000Z"
     assert headers["ce_source"] == b"urn:genesys-kafka-pipeline:producer-0"
+
+
+def test_outbox_frames_freshness_reports_like_every_record() -> None:
+    outbox = Outbox("genesys", {"genesys.freshness": 11}, "freshness-0")
+    report = freshness_report(
+        "freshness-0", (1_700_000_000_000, 1_700_000_060_000), ("end_to_end", "kpi", "queue"), None
+    )
+    out = outbox.freshness(report)
+    assert (out.topic, out.key) == ("genesys.freshness", b"end_to_end|kpi|queue")
+    schema_id, body = split_confluent(out.value)
+    assert schema_id == 11
+    reader = fastavro.parse_schema(load_schema("freshness"))
+    assert fastavro.schemaless_reader(io.BytesIO(body), reader)["event_id"] == report.event_id
+    assert list(out.headers) == [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", report.event_id.encode()),
+        ("ce_source", b"urn:genesys-kafka-pipeline:freshness-0"),
+        ("ce_type", CE_TYPES["freshness"]),
+        ("ce_time", b"2023-11-14T22:14:20.000Z"),
+        ("ce_subject", b"end_to_end|kpi|queue"),
+        ("content-type", b"application/avro"),
+    ]
+    assert CE_TYPES["freshness"] == b"io.github.genesys_kafka_pipeline.freshness.v1"

@@ -280,7 +280,7 @@ def test_session_waits_for_the_replacement_when_the_old_socket_closes_first() ->
     actions = session.handle(SocketOpened(T0 + 12, 2))
     gap = Gap(CH, T0 + 10, T0 + 12, TOPICS, "socket.dropped")
     assert plain(actions) == [Emit(gap), Backfill("gap", gap, TOPICS)]
-    assert audit_kinds(actions) == ["socket.connected", "gap.closed"]
+    assert audit_kinds(actions) == ["socket.connected"]  # the Gap is the gap.closed fact
 
 
 def test_session_opens_one_replacement_per_socket_closing_burst() -> None:
@@ -310,8 +310,8 @@ def test_session_checks_the_channel_after_a_drop_and_reconnects_after_backoff() 
     actions = session.handle(SocketOpened(T0 + 23, 2))
     gap = Gap(CH, T0 + 5, T0 + 23, TOPICS, "socket.dropped")
     assert plain(actions) == [Emit(gap), Backfill("gap", gap, TOPICS)]
-    assert audit_kinds(actions) == ["socket.connected", "gap.closed"]
-    assert audits(actions)[1].details == {"seconds": 18.0, "topics": 2}
+    assert (gap.seconds, len(gap.topics)) == (18.0, 2)
+    assert audit_kinds(actions) == ["socket.connected"]  # the Gap is the gap.closed fact
 
 
 @pytest.mark.parametrize("draw", [0.0, 0.3, 0.999])
@@ -428,6 +428,15 @@ def test_session_only_audits_subscription_changed() -> None:
     assert plain(actions) == []
     assert audit_kinds(actions) == ["system.subscription_changed"]
     assert audits(actions)[0].details == {"reason": "x"}
+    assert state_of(session) is SessionState.LIVE
+
+
+def test_session_audits_an_unknown_system_message_under_one_kind() -> None:
+    session = live_session()
+    actions = session.handle(received(T0 + 30, 1, f"v2.system.maintenance.{CH}"))
+    assert plain(actions) == []
+    assert audit_kinds(actions) == ["system.unknown"]
+    assert audits(actions)[0].details == {"reason": None, "system_kind": "maintenance"}
     assert state_of(session) is SessionState.LIVE
 
 

@@ -171,6 +171,7 @@ def _frames() -> list[Callable[[float, int], SessionInput]]:
         lambda now, sid: FrameReceived(now, sid, frame("v2.system.socket_closing")),
         system("no_longer_subscribed"),
         system("token_revoked"),
+        system("maintenance"),  # a kind we do not know: audited as system.unknown
         lambda now, sid: BadFrame(now, sid, FrameError("bad", b"{", None)),
     ]
 

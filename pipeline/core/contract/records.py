@@ -28,7 +28,8 @@ from typing import Any, Final, cast
 
 import orjson
 
-from pipeline.core.genesys.events import AuditEvent, DeadLetter, Gap
+from pipeline.core.audit import AuditEvent, AuditKind
+from pipeline.core.genesys.events import DeadLetter, Gap
 
 __all__ = [
     "AUDIT_FIELDS",
@@ -42,6 +43,7 @@ __all__ = [
     "dead_letter_record",
     "digest_id",
     "gap_audit",
+    "gap_details",
     "new_metric_record",
     "to_epoch_ms",
 ]
@@ -229,17 +231,12 @@ def _audit_id(kind: str, at: int, channel_id: str | None, instance: str, details
     return digest_id(orjson.dumps(["audit", kind, at, channel_id, instance, details]))
 
 
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 def audit_record(event: AuditEvent, instance: str) -> AuditRecord:
     """The audit record of a lifecycle fact.
 
-    ``gap_seconds`` is lifted from ``details["gap_seconds"]`` (or ``details["seconds"]`` for
-    ``gap.closed``, the key :mod:`pipeline.core.genesys.session` uses) and ``topic_count`` from
-    ``details["topic_count"]`` or ``details["topics"]`` when they are numbers; every detail
-    also stays in ``details_json``.
+    ``topic_count`` is lifted from ``details["topics"]`` when it is an int (the spelling of
+    a topic count in every kind that has one, :mod:`pipeline.core.audit`); every detail also
+    stays in ``details_json``. ``gap_seconds`` stays null: only :func:`gap_audit` fills it.
 
     Event id: BLAKE2b-128 of ``orjson.dumps(["audit", kind, at_ms, channel_id, instance,
     details_json])``.
@@ -251,33 +248,38 @@ def audit_record(event: AuditEvent, instance: str) -> AuditRecord:
     Returns:
         The record.
     """
-    details = event.details
-    at = to_epoch_ms(event.at)
-    details_json = _details_json(details)
-    gap = _number(details.get("gap_seconds"))
-    if gap is None and event.kind == "gap.closed":
-        gap = _number(details.get("seconds"))
-    topics = details.get("topic_count", details.get("topics"))
+    kind, at = str(event.kind), to_epoch_ms(event.at)
+    details_json = _details_json(event.details)
+    topics = event.details.get("topics")
     topic_count = topics if type(topics) is int else None
     return AuditRecord(
-        _audit_id(event.kind, at, event.channel_id, instance, details_json),
-        event.kind,
+        _audit_id(kind, at, event.channel_id, instance, details_json),
+        kind,
         at,
         event.channel_id,
         instance,
-        gap,
+        None,
         topic_count,
         details_json,
     )
 
 
-def gap_audit(gap: Gap, instance: str) -> AuditRecord:
-    """The ``gap.closed`` audit record of a stream gap.
+def gap_details(gap: Gap) -> dict[str, Any]:
+    """The ``details_json`` facts of a gap's ``gap.closed`` record (declared in
+    :data:`pipeline.core.audit.AUDIT_KINDS`): ``started_at_ms``, ``ended_at_ms``, ``reason``."""
+    started, ended = to_epoch_ms(gap.started_at), to_epoch_ms(gap.ended_at)
+    return {"started_at_ms": started, "ended_at_ms": ended, "reason": gap.reason}
 
-    ``at`` is the end of the gap; ``details_json`` holds ``started_at_ms``, ``ended_at_ms``
-    and ``reason``. The session also emits an :class:`AuditEvent` of kind ``gap.closed``
-    next to the :class:`Gap`; publish one of the two, not both (their details differ, so
-    their ids do too).
+
+def gap_audit(gap: Gap, instance: str) -> AuditRecord:
+    """The ``gap.closed`` audit record of a stream gap: the one published fact of a gap.
+
+    The session emits a closed gap as the :class:`Gap` value only (it carries the interval and
+    the topics, which the backfill needs too); this is the only ``gap.closed`` record.
+    ``at`` is the end of the gap; ``gap_seconds`` and ``topic_count`` are columns, and
+    ``details_json`` holds :func:`gap_details`.
+
+    Event id: as for :func:`audit_record`, with ``at`` = ``ended_at_ms``.
 
     Args:
         gap: the closed gap.
@@ -286,12 +288,12 @@ def gap_audit(gap: Gap, instance: str) -> AuditRecord:
     Returns:
         The record.
     """
-    started, ended = to_epoch_ms(gap.started_at), to_epoch_ms(gap.ended_at)
-    details = {"started_at_ms": started, "ended_at_ms": ended, "reason": gap.reason}
+    details = gap_details(gap)
     details_json = _details_json(details)
+    ended, kind = details["ended_at_ms"], str(AuditKind.GAP_CLOSED)
     return AuditRecord(
-        _audit_id("gap.closed", ended, gap.channel_id, instance, details_json),
-        "gap.closed",
+        _audit_id(kind, ended, gap.channel_id, instance, details_json),
+        kind,
         ended,
         gap.channel_id,
         instance,

@@ -7,7 +7,11 @@ A notification session yields, in order of occurrence:
   start), shaped like a topic event's body so the same mapping applies, flagged as backfill;
 - :class:`Gap` — an interval in which the stream was not live, with the topics it affected;
 - :class:`DeadLetter` — bytes that could not be understood, with the reason;
-- :class:`AuditEvent` — a lifecycle fact (channel created, connected, token refreshed ...).
+- :class:`~pipeline.core.audit.AuditEvent` — a lifecycle fact (channel created, connected,
+  token refreshed ...); its kinds and details are declared in :mod:`pipeline.core.audit`.
+  A closed gap is the :class:`Gap` alone: the producer writes it as the ``gap.closed`` audit
+  record (:func:`~pipeline.core.contract.records.gap_audit`), so there is no second
+  ``gap.closed`` event to reconcile with it.
 
 All times are epoch seconds (float, UTC). Values only; no I/O.
 """
@@ -15,31 +19,15 @@ All times are epoch seconds (float, UTC). Values only; no I/O.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from pipeline.core.audit import AuditEvent
 from pipeline.core.genesys.frames import TopicEvent
 
+# AuditEvent lives in pipeline.core.audit; it stays importable from here, where the stream's
+# event union names it.
 __all__ = ["AuditEvent", "BackfillEvent", "DeadLetter", "Gap", "StreamEvent", "event_to_json"]
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
-    """A lifecycle fact worth keeping: no secrets in ``details``, ever.
-
-    Attributes:
-        kind: what happened, e.g. ``channel.created``, ``socket.connected``,
-            ``gap.closed``, ``token.refreshed``, ``throttled``.
-        at: when (epoch seconds).
-        channel_id: the channel concerned, if any.
-        details: small JSON-able facts (counts, durations, codes).
-    """
-
-    kind: str
-    at: float
-    channel_id: str | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +133,7 @@ def event_to_json(event: StreamEvent) -> dict[str, Any]:
         case AuditEvent():
             return {
                 "type": "audit",
-                "kind": event.kind,
+                "kind": str(event.kind),
                 "at": event.at,
                 "channel_id": event.channel_id,
                 "details": dict(event.details),

@@ -77,6 +77,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pipeline.core.audit import AuditEvent, AuditKind
 from pipeline.core.backoff import full_jitter
 from pipeline.core.genesys.actions import (
     Action,
@@ -91,7 +92,7 @@ from pipeline.core.genesys.actions import (
     Stopped,
     Subscribe,
 )
-from pipeline.core.genesys.events import AuditEvent, DeadLetter, Gap
+from pipeline.core.genesys.events import DeadLetter, Gap
 from pipeline.core.genesys.frames import SocketClosing, SystemMessage, TopicEvent
 from pipeline.core.genesys.inputs import (
     BackfillFinished,
@@ -173,7 +174,6 @@ class SessionState(enum.Enum):
 
 
 class _Call(enum.Enum):
-    # Values prefix the audit kinds of failures: "token.failed", "channel.create.failed", ...
     TOKEN = "token"  # noqa: S105 - a name, not a password
     CREATE = "channel.create"
     SUBSCRIBE = "subscribe"
@@ -188,7 +188,19 @@ _STATE_OF = {
     _Call.EXTEND: SessionState.SUBSCRIBING,
     _Call.CHECK: SessionState.CHECKING,
 }
-_REJECTED = {_Call.CREATE: "channel.create.rejected"}  # the others: subscribe.rejected
+_FAILED = {
+    _Call.TOKEN: AuditKind.TOKEN_FAILED,
+    _Call.CREATE: AuditKind.CHANNEL_CREATE_FAILED,
+    _Call.SUBSCRIBE: AuditKind.SUBSCRIBE_FAILED,
+    _Call.EXTEND: AuditKind.CHANNEL_EXTEND_FAILED,
+    _Call.CHECK: AuditKind.CHANNEL_CHECK_FAILED,
+}
+_REJECTED = {_Call.CREATE: AuditKind.CHANNEL_CREATE_REJECTED}  # the others: SUBSCRIBE_REJECTED
+_SYSTEM = {
+    "no_longer_subscribed": AuditKind.SYSTEM_NO_LONGER_SUBSCRIBED,
+    "token_revoked": AuditKind.SYSTEM_TOKEN_REVOKED,
+    "subscription_changed": AuditKind.SYSTEM_SUBSCRIPTION_CHANGED,
+}  # any other v2.system.* kind: SYSTEM_UNKNOWN, with the kind in its details
 _ANSWERED_BY: dict[type, tuple[_Call, ...]] = {
     TokenFailed: (_Call.TOKEN,),
     ChannelCreateFailed: (_Call.CREATE,),
@@ -393,7 +405,8 @@ class ChannelSession:
         if ch is None:
             if self._fresh_channels >= self._settings.max_recreate_attempts:
                 details = {"channels_created": self._fresh_channels}
-                return self._fail(now, "channel.recreate_exhausted", None, details)
+                exhausted = AuditKind.CHANNEL_RECREATE_EXHAUSTED
+                return self._fail(now, exhausted, None, details)
             return [self._call(_Call.CREATE, None, CreateChannel())]
         if ch.subscribed_at is None:
             return [self._call(_Call.SUBSCRIBE, ch.id, Subscribe(ch.id, self._topics))]
@@ -463,14 +476,14 @@ class ChannelSession:
         if self._take(_Call.TOKEN) is None:
             return []
         forced, self._need_token, self._force_token = self._force_token, False, False
-        return [self._audit(now, "token.refreshed", forced=forced)]
+        return [self._audit(now, AuditKind.TOKEN_REFRESHED, forced=forced)]
 
     def _on_created(self, event: ChannelCreated) -> list[Action]:
         if self._take(_Call.CREATE) is None:
             return []
         self._channel = _Channel(event.channel_id, event.connect_uri, event.expires_at)
         self._fresh_channels += 1
-        return [self._audit(event.now, "channel.created", expires_at=event.expires_at)]
+        return [self._audit(event.now, AuditKind.CHANNEL_CREATED, expires_at=event.expires_at)]
 
     def _on_subscribed(self, event: Subscribed) -> list[Action]:
         pending = self._take(_Call.SUBSCRIBE, _Call.EXTEND)
@@ -480,12 +493,13 @@ class ChannelSession:
         ch.subscribed_at = event.now
         if pending.call is _Call.SUBSCRIBE:
             ch.expires_at = ch.expires_at if event.expires_at is None else event.expires_at
-            return [self._audit(event.now, "channel.subscribed", topics=len(self._topics))]
+            topics = len(self._topics)
+            return [self._audit(event.now, AuditKind.CHANNEL_SUBSCRIBED, topics=topics)]
         # §5.4: re-subscribing extends; "to now + 24 h" is UNVERIFIED (channel_lifetime_s).
         lifetime = self._settings.channel_lifetime_s
         ch.expires_at = event.now + lifetime if event.expires_at is None else event.expires_at
         self._attempt = 0
-        return [self._audit(event.now, "channel.extended", expires_at=ch.expires_at)]
+        return [self._audit(event.now, AuditKind.CHANNEL_EXTENDED, expires_at=ch.expires_at)]
 
     def _on_checked(self, event: ChannelChecked) -> list[Action]:
         ch = self._target(self._take(_Call.CHECK))
@@ -494,7 +508,8 @@ class ChannelSession:
         if event.exists:
             ch.suspect = False
             return []
-        return [self._audit(event.now, "channel.gone", ch.id), *self._forget(ch.id, "channel gone")]
+        gone = self._audit(event.now, AuditKind.CHANNEL_GONE, ch.id)
+        return [gone, *self._forget(ch.id, "channel gone")]
 
     def _on_failed(
         self, event: TokenFailed | ChannelCreateFailed | SubscribeFailed | ChannelCheckFailed
@@ -506,8 +521,8 @@ class ChannelSession:
         outcome = _classify(pending.call, status)
         facts: dict[str, Any] = {"status": status, "reason": event.reason}
         if outcome is _Outcome.FATAL:
-            kind = _REJECTED.get(pending.call, "subscribe.rejected")
-            return self._fail(now, kind, pending.channel_id, facts)
+            rejected = _REJECTED.get(pending.call, AuditKind.SUBSCRIBE_REJECTED)
+            return self._fail(now, rejected, pending.channel_id, facts)
         out: list[Action] = []
         if outcome is _Outcome.REAUTH:
             # Channels die with the token that made them (§5.4): new token, then new channel.
@@ -518,8 +533,8 @@ class ChannelSession:
             out = self._forget(pending.channel_id, "channel gone")
         delay = self._delay(event.retry_after)
         self._resume_at = now + delay
-        kind = f"{pending.call.value}.failed"
-        audit = self._audit(now, kind, pending.channel_id, **facts, retry_in_s=delay)
+        failed = _FAILED[pending.call]
+        audit = self._audit(now, failed, pending.channel_id, **facts, retry_in_s=delay)
         return [audit, *out]
 
     def _forget(self, channel_id: str, reason: str) -> list[Action]:
@@ -554,27 +569,21 @@ class ChannelSession:
         self._attempt = self._fresh_channels = 0
         self._backoff_open = False
         out: list[Action] = [
-            self._audit(now, "socket.connected", sock.channel_id, socket_id=sock.id)
+            self._audit(now, AuditKind.SOCKET_CONNECTED, sock.channel_id, socket_id=sock.id)
         ]
         if old is not None:
             out.append(CloseSocket(old.id, "replaced"))
             if old.channel_id != sock.channel_id:
-                out.append(
-                    self._audit(
-                        now, "channel.rolled_over", sock.channel_id, previous=old.channel_id
-                    )
-                )
+                rolled = AuditKind.CHANNEL_ROLLED_OVER
+                out.append(self._audit(now, rolled, sock.channel_id, previous=old.channel_id))
             else:
-                out.append(
-                    self._audit(now, "socket.replaced", sock.channel_id, previous_socket_id=old.id)
-                )
+                replaced = AuditKind.SOCKET_REPLACED
+                out.append(self._audit(now, replaced, sock.channel_id, previous_socket_id=old.id))
         if self._gap is not None:
             gap = replace(self._gap, ended_at=max(now, self._gap.started_at))
             self._gap = None
-            closed = self._audit(
-                now, "gap.closed", gap.channel_id, seconds=gap.seconds, topics=len(gap.topics)
-            )
-            out += [Emit(gap), closed, *self._request_backfill(Backfill("gap", gap, gap.topics))]
+            # The Gap is the fact: the producer writes it as the gap.closed audit record.
+            out += [Emit(gap), *self._request_backfill(Backfill("gap", gap, gap.topics))]
         elif not self._was_live:
             out += self._request_backfill(Backfill("initial", None, self._topics))
         self._was_live = True
@@ -588,7 +597,9 @@ class ChannelSession:
             return []
         self._opening = None
         facts = {"socket_id": socket_id, "status": status, "reason": reason}
-        out: list[Action] = [self._audit(now, "socket.open_failed", sock.channel_id, **facts)]
+        out: list[Action] = [
+            self._audit(now, AuditKind.SOCKET_OPEN_FAILED, sock.channel_id, **facts)
+        ]
         gone = status == 404  # a 404 on the upgrade: the channel is gone (§5.4, UNVERIFIED)
         live = self._live
         if live is not None and live.channel_id == sock.channel_id:
@@ -626,11 +637,11 @@ class ChannelSession:
         self._live = None
         out: list[Action] = [] if close_reason is None else [CloseSocket(sock.id, close_reason)]
         facts = {"socket_id": sock.id, "cause": cause, "code": code, "reason": reason}
-        out.append(self._audit(now, "socket.disconnected", sock.channel_id, **facts))
+        out.append(self._audit(now, AuditKind.SOCKET_DISCONNECTED, sock.channel_id, **facts))
         if self._gap is None:
             start = sock.last_frame_at
             self._gap = Gap(sock.channel_id, start, start, self._topics, cause)
-            out.append(self._audit(now, "gap.opened", sock.channel_id, started_at=start))
+            out.append(self._audit(now, AuditKind.GAP_OPENED, sock.channel_id, started_at=start))
         self._backoff_open = True
         ch, opening = self._channel, self._opening
         if ch is not None and ch.id == sock.channel_id:
@@ -656,7 +667,7 @@ class ChannelSession:
             ch = self._channel
             replacing = self._opening is None and ch is not None and ch.id == live.channel_id
             facts = {"socket_id": live.id, "replacing": replacing}
-            out.append(self._audit(event.now, "socket.closing", live.channel_id, **facts))
+            out.append(self._audit(event.now, AuditKind.SOCKET_CLOSING, live.channel_id, **facts))
             if replacing and ch is not None:
                 out.append(self._open(ch))  # same connectUri (§5.3: JAVA-NH does the same)
         elif isinstance(frame, SystemMessage):
@@ -665,8 +676,11 @@ class ChannelSession:
 
     def _on_system(self, now: float, live: _Socket, msg: SystemMessage) -> list[Action]:
         reason = msg.body.get("reason")
-        facts = {"reason": reason if isinstance(reason, str) else None}
-        out: list[Action] = [self._audit(now, f"system.{msg.kind}", live.channel_id, **facts)]
+        facts: dict[str, Any] = {"reason": reason if isinstance(reason, str) else None}
+        kind = _SYSTEM.get(msg.kind)
+        if kind is None:
+            kind, facts["system_kind"] = AuditKind.SYSTEM_UNKNOWN, msg.kind
+        out: list[Action] = [self._audit(now, kind, live.channel_id, **facts)]
         if msg.kind == "no_longer_subscribed":
             out += self._lose_live(
                 now, live, "channel.no_longer_subscribed", "no longer subscribed"
@@ -694,7 +708,9 @@ class ChannelSession:
                 out.append(SendPing(live.id))
         elif live is not None and pinged is not None and now - pinged >= s.ping_timeout_s:
             silent = now - live.last_frame_at
-            out.append(self._audit(now, "heartbeat.timeout", live.channel_id, silent_s=silent))
+            out.append(
+                self._audit(now, AuditKind.HEARTBEAT_TIMEOUT, live.channel_id, silent_s=silent)
+            )
             out += self._lose_live(now, live, "heartbeat.timeout", "heartbeat timeout")
         retry_at = self._backfill_retry_at
         if retry_at is not None and now >= retry_at and self._backfill is not None:
@@ -716,20 +732,20 @@ class ChannelSession:
         failures = self._backfill_failures + (0 if event.ok else 1)
         if event.ok or failures >= s.max_backfill_attempts:
             self._backfill = None
-            kind = "backfill.finished" if event.ok else "backfill.abandoned"
+            kind = AuditKind.BACKFILL_FINISHED if event.ok else AuditKind.BACKFILL_ABANDONED
             return [self._audit(now, kind, **facts, failures=failures)]
         delay = full_jitter(
             self._backfill_failures, s.backoff_base_s, s.backoff_cap_s, self._jitter
         )
         self._backfill_failures += 1
         self._backfill_retry_at = now + delay
-        return [self._audit(now, "backfill.failed", **facts, retry_in_s=delay)]
+        return [self._audit(now, AuditKind.BACKFILL_FAILED, **facts, retry_in_s=delay)]
 
     def _fail(
-        self, now: float, kind: str, channel_id: str | None, facts: dict[str, Any]
+        self, now: float, kind: AuditKind, channel_id: str | None, facts: dict[str, Any]
     ) -> list[Action]:
         audit = self._audit(now, kind, channel_id, **facts)
-        return self._finish(now, SessionState.FAILED, kind, [audit])
+        return self._finish(now, SessionState.FAILED, str(kind), [audit])
 
     def _finish(
         self, now: float, end: SessionState, reason: str, out: list[Action]
@@ -739,10 +755,12 @@ class ChannelSession:
                 out.append(CloseSocket(sock.id, reason))
         self._live = self._opening = None
         self._end = end
-        out.append(self._audit(now, "session.stopped", reason=reason))
+        out.append(self._audit(now, AuditKind.SESSION_STOPPED, reason=reason))
         return [*out, Stopped(reason)]
 
-    def _audit(self, now: float, kind: str, channel_id: str | None = None, **facts: Any) -> Emit:
+    def _audit(
+        self, now: float, kind: AuditKind, channel_id: str | None = None, **facts: Any
+    ) -> Emit:
         if channel_id is None:
             channel_id = self.channel_id or (None if self._live is None else self._live.channel_id)
         return Emit(AuditEvent(kind, now, channel_id, facts))

@@ -58,9 +58,9 @@ from typing import Final, Literal
 
 import orjson
 
+from pipeline.core.audit import AuditEvent, AuditKind
 from pipeline.core.contract.mapping import current_key
 from pipeline.core.contract.records import AuditRecord, MetricRecord
-from pipeline.core.genesys.events import AuditEvent
 from pipeline.core.workers.latency import FreshnessReport, LatencyWindows
 
 __all__ = [
@@ -94,10 +94,17 @@ StaleReason = Literal["stream_down", "producer_silent", "interval_expired"]
 
 _STATE_METRICS: Final = frozenset({"presence", "routingStatus", "member"})
 _DOWN_KINDS: Final = frozenset(
-    {"socket.disconnected", "heartbeat.timeout", "gap.opened", "session.stopped"}
+    {
+        AuditKind.SOCKET_DISCONNECTED,
+        AuditKind.HEARTBEAT_TIMEOUT,
+        AuditKind.GAP_OPENED,
+        AuditKind.SESSION_STOPPED,
+    }
 )
-_LIVE_KINDS: Final = frozenset({"socket.connected", "backfill.finished", "gap.closed"})
-_RESTART_KINDS: Final = frozenset({"subscription.validated"})
+_LIVE_KINDS: Final = frozenset(
+    {AuditKind.SOCKET_CONNECTED, AuditKind.BACKFILL_FINISHED, AuditKind.GAP_CLOSED}
+)
+_RESTART_KINDS: Final = frozenset({AuditKind.SUBSCRIPTION_VALIDATED})
 
 
 def metric_family(record: MetricRecord) -> Family:
@@ -274,7 +281,7 @@ class StalenessTracker:
             producer.down.setdefault(channel, audit.at)
         elif kind in _LIVE_KINDS:
             producer.down.pop(channel, None)
-        elif kind == "channel.rolled_over":
+        elif kind == AuditKind.CHANNEL_ROLLED_OVER:
             previous = _detail(audit.details_json, "previous")
             if isinstance(previous, str):
                 producer.down.pop(previous, None)
@@ -366,9 +373,11 @@ class SloChange:
     window_end: int
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> AuditKind:
         """The audit kind: ``freshness.slo_breached`` or ``freshness.slo_recovered``."""
-        return "freshness.slo_breached" if self.breached else "freshness.slo_recovered"
+        if self.breached:
+            return AuditKind.FRESHNESS_SLO_BREACHED
+        return AuditKind.FRESHNESS_SLO_RECOVERED
 
     def audit_event(self) -> AuditEvent:
         """The audit fact to publish (``at`` = the window's end)."""
