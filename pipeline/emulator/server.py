@@ -30,16 +30,16 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from pipeline.emulator.catalogue import EntityKind
-from pipeline.emulator.channels import ChannelEnded, ChannelSettings
 from pipeline.emulator.config import EmulatorConfig
 from pipeline.emulator.errors import EmulatorError
-from pipeline.emulator.faults import Fault
-from pipeline.emulator.ratelimit import RateLimitSettings
-from pipeline.emulator.simulation import ContactCenter, SimulationConfig
-from pipeline.emulator.sockets import FrameLog, SocketSession
-from pipeline.emulator.state import EmulatorSettings, EmulatorState
-from pipeline.emulator.tokens import ClientId, OAuthClientConfig, Principal
+from pipeline.emulator.http.sockets import FrameLog, SocketSession
+from pipeline.emulator.simulation.center import ContactCenter, SimulationConfig
+from pipeline.emulator.state.catalogue import EntityKind
+from pipeline.emulator.state.channels import ChannelEnded, ChannelSettings
+from pipeline.emulator.state.faults import Fault
+from pipeline.emulator.state.org import EmulatorSettings, EmulatorState
+from pipeline.emulator.state.ratelimit import RateLimitSettings
+from pipeline.emulator.state.tokens import ClientId, OAuthClientConfig, Principal
 
 __all__ = ["EMULATOR_KEY", "PRINCIPAL_KEY", "Emulator", "RequestRecord", "json_response"]
 
@@ -135,7 +135,7 @@ class Emulator:
 
     async def start(self) -> str:
         """Listen on the configured host and port; returns the base URL."""
-        from pipeline.emulator.routes import add_routes  # routes import this module
+        from pipeline.emulator.http.notifications import add_routes  # routes import this module
 
         app = web.Application(middlewares=[self._middleware])
         app[EMULATOR_KEY] = self

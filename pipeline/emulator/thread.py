@@ -17,8 +17,8 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from pipeline.emulator.config import EmulatorConfig
-from pipeline.emulator.faults import Fault
 from pipeline.emulator.server import Emulator
+from pipeline.emulator.state.faults import Fault
 
 __all__ = ["EmulatorThread"]
 

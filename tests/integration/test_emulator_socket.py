@@ -19,7 +19,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from pipeline.emulator.faults import (
+from pipeline.emulator.state.faults import (
     DropSocket,
     ExpireChannel,
     MalformedFrames,

@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
-from pipeline.emulator.channels import ChannelId, ChannelSettings
 from pipeline.emulator.errors import EmulatorError
-from pipeline.emulator.faults import (
+from pipeline.emulator.state.channels import ChannelId, ChannelSettings
+from pipeline.emulator.state.faults import (
     DropSocket,
     EvictChannel,
     ExpireChannel,
     ExpireToken,
     RevokeToken,
 )
-from pipeline.emulator.state import EmulatorSettings, EmulatorState
-from pipeline.emulator.tokens import ClientId, OAuthClientConfig, Principal
+from pipeline.emulator.state.org import EmulatorSettings, EmulatorState
+from pipeline.emulator.state.tokens import ClientId, OAuthClientConfig, Principal
 
 SECRET = "s3cret"
 A = ClientId("client-a")

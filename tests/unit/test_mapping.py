@@ -22,7 +22,7 @@ from pipeline.core.contract.records import MetricRecord
 from pipeline.core.genesys.events import BackfillEvent
 from pipeline.core.genesys.frames import TopicEvent, parse_frame
 from pipeline.core.genesys.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
-from pipeline.emulator.simulation import ContactCenter, SimulationConfig
+from pipeline.emulator.simulation.center import ContactCenter, SimulationConfig
 from pipeline.errors import FrameError
 
 Q = "8f7e2c1a-0000-4000-8000-000000000001"

@@ -19,15 +19,15 @@ from pipeline.core.genesys.metrics import (
     SYSTEM_PRESENCES,
     USER_AGGREGATE_METRICS,
 )
-from pipeline.emulator.simulation import ContactCenter, MediaProfile, SimulationConfig
-from pipeline.emulator.simulation_model import (
+from pipeline.emulator.simulation.center import ContactCenter, MediaProfile, SimulationConfig
+from pipeline.emulator.simulation.model import (
     INTERVAL_MS,
     RECORDED_METRICS,
     format_interval,
     iso_ms,
     to_ms,
 )
-from pipeline.emulator.simulation_topics import SUPPORTED_TOPIC_TEMPLATES
+from pipeline.emulator.simulation.topics import SUPPORTED_TOPIC_TEMPLATES
 
 START = datetime(2026, 5, 4, 9, 0, 0, tzinfo=UTC)
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

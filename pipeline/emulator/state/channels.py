@@ -24,7 +24,7 @@ close its socket. Touching another client's channel also answers 404, so ids do 
 shell may call :meth:`ChannelRegistry.touch` for more (which events count is UNVERIFIED).
 
 Subscriptions are an ordered set of concrete topics, validated by
-:func:`pipeline.emulator.subscriptions.validate_topics`, at most 1,000 per channel (§5.4): a call
+:func:`pipeline.emulator.state.subscriptions.validate_topics`, at most 1,000 per channel (§5.4): a call
 that would exceed the cap answers 400 ``notification.subscription.too.many.subscriptions`` and
 changes nothing. POST/PUT answer the channel's whole list after the call, then the ``Rejected``
 entries (UNVERIFIED).
@@ -43,15 +43,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, NewType
 
-from pipeline.emulator.catalogue import TopicCatalogue, TopicMatch, TopicName
 from pipeline.emulator.errors import invalid_query_param, not_found, too_many_subscriptions
-from pipeline.emulator.subscriptions import (
+from pipeline.emulator.state.catalogue import TopicCatalogue, TopicMatch, TopicName
+from pipeline.emulator.state.subscriptions import (
     EntityCheck,
     SubscriptionResult,
     TopicValidation,
     validate_topics,
 )
-from pipeline.emulator.tokens import ClientId, TokenId
+from pipeline.emulator.state.tokens import ClientId, TokenId
 
 __all__ = [
     "Channel",
@@ -362,7 +362,7 @@ class ChannelRegistry:
 
         Raises:
             EmulatorError: 404 as for GET; 400/403 from
-                :func:`~pipeline.emulator.subscriptions.validate_topics`; 400
+                :func:`~pipeline.emulator.state.subscriptions.validate_topics`; 400
                 ``notification.subscription.too.many.subscriptions``. Nothing is applied.
         """
         record = self._owned(channel_id, client_id, now)

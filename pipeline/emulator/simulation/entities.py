@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from pipeline.core.genesys.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
-from pipeline.emulator.simulation_model import (
+from pipeline.emulator.simulation.model import (
     QueueInfo,
     SimulationConfig,
     UserInfo,

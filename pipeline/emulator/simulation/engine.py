@@ -1,4 +1,4 @@
-"""The event engine behind :class:`~pipeline.emulator.simulation.ContactCenter`.
+"""The event engine behind :class:`~pipeline.emulator.simulation.center.ContactCenter`.
 
 See the theory of operation in ``simulation.py``. Everything here is private working state;
 positions (ints) index queues, media types, users and wrap-up codes, and a queue-media "slot"
@@ -16,16 +16,16 @@ from datetime import datetime, timedelta
 from heapq import heappop, heappush
 
 from pipeline.core.genesys.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
-from pipeline.emulator.simulation_entities import Agent, Conversation, build_entities
-from pipeline.emulator.simulation_log import EmissionLog, SegmentLog, StatAccumulator
-from pipeline.emulator.simulation_model import (
+from pipeline.emulator.simulation.entities import Agent, Conversation, build_entities
+from pipeline.emulator.simulation.log import EmissionLog, SegmentLog, StatAccumulator
+from pipeline.emulator.simulation.model import (
     INTERVAL_MS,
     RECORDED_METRICS,
     WRAPUP_METRICS,
     SimulationConfig,
     to_ms,
 )
-from pipeline.emulator.simulation_routing import RoutingIndex
+from pipeline.emulator.simulation.routing import RoutingIndex
 
 __all__ = ["KIND_PRESENCE", "KIND_ROUTING", "Engine"]
 

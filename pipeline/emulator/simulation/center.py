@@ -38,9 +38,9 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from pipeline.core.genesys.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
-from pipeline.emulator.simulation_engine import KIND_PRESENCE, KIND_ROUTING, Engine
-from pipeline.emulator.simulation_log import StatAccumulator
-from pipeline.emulator.simulation_model import (
+from pipeline.emulator.simulation.engine import KIND_PRESENCE, KIND_ROUTING, Engine
+from pipeline.emulator.simulation.log import StatAccumulator
+from pipeline.emulator.simulation.model import (
     AgentStateSnapshot,
     MediaObservation,
     MediaProfile,
@@ -50,7 +50,7 @@ from pipeline.emulator.simulation_model import (
     UserSnapshot,
     WrapupCodeInfo,
 )
-from pipeline.emulator.simulation_topics import bodies_for_topic, is_supported_topic
+from pipeline.emulator.simulation.topics import bodies_for_topic, is_supported_topic
 
 __all__ = [
     "KIND_PRESENCE",

@@ -31,9 +31,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from pipeline.emulator.channels import ChannelId
 from pipeline.emulator.errors import EmulatorError, error_for_status
-from pipeline.emulator.tokens import TokenId
+from pipeline.emulator.state.channels import ChannelId
+from pipeline.emulator.state.tokens import TokenId
 
 __all__ = [
     "ConsumedFault",

@@ -15,19 +15,19 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from pipeline.emulator import directory
-from pipeline.emulator.analytics import (
+from pipeline.emulator.analytics.activity import query_routing_activity
+from pipeline.emulator.analytics.queries import (
     query_conversation_aggregates,
     query_queue_observations,
     query_user_aggregates,
 )
-from pipeline.emulator.analytics_activity import query_routing_activity
-from pipeline.emulator.analytics_request import QueryError
+from pipeline.emulator.analytics.request import QueryError
 from pipeline.emulator.errors import EmulatorError, bad_request, not_found
+from pipeline.emulator.http import directory
+from pipeline.emulator.http.sockets import SocketSession
 from pipeline.emulator.server import EMULATOR_KEY, Emulator, json_response, principal_of
-from pipeline.emulator.simulation import ContactCenter
-from pipeline.emulator.sockets import SocketSession
-from pipeline.emulator.subscriptions import parse_subscription_body
+from pipeline.emulator.simulation.center import ContactCenter
+from pipeline.emulator.state.subscriptions import parse_subscription_body
 
 __all__ = ["add_routes"]
 
@@ -38,7 +38,7 @@ _CHANNELS = "/api/v2/notifications/channels"
 
 def add_routes(app: web.Application) -> None:
     """Register every route on ``app``."""
-    from pipeline.emulator.admin import add_admin_routes
+    from pipeline.emulator.http.admin import add_admin_routes
 
     app.router.add_post("/oauth/token", token)
     app.router.add_post(_CHANNELS, create_channel)

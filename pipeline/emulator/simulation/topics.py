@@ -17,8 +17,8 @@ import re
 from typing import TYPE_CHECKING
 
 from pipeline.core.genesys.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
-from pipeline.emulator.simulation_log import StatAccumulator, render_stats
-from pipeline.emulator.simulation_model import (
+from pipeline.emulator.simulation.log import StatAccumulator, render_stats
+from pipeline.emulator.simulation.model import (
     INTERVAL_MS,
     RECORDED_METRICS,
     AgentStateSnapshot,
@@ -29,7 +29,7 @@ from pipeline.emulator.simulation_model import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from pipeline.emulator.simulation import ContactCenter
+    from pipeline.emulator.simulation.center import ContactCenter
 
 __all__ = [
     "AGENT_STATE_METRICS",

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pipeline.emulator.errors import EmulatorError, rate_limited
-from pipeline.emulator.tokens import ClientId
+from pipeline.emulator.state.tokens import ClientId
 
 __all__ = ["RateDecision", "RateLimitSettings", "RateLimiter"]
 

@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from pipeline.emulator import faults
 from pipeline.emulator.server import EMULATOR_KEY, json_response
+from pipeline.emulator.state import faults
 
 __all__ = ["FAULT_TYPES", "add_admin_routes", "parse_fault"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from pipeline.emulator.simulation_model import QueueInfo, UserInfo, WrapupCodeInfo
+from pipeline.emulator.simulation.model import QueueInfo, UserInfo, WrapupCodeInfo
 
 __all__ = ["page", "queue_json", "queue_member_json", "user_json", "wrapup_code_json"]
 

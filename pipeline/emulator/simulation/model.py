@@ -2,7 +2,7 @@
 
 Entity descriptions (:class:`QueueInfo`, :class:`UserInfo`, :class:`WrapupCodeInfo`), the
 tuning knobs (:class:`SimulationConfig`, :class:`MediaProfile`), read-model snapshots handed
-out by :class:`~pipeline.emulator.simulation.ContactCenter`, the metrics the simulation records,
+out by :class:`~pipeline.emulator.simulation.center.ContactCenter`, the metrics the simulation records,
 and millisecond time helpers. Pure: no clock, no I/O.
 """
 

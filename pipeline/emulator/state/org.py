@@ -2,17 +2,17 @@
 
 :class:`EmulatorState` owns the pieces and wires the few places where they meet:
 
-* ``tokens`` (:class:`~pipeline.emulator.tokens.TokenRegistry`) — OAuth clients, bearer check;
-* ``catalogue`` (:class:`~pipeline.emulator.catalogue.TopicCatalogue`) — topics, availabletopics;
-* ``channels`` (:class:`~pipeline.emulator.channels.ChannelRegistry`) — channels, subscriptions;
-* ``limiter`` (:class:`~pipeline.emulator.ratelimit.RateLimiter`) — per-client budget;
-* ``faults`` (:class:`~pipeline.emulator.faults.FaultPlan`) — planned failures.
+* ``tokens`` (:class:`~pipeline.emulator.state.tokens.TokenRegistry`) — OAuth clients, bearer check;
+* ``catalogue`` (:class:`~pipeline.emulator.state.catalogue.TopicCatalogue`) — topics, availabletopics;
+* ``channels`` (:class:`~pipeline.emulator.state.channels.ChannelRegistry`) — channels, subscriptions;
+* ``limiter`` (:class:`~pipeline.emulator.state.ratelimit.RateLimiter`) — per-client budget;
+* ``faults`` (:class:`~pipeline.emulator.state.faults.FaultPlan`) — planned failures.
 
 Token events reach channels only through here: revoking a token ends the channels it created
 (``dies_with_token_revoke``, default on), and a token's expiry does the same only when
 ``dies_with_token_expiry`` is on (default off) — both UNVERIFIED,
 ``reference/genesys-cloud-api.md`` §5.4 and §11. Everything that ends channels returns
-:class:`~pipeline.emulator.channels.ChannelEnded` values: the shell sends each ``notice`` (if
+:class:`~pipeline.emulator.state.channels.ChannelEnded` values: the shell sends each ``notice`` (if
 any) on the channel's socket, then closes it.
 
 A typical REST request in the shell::
@@ -33,9 +33,9 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pipeline.emulator.catalogue import TopicCatalogue
-from pipeline.emulator.channels import ChannelEnded, ChannelRegistry, ChannelSettings
-from pipeline.emulator.faults import (
+from pipeline.emulator.state.catalogue import TopicCatalogue
+from pipeline.emulator.state.channels import ChannelEnded, ChannelRegistry, ChannelSettings
+from pipeline.emulator.state.faults import (
     EvictChannel,
     ExpireChannel,
     ExpireToken,
@@ -43,9 +43,9 @@ from pipeline.emulator.faults import (
     FaultPlan,
     RevokeToken,
 )
-from pipeline.emulator.ratelimit import RateLimiter, RateLimitSettings
-from pipeline.emulator.subscriptions import EntityCheck
-from pipeline.emulator.tokens import OAuthClientConfig, TokenId, TokenRegistry
+from pipeline.emulator.state.ratelimit import RateLimiter, RateLimitSettings
+from pipeline.emulator.state.subscriptions import EntityCheck
+from pipeline.emulator.state.tokens import OAuthClientConfig, TokenId, TokenRegistry
 
 __all__ = ["EmulatorSettings", "EmulatorState"]
 

@@ -4,7 +4,7 @@ Each socket runs two loops. The *reader* answers ``{"message": "ping"}`` with a 
 ``channel.metadata`` (reference §5.3) and ignores anything else. The *writer* wakes every tick
 and, in order: carries out planned socket faults (abrupt drop, ``socket_closing`` then close),
 sends the heartbeat when due (unless paused by a fault), and sends the topic frames the
-:class:`~pipeline.emulator.feed.TopicFeed` says are due, each passed through the fault plan
+:class:`~pipeline.emulator.http.feed.TopicFeed` says are due, each passed through the fault plan
 (malformed, truncated, duplicated, reordered).
 
 Every frame sent is written to the :class:`FrameLog`, so a test can account for each event
@@ -26,8 +26,8 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from pipeline.emulator.faults import DropSocket, FaultPlan, SendSocketClosing, StallSocket
-from pipeline.emulator.feed import TopicFeed
+from pipeline.emulator.http.feed import TopicFeed
+from pipeline.emulator.state.faults import DropSocket, FaultPlan, SendSocketClosing, StallSocket
 
 __all__ = ["FrameLog", "SentFrame", "SocketSession", "envelope"]
 
