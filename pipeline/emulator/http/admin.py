@@ -13,15 +13,21 @@
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from pipeline.emulator.server import EMULATOR_KEY, json_response
+from pipeline.emulator.http.answers import json_response
+from pipeline.emulator.http.frames import FrameLog
+from pipeline.emulator.http.gate import RequestRecord
+from pipeline.emulator.simulation.center import ContactCenter
 from pipeline.emulator.state import faults
+from pipeline.emulator.state.org import OrgState
 
-__all__ = ["FAULT_TYPES", "add_admin_routes", "parse_fault"]
+__all__ = ["FAULT_TYPES", "AdminApi", "parse_fault"]
 
 FAULT_TYPES: dict[str, type[faults.Fault]] = {
     "drop_socket": faults.DropSocket,
@@ -38,15 +44,6 @@ FAULT_TYPES: dict[str, type[faults.Fault]] = {
     "expire_token": faults.ExpireToken,
     "revoke_token": faults.RevokeToken,
 }
-
-
-def add_admin_routes(app: web.Application) -> None:
-    """Register ``/__emulator/**``."""
-    app.router.add_get("/__emulator/state", state)
-    app.router.add_get("/__emulator/frames", frames)
-    app.router.add_get("/__emulator/requests", requests)
-    app.router.add_post("/__emulator/faults", inject_fault)
-    app.router.add_post("/__emulator/faults/clear", clear_faults)
 
 
 def parse_fault(doc: dict[str, Any]) -> faults.Fault:
@@ -68,93 +65,122 @@ def parse_fault(doc: dict[str, Any]) -> faults.Fault:
         raise web.HTTPBadRequest(reason=f"bad fields for {name}: {exc}") from exc
 
 
-async def state(request: web.Request) -> web.Response:
-    """What the emulator holds right now."""
-    emulator = request.app[EMULATOR_KEY]
-    now = emulator.now()
-    center = emulator.center
-    tokens = emulator.state.tokens
-    return json_response(
-        {
-            "now": now,
-            "simulatedTime": center.now().isoformat(),
-            "queues": [
-                {"id": q.id, "name": q.name, "mediaTypes": q.media_types} for q in center.queues
-            ],
-            "users": len(center.users),
-            "wrapupCodes": len(center.wrapup_codes),
-            "channels": [
-                {
-                    "id": c.id,
-                    "clientId": c.client_id,
-                    "tokenId": c.token_id,
-                    "expires": c.expires,
-                    "socketConnected": c.socket_connected,
-                    "topics": len(c.topics),
-                }
-                for c in emulator.state.channels.channels(now)
-            ],
-            "tokens": [{"id": t, "state": tokens.state_of(t, now)} for t in tokens.token_ids()],
-            "pendingRequestFaults": emulator.state.faults.pending_request_faults(),
-        }
-    )
+class AdminApi:
+    """``/__emulator/**``: look inside the emulator and plan faults.
 
+    Args:
+        state: the org (channels, tokens, the fault plan).
+        center: the simulated contact center.
+        frames: the frame log.
+        requests: the request log.
+        now: emulator time in seconds.
+        inject: runs a fault now (state faults end channels, whose sockets must be told).
+    """
 
-async def frames(request: web.Request) -> web.Response:
-    """Frames sent, optionally of one channel, after a sequence number."""
-    emulator = request.app[EMULATOR_KEY]
-    since = int(request.query.get("since", "0"))
-    sent = emulator.frames.frames(request.query.get("channel"), since)
-    return json_response([f.to_json() for f in sent])
+    def __init__(
+        self,
+        state: OrgState,
+        center: ContactCenter,
+        frames: FrameLog,
+        requests: deque[RequestRecord],
+        now: Callable[[], float],
+        inject: Callable[[faults.Fault], Awaitable[None]],
+    ) -> None:
+        self._state = state
+        self._center = center
+        self._frames = frames
+        self._requests = requests
+        self._now = now
+        self._inject = inject
 
-
-async def requests(request: web.Request) -> web.Response:
-    """HTTP requests answered, oldest first."""
-    emulator = request.app[EMULATOR_KEY]
-    return json_response(
-        [
-            {
-                "at": r.at,
-                "method": r.method,
-                "path": r.path,
-                "status": r.status,
-                "clientId": r.client_id,
-            }
-            for r in emulator.requests
+    def routes(self) -> list[web.RouteDef]:
+        """The admin routes."""
+        return [
+            web.get("/__emulator/state", self.state),
+            web.get("/__emulator/frames", self.frames),
+            web.get("/__emulator/requests", self.requests),
+            web.post("/__emulator/faults", self.inject_fault),
+            web.post("/__emulator/faults/clear", self.clear_faults),
         ]
-    )
 
+    async def state(self, request: web.Request) -> web.Response:
+        """What the emulator holds right now (token handles, never tokens)."""
+        now = self._now()
+        center, tokens = self._center, self._state.tokens
+        return json_response(
+            {
+                "now": now,
+                "simulatedTime": center.now().isoformat(),
+                "queues": [
+                    {"id": q.id, "name": q.name, "mediaTypes": q.media_types} for q in center.queues
+                ],
+                "users": len(center.users),
+                "wrapupCodes": len(center.wrapup_codes),
+                "channels": [
+                    {
+                        "id": c.id,
+                        "clientId": c.client_id,
+                        "tokenId": c.token_id,
+                        "expires": c.expires,
+                        "socketConnected": c.socket_connected,
+                        "topics": len(c.topics),
+                    }
+                    for c in self._state.channels.channels(now)
+                ],
+                "tokens": [{"id": t, "state": tokens.state_of(t, now)} for t in tokens.token_ids()],
+                "pendingRequestFaults": self._state.faults.pending_request_faults(),
+            }
+        )
 
-async def inject_fault(request: web.Request) -> web.Response:
-    """Plan a fault, or fail the next requests (``{"type": "fail_requests", ...}``)."""
-    emulator = request.app[EMULATOR_KEY]
-    try:
-        doc = orjson.loads(await request.read())
-    except orjson.JSONDecodeError as exc:
-        raise web.HTTPBadRequest(reason=f"invalid JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise web.HTTPBadRequest(reason="a fault is a JSON object")
-    if doc.get("type") == "fail_requests":
+    async def frames(self, request: web.Request) -> web.Response:
+        """Frames sent, optionally of one channel, after a sequence number."""
+        since = int(request.query.get("since", "0"))
+        sent = self._frames.frames(request.query.get("channel"), since)
+        return json_response([f.to_json() for f in sent])
+
+    async def requests(self, request: web.Request) -> web.Response:
+        """HTTP requests answered, oldest first."""
+        return json_response(
+            [
+                {
+                    "at": r.at,
+                    "method": r.method,
+                    "path": r.path,
+                    "status": r.status,
+                    "clientId": r.client_id,
+                }
+                for r in self._requests
+            ]
+        )
+
+    async def inject_fault(self, request: web.Request) -> web.Response:
+        """Plan a fault, or fail the next requests (``{"type": "fail_requests", ...}``)."""
         try:
-            emulator.state.faults.fail_requests(
-                int(doc["count"]),
-                int(doc["status"]),
-                doc.get("retry_after"),
-                doc.get("path_prefix"),
-                code=doc.get("code"),
-            )
-        except (KeyError, ValueError, TypeError) as exc:
-            raise web.HTTPBadRequest(reason=f"bad fail_requests: {exc}") from exc
+            doc = orjson.loads(await request.read())
+        except orjson.JSONDecodeError as exc:
+            raise web.HTTPBadRequest(reason=f"invalid JSON: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise web.HTTPBadRequest(reason="a fault is a JSON object")
+        if doc.get("type") == "fail_requests":
+            try:
+                self._state.faults.fail_requests(
+                    int(doc["count"]),
+                    int(doc["status"]),
+                    doc.get("retry_after"),
+                    doc.get("path_prefix"),
+                    code=doc.get("code"),
+                )
+            except (KeyError, ValueError, TypeError) as exc:
+                raise web.HTTPBadRequest(reason=f"bad fail_requests: {exc}") from exc
+            return json_response({"planned": doc})
+        fault = parse_fault(doc)
+        try:
+            await self._inject(fault)
+        except ValueError as exc:
+            raise web.HTTPBadRequest(reason=str(exc)) from exc
         return json_response({"planned": doc})
-    fault = parse_fault(doc)
-    try:
-        await emulator.inject(fault)
-    except ValueError as exc:
-        raise web.HTTPBadRequest(reason=str(exc)) from exc
-    return json_response({"planned": doc})
 
-
-async def clear_faults(request: web.Request) -> web.Response:
-    """Forget every planned fault."""
-    request.app[EMULATOR_KEY].state.faults.clear()
-    return json_response({"cleared": True})
+    async def clear_faults(self, request: web.Request) -> web.Response:
+        """Forget every planned fault."""
+        self._state.faults.clear()
+        return json_response({"cleared": True})
