@@ -462,7 +462,7 @@ async def test_a_channel_expires_after_24_hours_unless_subscribing_extends_it(
     emulator_factory: Callable[..., EmulatorThread],
 ) -> None:
     clock = ManualClock()
-    emulator = emulator_factory(clock=clock)
+    emulator = emulator_factory(clock=clock, queues=1, agents=2)  # 36 simulated hours: keep small
     hour = 3600.0
     async with org_of(emulator) as org, contextlib.AsyncExitStack() as stack:
         plain, extended = await org.channel(), await org.channel()
