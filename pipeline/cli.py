@@ -20,6 +20,13 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from pipeline import __version__
+from pipeline.emulator.config import (
+    DEFAULTS,
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    EmulatorConfig,
+    help_of,
+)
 from pipeline.errors import ConfigError, PipelineError, SubscriptionError
 from pipeline.logs import configure_logging
 
@@ -96,28 +103,35 @@ def run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK if report.healthy else EXIT_FAILURE
 
 
+# The flags of `pipeline emulator`: each is an EmulatorConfig field, whose default and help it
+# reads, so no default is written twice. The OAuth client comes from the environment instead.
+EMULATOR_FLAGS: tuple[str, ...] = (
+    "host",
+    "port",
+    "queues",
+    "agents",
+    "seed",
+    "speed",
+    "arrival_rate",
+    "heartbeat_s",
+    "frame_interval_s",
+    "socket_closing_delay_s",
+    "token_lifetime_s",
+    "bad_credentials_status",
+    "rate_limit",
+    "send_initial_state",
+)
+_EMULATOR_CHOICES: dict[str, list[int]] = {"bad_credentials_status": [400, 401]}
+
+
 def run_emulator(args: argparse.Namespace) -> int:
     """``pipeline emulator``: serve the Genesys Cloud emulator until stopped."""
-    from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, EmulatorConfig
     from pipeline.emulator.server import Emulator
 
     config = EmulatorConfig(
-        host=args.host,
-        port=args.port,
         client_id=os.environ.get("GENESYS_CLIENT_ID", DEMO_CLIENT_ID),
         client_secret=os.environ.get("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET),
-        token_lifetime_s=args.token_lifetime_s,
-        bad_credentials_status=args.bad_credentials_status,
-        heartbeat_s=args.heartbeat_s,
-        socket_closing_delay_s=args.socket_closing_delay_s,
-        frame_interval_s=args.frame_interval_s,
-        send_initial_state=args.send_initial_state,
-        speed=args.speed,
-        rate_limit=args.rate_limit,
-        queues=args.queues,
-        agents=args.agents,
-        seed=args.seed,
-        arrival_rate=args.arrival_rate,
+        **{name: getattr(args, name) for name in EMULATOR_FLAGS},
     )
 
     async def serve(stop: asyncio.Event) -> None:
@@ -133,36 +147,23 @@ def _add_emulator_parser(commands: Any) -> None:
     emulator = commands.add_parser(
         "emulator", help="serve a local Genesys Cloud emulator (login, API, notification sockets)"
     )
-    add = emulator.add_argument
-    add("--host", default="127.0.0.1")
-    add("--port", type=int, default=8089, help="0 picks a free port (default 8089)")
-    add("--queues", type=int, default=20, help="simulated queues (default 20)")
-    add("--agents", type=int, default=200, help="simulated agents (default 200)")
-    add("--seed", type=int, default=7, help="simulation seed (default 7)")
-    add("--speed", type=float, default=1.0, help="simulated seconds per real second")
-    add(
-        "--arrival-rate",
-        type=float,
-        default=1.0,
-        help="conversations per queue and media type per simulated minute (default 1)",
-    )
-    add("--heartbeat-s", type=float, default=30.0, help="WebSocket heartbeat interval")
-    add("--frame-interval-s", type=float, default=1.0, help="min seconds between frames per topic")
-    add(
-        "--socket-closing-delay-s",
-        type=float,
-        default=1.0,
-        help="seconds between v2.system.socket_closing and the close",
-    )
-    add("--token-lifetime-s", type=int, default=86399, help="expires_in of issued tokens")
-    add("--bad-credentials-status", type=int, choices=[400, 401], default=401)
-    add("--rate-limit", type=int, default=300, help="requests per client per minute")
-    add(
-        "--send-initial-state",
-        action="store_true",
-        help="send current values when a topic is subscribed (the real service does not)",
-    )
+    for name in EMULATOR_FLAGS:
+        flag, default = "--" + name.replace("_", "-"), getattr(DEFAULTS, name)
+        if isinstance(default, bool):
+            emulator.add_argument(flag, action="store_true", help=_escape(help_of(name)))
+            continue
+        emulator.add_argument(
+            flag,
+            type=type(default),
+            default=default,
+            choices=_EMULATOR_CHOICES.get(name),
+            help=f"{_escape(help_of(name))} (default %(default)s)",
+        )
     emulator.set_defaults(handler=run_emulator)
+
+
+def _escape(help_text: str) -> str:
+    return help_text.replace("%", "%%")  # argparse formats help with %
 
 
 def run_wallboard(args: argparse.Namespace) -> int:

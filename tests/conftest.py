@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from pipeline.emulator.clock import Clock
 from pipeline.emulator.config import EmulatorConfig
 from pipeline.emulator.thread import EmulatorThread
 from pipeline.errors import InfrastructureError
@@ -85,12 +86,16 @@ def unique_name() -> Callable[[str], str]:
 
 @pytest.fixture
 def emulator_factory() -> Iterator[Callable[..., EmulatorThread]]:
-    """Start emulators (real HTTP + WebSocket servers on free ports) with chosen settings."""
+    """Start emulators (real HTTP + WebSocket servers on free ports) with chosen settings.
+
+    ``clock=ManualClock()`` makes the emulator's time move only when the test advances it;
+    the other keywords are :class:`EmulatorConfig` fields.
+    """
     started: list[EmulatorThread] = []
 
-    def start(**overrides: object) -> EmulatorThread:
+    def start(clock: Clock | None = None, **overrides: object) -> EmulatorThread:
         config = EmulatorConfig(**{"port": 0, "tick_s": 0.02, **overrides})  # type: ignore[arg-type]
-        emulator = EmulatorThread(config)
+        emulator = EmulatorThread(config, clock=clock)
         emulator.start()
         started.append(emulator)
         return emulator

@@ -1,13 +1,22 @@
-"""Settings of the Genesys Cloud emulator, with the documented beliefs as defaults.
+"""The emulator's one configuration type, and the single source of its defaults.
 
-Behaviour the reference marks UNVERIFIED is a setting here, so a test can try both answers.
+:class:`EmulatorConfig` is what a caller chooses: where to listen, which OAuth client to accept,
+how the protocol behaves, and how big the simulated contact center is. Behaviour the reference
+marks UNVERIFIED is a setting here, so a test can try both answers. Each field carries its help
+text in its metadata; ``pipeline emulator`` builds its flags (default and help) from them, and
+the parts' own settings (``RateLimitSettings``, ``SimulationConfig``, …) take their defaults
+from :data:`DEFAULTS`, so a default is written once.
+
+Pure: no clock, no environment. The CLI reads ``GENESYS_CLIENT_ID`` / ``GENESYS_CLIENT_SECRET``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Final
 
-__all__ = ["DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "EmulatorConfig"]
+__all__ = ["DEFAULTS", "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "EmulatorConfig", "help_of"]
 
 # Documented defaults for the demo; any real deployment of the emulator sets its own through
 # GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET.
@@ -15,51 +24,73 @@ DEMO_CLIENT_ID = "emulator-client"
 DEMO_CLIENT_SECRET = "emulator-secret"  # noqa: S105 - a public demo default, not a secret
 
 
+def _setting(default: Any, text: str, *, secret: bool = False) -> Any:
+    return dataclasses.field(default=default, repr=not secret, metadata={"help": text})
+
+
 @dataclass(frozen=True, slots=True)
 class EmulatorConfig:
-    """How the emulator behaves.
+    """How the emulator behaves; every field has a default and a one-line help.
 
-    Attributes:
-        host: interface to bind (loopback by default).
-        port: TCP port; 0 picks a free one.
-        client_id: the OAuth client the emulator accepts.
-        client_secret: its secret (never logged).
-        token_lifetime_s: ``expires_in`` of issued tokens (§3.2: default 24 h; exact value
-            UNVERIFIED).
-        bad_credentials_status: HTTP status for a wrong client secret (§3.3 UNVERIFIED: 400 or
-            401).
-        heartbeat_s: seconds between ``WebSocket Heartbeat`` frames (§5.3: about 30 s).
-        socket_closing_delay_s: seconds between ``v2.system.socket_closing`` and the close
-            (UNVERIFIED: "about a minute" in the community; short by default for tests).
-        frame_interval_s: at most one frame per topic in this many seconds (§6.1).
-        send_initial_state: send current bodies when a topic is subscribed (the real service
-            sends only changes; default False).
-        speed: simulated seconds per wall-clock second.
-        tick_s: wall-clock seconds between feed ticks.
-        rate_limit: requests per OAuth client per ``rate_window_s`` before 429.
-        rate_window_s: the rate-limit window.
-        queues, agents, seed: the simulated contact center.
-        arrival_rate: conversations per queue and media type per simulated minute.
-        keep_frame_text: keep each sent frame's text in the frame log (tests that check
-            every value end to end; costs memory).
+    Sections, top to bottom: the server, the login service (§3), the notification channels and
+    sockets (§5, §6.1), the Platform API budget (§4.3), the simulated contact center, and the
+    shell's own pacing. See :func:`help_of` for each field's meaning.
     """
 
-    host: str = "127.0.0.1"
-    port: int = 8089
-    client_id: str = DEMO_CLIENT_ID
-    client_secret: str = field(default=DEMO_CLIENT_SECRET, repr=False)
-    token_lifetime_s: int = 86399
-    bad_credentials_status: int = 401
-    heartbeat_s: float = 30.0
-    socket_closing_delay_s: float = 1.0
-    frame_interval_s: float = 1.0
-    send_initial_state: bool = False
-    speed: float = 1.0
-    tick_s: float = 0.1
-    rate_limit: int = 300
-    rate_window_s: float = 60.0
-    queues: int = 20
-    agents: int = 200
-    seed: int = 7
-    arrival_rate: float = 1.0
-    keep_frame_text: bool = False
+    # the server
+    host: str = _setting("127.0.0.1", "interface to bind")
+    port: int = _setting(8089, "TCP port; 0 picks a free one")
+    # the login service (§3)
+    client_id: str = _setting(DEMO_CLIENT_ID, "the OAuth client the emulator accepts")
+    client_secret: str = _setting(DEMO_CLIENT_SECRET, "its secret (never logged)", secret=True)
+    token_lifetime_s: int = _setting(
+        86399, "expires_in of issued tokens (§3.2: about 24 h; exact value UNVERIFIED)"
+    )
+    bad_credentials_status: int = _setting(
+        401, "HTTP status for a wrong client secret (§3.3 UNVERIFIED: 400 or 401)"
+    )
+    # notification channels and sockets (§5, §6.1)
+    heartbeat_s: float = _setting(30.0, "seconds between WebSocket Heartbeat frames (§5.3)")
+    socket_closing_delay_s: float = _setting(
+        1.0,
+        "seconds between v2.system.socket_closing and the close, when the fault names none "
+        "(UNVERIFIED: about a minute in the community; short by default for tests)",
+    )
+    frame_interval_s: float = _setting(1.0, "at most one frame per topic in this many seconds")
+    send_initial_state: bool = _setting(
+        False, "send current values when a topic is subscribed (the real service does not)"
+    )
+    # the Platform API budget (§4.3)
+    rate_limit: int = _setting(300, "requests per OAuth client per rate window before 429")
+    rate_window_s: int = _setting(60, "the rate-limit window in seconds")
+    # the simulated contact center
+    queues: int = _setting(20, "simulated queues")
+    agents: int = _setting(200, "simulated agents")
+    seed: int = _setting(7, "seed of the simulation and of every id the emulator makes")
+    arrival_rate: float = _setting(
+        1.0, "conversations per queue and media type per simulated minute"
+    )
+    speed: float = _setting(1.0, "simulated seconds per emulator second")
+    # the shell's own pacing
+    tick_s: float = _setting(
+        0.1, "wall-clock seconds between ticks of the simulation and of every socket"
+    )
+    keep_frame_text: bool = _setting(
+        False, "keep each sent frame's text in the frame log (end-to-end value checks)"
+    )
+
+
+DEFAULTS: Final = EmulatorConfig()
+"""The default configuration: where every part reads the defaults it shares with the CLI."""
+
+
+def help_of(name: str) -> str:
+    """The help text of one :class:`EmulatorConfig` field.
+
+    Raises:
+        KeyError: no field of that name.
+    """
+    for item in dataclasses.fields(EmulatorConfig):
+        if item.name == name:
+            return str(item.metadata["help"])
+    raise KeyError(name)

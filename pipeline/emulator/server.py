@@ -5,141 +5,128 @@ The official SDK sends the login to the same base when its host has no ``api.`` 
 channel sockets at ``ws://127.0.0.1:PORT/channels/{id}`` (the ``connectUri`` it hands out).
 ``/__emulator/**`` is the admin API for tests (a path the real service does not have).
 
-This module is the shell: the clock, the sockets and the aiohttp plumbing. What to answer is
-decided by the pure state (``state.py`` and the modules under it), the simulation
-(``simulation.py``) and the analytics engine (``analytics.py``).
+:class:`Emulator` owns the parts and wires them; it decides nothing itself:
 
-Every answer carries ``ININ-Correlation-Id``; every ``/api/v2`` answer to an authenticated
-client carries ``inin-ratelimit-count/allowed/reset`` (§4.3).
+* ``clock``: the injectable :class:`~pipeline.emulator.clock.Clock` every part reads;
+* ``state``: the org's pure protocol state (:class:`~pipeline.emulator.state.org.OrgState`);
+* ``center``: the simulated contact center (``simulation/``), run at ``speed``;
+* ``sockets``: the live sockets (:class:`~pipeline.emulator.http.streaming.SocketHub`);
+* ``frames`` and ``requests``: what was sent and answered, for tests;
+* the aiohttp application: the :class:`~pipeline.emulator.http.gate.RequestGate` middleware
+  in front of one route group per module under ``http/``.
+
+A ticker task runs :meth:`Emulator.step` every ``tick_s``: the simulation catches up with the
+clock and expired channels end. Each socket steps on its own timer (see ``http/sockets.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
-import time
-import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import orjson
 from aiohttp import web
 
-from pipeline.emulator.catalogue import EntityKind
-from pipeline.emulator.channels import ChannelEnded, ChannelSettings
+from pipeline.emulator.clock import Clock, SystemClock
 from pipeline.emulator.config import EmulatorConfig
-from pipeline.emulator.errors import EmulatorError
-from pipeline.emulator.faults import Fault
-from pipeline.emulator.ratelimit import RateLimitSettings
-from pipeline.emulator.simulation import ContactCenter, SimulationConfig
-from pipeline.emulator.sockets import FrameLog, SocketSession
-from pipeline.emulator.state import EmulatorSettings, EmulatorState
-from pipeline.emulator.tokens import ClientId, OAuthClientConfig, Principal
+from pipeline.emulator.http.admin import AdminApi
+from pipeline.emulator.http.analytics import AnalyticsApi
+from pipeline.emulator.http.answers import Api
+from pipeline.emulator.http.directory import DirectoryApi
+from pipeline.emulator.http.frames import FrameLog
+from pipeline.emulator.http.gate import RequestGate, RequestRecord
+from pipeline.emulator.http.login import LoginApi
+from pipeline.emulator.http.notifications import NotificationsApi
+from pipeline.emulator.http.streaming import ChannelSocketApi, SocketHub
+from pipeline.emulator.simulation.center import ContactCenter
+from pipeline.emulator.simulation.model import SimulationConfig
+from pipeline.emulator.simulation.topics import bodies_for_topic
+from pipeline.emulator.state.channels import ChannelSettings
+from pipeline.emulator.state.faults import Fault
+from pipeline.emulator.state.org import OrgSettings, OrgState
+from pipeline.emulator.state.ratelimit import RateLimitSettings
+from pipeline.emulator.state.tokens import ClientId, OAuthClientConfig
 
-__all__ = ["EMULATOR_KEY", "PRINCIPAL_KEY", "Emulator", "RequestRecord", "json_response"]
+__all__ = ["Emulator"]
 
 log = logging.getLogger(__name__)
-
-EMULATOR_KEY: web.AppKey[Emulator] = web.AppKey("emulator")
-PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
-_CORRELATION_HEADER = "ININ-Correlation-Id"
-_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
-    """A JSON answer, serialised with orjson."""
-    return web.Response(
-        body=orjson.dumps(body), status=status, headers=headers, content_type="application/json"
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
-    """One HTTP request the emulator answered (for tests that assert calls happened)."""
-
-    at: float
-    method: str
-    path: str
-    status: int
-    client_id: str | None
 
 
 class Emulator:
     """A running emulated Genesys Cloud org.
 
     Args:
-        config: behaviour, size and seed.
+        config: behaviour, size and seed; defaults to :class:`EmulatorConfig`'s.
+        clock: where time comes from; a :class:`~pipeline.emulator.clock.ManualClock` lets a
+            test move it by hand. Defaults to the real time.
 
     Use ``await start()`` (returns the base URL) and ``await aclose()``, or ``async with``.
     """
 
-    def __init__(self, config: EmulatorConfig | None = None) -> None:
-        self.config = config or EmulatorConfig()
-        cfg = self.config
-        self._mono0 = time.monotonic()
-        self.started_at = datetime.now(UTC).replace(microsecond=0)
-        self.center = ContactCenter(
-            SimulationConfig(
-                queues=cfg.queues,
-                agents=cfg.agents,
-                seed=cfg.seed,
-                arrival_rate_per_queue_per_min=cfg.arrival_rate,
-            ),
-            self.started_at,
-        )
-        settings = EmulatorSettings(
-            channels=ChannelSettings(wall_epoch=self.started_at),
-            rate_limit=RateLimitSettings(
-                limit=cfg.rate_limit, window_seconds=int(cfg.rate_window_s)
-            ),
-            bad_client_status=cfg.bad_credentials_status,
-        )
+    def __init__(self, config: EmulatorConfig | None = None, *, clock: Clock | None = None) -> None:
+        self.config = cfg = config or EmulatorConfig()
+        self.clock = clock or SystemClock()
+        self._origin = self.clock.monotonic()
+        self.started_at = datetime.fromtimestamp(self.clock.time(), UTC).replace(microsecond=0)
+        self.center = ContactCenter(_simulation_config(cfg), self.started_at)
         client = OAuthClientConfig(ClientId(cfg.client_id), cfg.client_secret, cfg.token_lifetime_s)
-        self.state = EmulatorState(
+        self.state = OrgState(
             [client],
             # Seeded for repeatable ids; emulator tokens guard nothing real.
             random.Random(cfg.seed),  # noqa: S311
-            settings,
-            entity_exists=self._entity_exists,
+            _org_settings(cfg, self.started_at),
+            entity_exists=self.center.has_entity,
         )
-        self.frames = FrameLog(keep_text=cfg.keep_frame_text)
+        self.sockets = SocketHub()
+        self.frames = FrameLog(self.clock.time, keep_text=cfg.keep_frame_text)
         self.requests: deque[RequestRecord] = deque(maxlen=10_000)
-        self.sockets: dict[str, SocketSession] = {}
         self.base_url = ""
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
 
-    # ------------------------------------------------------------------ clock
+    # ------------------------------------------------------------------ time
 
     def now(self) -> float:
-        """Emulator time: seconds since the emulator was created."""
-        return time.monotonic() - self._mono0
+        """Emulator time: seconds since the emulator was created, on its clock."""
+        return self.clock.monotonic() - self._origin
 
-    def advance(self) -> None:
+    def catch_up(self) -> None:
         """Bring the simulation up to the current (sped-up) time."""
-        self.center.advance(self.started_at + timedelta(seconds=self.now() * self.config.speed))
+        simulated = timedelta(seconds=self.now() * self.config.speed)
+        self.center.advance(self.started_at + simulated)
+
+    async def step(self) -> None:
+        """Do one tick's work now: the simulation catches up, expired channels end.
+
+        The ticker calls this every ``tick_s``; a test with a manual clock may call it (and
+        :meth:`step_sockets`) right after advancing the clock instead of waiting for a tick.
+        """
+        self.catch_up()
+        await self.sockets.end_channels(self.state.sweep(self.now()))
+
+    async def step_sockets(self) -> None:
+        """One writer step of every live socket now (heartbeats, fault actions, due frames)."""
+        for session in self.sockets.sessions():
+            await session.step()
+
+    # ------------------------------------------------------------------ lifecycle
 
     @property
     def ws_base_url(self) -> str:
         """``ws://host:port``: the base of every ``connectUri``."""
         return self.base_url.replace("http://", "ws://", 1)
 
-    # ------------------------------------------------------------------ lifecycle
-
     async def start(self) -> str:
         """Listen on the configured host and port; returns the base URL."""
-        from pipeline.emulator.routes import add_routes  # routes import this module
-
-        app = web.Application(middlewares=[self._middleware])
-        app[EMULATOR_KEY] = self
-        add_routes(app)
+        app = web.Application(
+            middlewares=[RequestGate(self.state, self.now, self.requests).middleware]
+        )
+        for api in self._apis():
+            app.add_routes(api.routes())
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
@@ -162,8 +149,7 @@ class Emulator:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        for session in list(self.sockets.values()):
-            await session.close(1001, b"emulator stopping")
+        await self.sockets.close_all(1001, b"emulator stopping")
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -175,87 +161,52 @@ class Emulator:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    async def inject(self, fault: Fault) -> None:
+        """Inject a fault (see ``state/faults.py``); state faults take effect at once.
+
+        Raises:
+            ValueError: a frame fault with a count below its minimum.
+        """
+        await self.sockets.end_channels(self.state.apply_fault(fault, self.now()))
+
+    # ------------------------------------------------------------------ wiring
+
+    def _apis(self) -> list[Api]:
+        """Every route group, each built from the parts it needs."""
+        return [
+            LoginApi(self.state.tokens, self.now),
+            NotificationsApi(self.state, self.sockets, self.now, lambda: self.ws_base_url),
+            ChannelSocketApi(
+                self.state,
+                self.sockets,
+                self.config,
+                self.frames,
+                functools.partial(bodies_for_topic, self.center),
+                self.now,
+            ),
+            AnalyticsApi(self.center, self.catch_up),
+            DirectoryApi(self.center),
+            AdminApi(self.state, self.center, self.frames, self.requests, self.now, self.inject),
+        ]
+
     async def _tick_loop(self) -> None:
-        """Advance the simulation and end expired channels, every tick."""
         while True:
             await asyncio.sleep(self.config.tick_s)
-            self.advance()
-            for ended in self.state.sweep(self.now()):
-                await self.end_channel(ended)
-
-    # ------------------------------------------------------------------ faults and endings
-
-    async def inject(self, fault: Fault) -> None:
-        """Inject a fault (see ``faults.py``); state faults take effect at once."""
-        for ended in self.state.apply_fault(fault, self.now()):
-            await self.end_channel(ended)
-
-    async def end_channel(self, ended: ChannelEnded) -> None:
-        """Tell a live socket its channel ended (system message), then close it."""
-        session = self.sockets.get(ended.channel.id)
-        log.info("channel %s ended: %s", ended.channel.id, ended.reason)
-        if session is None:
-            return
-        if ended.notice is not None:
-            await session.send_system(ended.notice.topic_name, ended.notice.event_body())
-        await session.close(1000, ended.reason.encode())
-
-    # ------------------------------------------------------------------ HTTP plumbing
-
-    def _entity_exists(self, kind: EntityKind, entity_id: str) -> bool:
-        index = {
-            "queue": self.center.queue_index,
-            "user": self.center.user_index,
-            "wrapup": self.center.wrapup_index,
-        }.get(kind)
-        # Entities the simulation does not model (flows, conversations) are taken on trust.
-        return True if index is None else entity_id in index
-
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
-        correlation_id = str(uuid.uuid4())
-        path = request.path
-        client_id: str | None = None
-        extra_headers: dict[str, str] = {}
-        try:
-            if path.startswith(("/api/v2", "/oauth")):
-                fault = self.state.faults.take_request_fault(path, self.now())
-                if fault is not None:
-                    raise fault.error()
-            if path.startswith("/api/v2"):
-                principal = self.state.tokens.authenticate(
-                    request.headers.get("Authorization"), self.now()
-                )
-                client_id = principal.client_id
-                request[PRINCIPAL_KEY] = principal
-                decision = self.state.limiter.check(principal.client_id, self.now())
-                extra_headers = decision.headers()
-                if not decision.allowed:
-                    raise decision.error()
-            response = await handler(request)
-        except EmulatorError as exc:
-            response = json_response(exc.body(correlation_id), exc.status, exc.headers)
-        except web.HTTPException as exc:
-            response = json_response(
-                {
-                    "message": exc.reason,
-                    "code": "not.found" if exc.status == 404 else "bad.request",
-                    "status": exc.status,
-                    "contextId": correlation_id,
-                    "details": [],
-                    "errors": [],
-                },
-                exc.status,
-            )
-        if not response.prepared:
-            response.headers[_CORRELATION_HEADER] = correlation_id
-            response.headers.update(extra_headers)
-        self.requests.append(
-            RequestRecord(self.now(), request.method, path, response.status, client_id)
-        )
-        return response
+            await self.step()
 
 
-def principal_of(request: web.Request) -> Principal:
-    """The authenticated caller of an ``/api/v2`` request."""
-    return request[PRINCIPAL_KEY]
+def _simulation_config(cfg: EmulatorConfig) -> SimulationConfig:
+    return SimulationConfig(
+        queues=cfg.queues,
+        agents=cfg.agents,
+        seed=cfg.seed,
+        arrival_rate_per_queue_per_min=cfg.arrival_rate,
+    )
+
+
+def _org_settings(cfg: EmulatorConfig, started_at: datetime) -> OrgSettings:
+    return OrgSettings(
+        channels=ChannelSettings(wall_epoch=started_at),
+        rate_limit=RateLimitSettings(limit=cfg.rate_limit, window_seconds=cfg.rate_window_s),
+        bad_client_status=cfg.bad_credentials_status,
+    )

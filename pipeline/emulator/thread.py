@@ -6,6 +6,13 @@ must not share time with the server's::
     with EmulatorThread(EmulatorConfig(port=0)) as emulator:
         base_url = emulator.base_url
         emulator.inject(DropSocket(channel_id))
+
+With a :class:`~pipeline.emulator.clock.ManualClock`, a test moves time and then steps::
+
+    clock = ManualClock()
+    with EmulatorThread(EmulatorConfig(port=0), clock=clock) as emulator:
+        clock.advance(30)
+        emulator.step()       # heartbeats due at 30 s are sent before this returns
 """
 
 from __future__ import annotations
@@ -16,9 +23,10 @@ from collections.abc import Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
+from pipeline.emulator.clock import Clock
 from pipeline.emulator.config import EmulatorConfig
-from pipeline.emulator.faults import Fault
 from pipeline.emulator.server import Emulator
+from pipeline.emulator.state.faults import Fault
 
 __all__ = ["EmulatorThread"]
 
@@ -31,10 +39,18 @@ class EmulatorThread:
     Args:
         config: the emulator's settings (``port=0`` picks a free port).
         start_timeout: seconds to wait for it to listen.
+        clock: the emulator's clock (default: the real time).
     """
 
-    def __init__(self, config: EmulatorConfig | None = None, start_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        start_timeout: float = 10.0,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         self.config = config or EmulatorConfig(port=0)
+        self.clock = clock
         self.start_timeout = start_timeout
         self.emulator: Emulator | None = None
         self.base_url = ""
@@ -51,7 +67,7 @@ class EmulatorThread:
         return self.base_url
 
     async def _create(self) -> Emulator:
-        emulator = Emulator(self.config)
+        emulator = Emulator(self.config, clock=self.clock)
         await emulator.start()
         return emulator
 
@@ -60,9 +76,26 @@ class EmulatorThread:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(self.start_timeout)
 
     def inject(self, fault: Fault) -> None:
-        """Inject a fault (see ``faults.py``)."""
+        """Inject a fault (see ``state/faults.py``)."""
+        self.call(self._running().inject(fault))
+
+    def step(self) -> None:
+        """Do one tick's work now, on the emulator's loop: the emulator's, then every socket's.
+
+        For tests that advance a manual clock: when this returns, whatever the new time makes
+        due (channel expiry, heartbeats, the close after ``socket_closing``) has been done.
+        """
+        emulator = self._running()
+
+        async def step() -> None:
+            await emulator.step()
+            await emulator.step_sockets()
+
+        self.call(step())
+
+    def _running(self) -> Emulator:
         assert self.emulator is not None, "start() first"  # noqa: S101 - programming error
-        self.call(self.emulator.inject(fault))
+        return self.emulator
 
     def stop(self) -> None:
         """Stop serving and end the thread."""

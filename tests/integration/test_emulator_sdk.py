@@ -17,6 +17,7 @@ import PureCloudPlatformClientV2 as gc
 import pytest
 from PureCloudPlatformClientV2.rest import ApiException
 
+from pipeline.emulator.clock import ManualClock
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from pipeline.emulator.thread import EmulatorThread
 
@@ -26,8 +27,14 @@ T = TypeVar("T")
 
 
 @pytest.fixture
-def emulator(emulator_factory: Callable[..., EmulatorThread]) -> EmulatorThread:
-    return emulator_factory(queues=6, agents=40, speed=60.0)
+def clock() -> ManualClock:
+    """The emulator's time: it moves only when a test advances it."""
+    return ManualClock()
+
+
+@pytest.fixture
+def emulator(emulator_factory: Callable[..., EmulatorThread], clock: ManualClock) -> EmulatorThread:
+    return emulator_factory(clock=clock, queues=6, agents=40, speed=60.0)
 
 
 @pytest.fixture
@@ -145,9 +152,9 @@ def test_sdk_runs_the_queue_observation_query(api: gc.ApiClient) -> None:
 
 
 def test_sdk_runs_conversation_and_user_aggregate_queries(
-    api: gc.ApiClient, emulator: EmulatorThread
+    api: gc.ApiClient, emulator: EmulatorThread, clock: ManualClock
 ) -> None:
-    time.sleep(1.0)  # at speed 60: a simulated minute of traffic
+    clock.advance(1.0)  # at speed 60: a simulated minute of traffic before the queries
     assert emulator.emulator is not None
     start = emulator.emulator.started_at.replace(minute=0, second=0)
     interval = f"{_iso(start)}/{_iso(start + timedelta(hours=3))}"

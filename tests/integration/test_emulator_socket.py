@@ -1,8 +1,12 @@
 """The emulator's notification channels, seen by a plain ``websockets`` client.
 
 Heartbeats, ping/pong, socket_closing, one socket per channel, eviction of the 21st channel,
-the 1,000-topic cap, token revocation, abrupt drops, rate limits and frame accounting all
-behave as reference §5 documents.
+the 1,000-topic cap, token revocation and expiry, channel expiry, abrupt drops, rate limits
+and frame accounting all behave as reference §5 documents.
+
+Time-based behaviour runs on a :class:`ManualClock`: the test advances it and calls
+``step()``, so nothing waits for real seconds to pass. Where a test needs the server to have
+done something, it waits for the proof (a pong, a log entry), never a fixed sleep.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from pipeline.emulator.clock import ManualClock
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from pipeline.emulator.faults import (
+from pipeline.emulator.state.faults import (
     DropSocket,
     ExpireChannel,
     MalformedFrames,
@@ -74,6 +79,15 @@ class Org:
         answer.raise_for_status()
         return answer.json()
 
+    async def head(self, channel_id: str) -> int:
+        """The status of ``HEAD`` on the channel: 200 while it lives, 404 after."""
+        return (await self.http.head(f"{CHANNELS}/{channel_id}", headers=self.headers)).status_code
+
+    async def sent(self, channel_id: str, kind: str) -> int:
+        """How many frames of ``kind`` the channel's sockets were sent (the admin log)."""
+        log = await self.admin(f"frames?channel={channel_id}")
+        return sum(1 for frame in log if frame["kind"] == kind)
+
     def queue_ids(self) -> list[str]:
         assert self.emulator.emulator is not None
         return [q.id for q in self.emulator.emulator.center.queues]
@@ -114,6 +128,28 @@ async def frames_until(
                 return seen
 
 
+async def served(ws: ClientConnection) -> None:
+    """Wait until the server serves this socket: a ping gets its pong.
+
+    The server registers a socket before it reads from it, so after the pong a fault, a
+    channel's end or ``step()`` reaches this socket.
+    """
+    await ws.send('{"message": "ping"}')
+    await frames_until(ws, lambda f: f["eventBody"] == {"message": "pong"})
+
+
+async def step(emulator: EmulatorThread) -> None:
+    """Do the emulator's and every socket's tick work now (off this loop: it blocks)."""
+    await asyncio.to_thread(emulator.step)
+
+
+async def until(condition: Callable[[], Any], within: float = 5.0) -> None:
+    """Poll an async ``condition`` until it holds."""
+    async with asyncio.timeout(seconds(within)):
+        while not await condition():  # noqa: ASYNC110 - polls the server over HTTP
+            await asyncio.sleep(0.02)
+
+
 def is_heartbeat(frame: dict[str, Any]) -> bool:
     return frame == {
         "topicName": "channel.metadata",
@@ -125,17 +161,20 @@ def is_heartbeat(frame: dict[str, Any]) -> bool:
 async def test_heartbeats_arrive_at_the_configured_interval(
     emulator_factory: Callable[..., EmulatorThread],
 ) -> None:
-    emulator = emulator_factory(heartbeat_s=0.2)
+    clock = ManualClock()
+    emulator = emulator_factory(clock=clock, heartbeat_s=30.0)
     async with org_of(emulator) as org:
         channel = await org.channel()
         async with websockets.connect(channel["connectUri"]) as ws:
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            beats = 0
-            while beats < 3:
-                if is_heartbeat(await next_frame(ws)):
-                    beats += 1
-            assert loop.time() - started >= 0.5
+            await served(ws)
+            for beat in range(1, 4):
+                clock.advance(29.5)
+                await step(emulator)
+                assert await org.sent(channel["id"], "heartbeat") == beat - 1
+                clock.advance(0.5)
+                await step(emulator)
+                assert is_heartbeat(await next_frame(ws))
+                assert await org.sent(channel["id"], "heartbeat") == beat
 
 
 async def test_ping_gets_pong_on_channel_metadata(
@@ -151,24 +190,34 @@ async def test_ping_gets_pong_on_channel_metadata(
     assert frame["eventBody"] == {"message": "pong"}
 
 
-async def test_socket_closing_is_announced_then_the_socket_closes(
-    emulator_factory: Callable[..., EmulatorThread],
+@pytest.mark.parametrize(
+    ("configured", "named"),
+    [(60.0, None), (1.0, 60.0)],
+    ids=["delay-from-config", "delay-from-fault"],
+)
+async def test_socket_closing_is_announced_then_the_socket_closes_after_the_delay(
+    emulator_factory: Callable[..., EmulatorThread], configured: float, named: float | None
 ) -> None:
-    emulator = emulator_factory()
+    clock = ManualClock()
+    emulator = emulator_factory(clock=clock, socket_closing_delay_s=configured)
     async with org_of(emulator) as org:
         channel = await org.channel()
         async with websockets.connect(channel["connectUri"]) as ws:
-            await asyncio.sleep(0.1)
-            emulator.inject(SendSocketClosing(channel["id"], close_after=0.3))
-            frame = await next_frame(ws)
-            assert frame["topicName"] == "v2.system.socket_closing"
+            await served(ws)
+            emulator.inject(SendSocketClosing(channel["id"], close_after=named))
+            await step(emulator)
+            assert (await next_frame(ws))["topicName"] == "v2.system.socket_closing"
+            clock.advance(59.5)
+            await step(emulator)
+            await served(ws)  # still open a moment before the delay is up
+            clock.advance(0.5)
+            await step(emulator)
             with pytest.raises(websockets.ConnectionClosedOK):
                 await next_frame(ws)
             assert ws.close_code == 1001
         # The same connectUri still works: socket_closing does not end the channel.
         async with websockets.connect(channel["connectUri"]) as again:
-            await again.send('{"message": "ping"}')
-            assert (await next_frame(again))["eventBody"] == {"message": "pong"}
+            await served(again)
 
 
 async def test_a_second_socket_kicks_the_first(
@@ -178,7 +227,7 @@ async def test_a_second_socket_kicks_the_first(
     async with org_of(emulator) as org:
         channel = await org.channel()
         async with websockets.connect(channel["connectUri"]) as first:
-            await asyncio.sleep(0.1)
+            await served(first)
             async with websockets.connect(channel["connectUri"]) as second:
                 with pytest.raises(websockets.ConnectionClosed):
                     await next_frame(first)
@@ -189,16 +238,16 @@ async def test_a_second_socket_kicks_the_first(
 async def test_the_21st_channel_evicts_the_oldest_and_tells_its_socket(
     emulator_factory: Callable[..., EmulatorThread],
 ) -> None:
-    emulator = emulator_factory()
+    clock = ManualClock()
+    emulator = emulator_factory(clock=clock)
     async with org_of(emulator) as org, contextlib.AsyncExitStack() as stack:
         channels = [await org.channel() for _ in range(20)]
         sockets = []
         for channel in channels:  # every channel has a live socket: the oldest-used goes
-            sockets.append(
-                await stack.enter_async_context(websockets.connect(channel["connectUri"]))
-            )
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)
+            clock.advance(1.0)  # each connect is a later use than the one before
+            ws = await stack.enter_async_context(websockets.connect(channel["connectUri"]))
+            await served(ws)
+            sockets.append(ws)
         newest = await org.channel()
         frame = await next_frame(sockets[0])
         oldest = channels[0]["id"]
@@ -259,7 +308,7 @@ async def test_revoked_token_ends_its_channels_with_a_system_message(
         channel = await org.channel()
         token_id = (await org.admin("state"))["tokens"][0]["id"]
         async with websockets.connect(channel["connectUri"]) as ws:
-            await asyncio.sleep(0.1)
+            await served(ws)
             emulator.inject(RevokeToken(token_id))
             frame = await next_frame(ws)
             assert frame["topicName"] == f"v2.system.token_revoked.{channel['id']}"
@@ -277,7 +326,7 @@ async def test_dropped_socket_closes_without_a_close_frame(
     async with org_of(emulator) as org:
         channel = await org.channel()
         async with websockets.connect(channel["connectUri"]) as ws:
-            await asyncio.sleep(0.1)
+            await served(ws)
             emulator.inject(DropSocket(channel["id"]))
             with pytest.raises(websockets.ConnectionClosedError):
                 await next_frame(ws)
@@ -287,21 +336,22 @@ async def test_dropped_socket_closes_without_a_close_frame(
 async def test_heartbeats_can_be_stopped_and_resumed(
     emulator_factory: Callable[..., EmulatorThread],
 ) -> None:
-    emulator = emulator_factory(heartbeat_s=0.1)
+    clock = ManualClock()
+    emulator = emulator_factory(clock=clock, heartbeat_s=30.0)
     async with org_of(emulator) as org:
         channel = await org.channel()
         async with websockets.connect(channel["connectUri"]) as ws:
+            await served(ws)
             emulator.inject(StopHeartbeats(channel["id"]))
-            await asyncio.sleep(0.15)
-            while True:  # drain what was in flight
-                try:
-                    await asyncio.wait_for(ws.recv(), 0.05)
-                except TimeoutError:
-                    break
-            with pytest.raises(TimeoutError):
-                await asyncio.wait_for(ws.recv(), 0.5)
+            for _ in range(3):
+                clock.advance(30.0)
+                await step(emulator)
+            assert await org.sent(channel["id"], "heartbeat") == 0
             emulator.inject(ResumeHeartbeats(channel["id"]))
+            clock.advance(30.0)
+            await step(emulator)
             assert is_heartbeat(await next_frame(ws))
+            assert await org.sent(channel["id"], "heartbeat") == 1
 
 
 async def test_expired_channel_answers_404_and_closes_its_socket(
@@ -311,7 +361,7 @@ async def test_expired_channel_answers_404_and_closes_its_socket(
     async with org_of(emulator) as org:
         channel = await org.channel()
         async with websockets.connect(channel["connectUri"]) as ws:
-            await asyncio.sleep(0.1)
+            await served(ws)
             emulator.inject(ExpireChannel(channel["id"]))
             with pytest.raises(websockets.ConnectionClosed):
                 await read_until_closed(ws)
@@ -342,13 +392,17 @@ async def test_every_frame_sent_is_in_the_admin_log(
                     except orjson.JSONDecodeError:
                         unparseable += 1
             received += await frames_until(ws, lambda f: f["topicName"] in topics, within=10)
-        await asyncio.sleep(0.2)
-        log = await org.admin(f"frames?channel={channel['id']}")
-    events = [f for f in log if f["kind"] == "event"]
-    got = {f["metadata"]["CorrelationId"] for f in received if "metadata" in f}
-    intact = {f["correlation_id"] for f in events if f["intact"]}
+        got = {f["metadata"]["CorrelationId"] for f in received if "metadata" in f}
+        events: list[dict[str, Any]] = []
+
+        async def logged_all_received() -> bool:
+            # The server logs a frame just after sending it, so the last ones may lag.
+            log = await org.admin(f"frames?channel={channel['id']}")
+            events[:] = [f for f in log if f["kind"] == "event"]
+            return got <= {f["correlation_id"] for f in events if f["intact"]}
+
+        await until(logged_all_received)
     broken = [f for f in events if not f["intact"]]
-    assert got <= intact
     assert len(broken) == 1
     assert broken[0]["correlation_id"] not in got
     assert all(f["topic"] in topics for f in events)
@@ -367,3 +421,70 @@ async def test_rate_limit_answers_429_with_retry_after(
     assert int(limited.headers["Retry-After"]) > 0
     assert limited.json()["code"] == "too.many.requests.retry.after"
     assert limited.json()["contextId"] == limited.headers["ININ-Correlation-Id"]
+
+
+async def test_rate_limit_window_reopens_when_it_closes(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    clock = ManualClock()
+    emulator = emulator_factory(clock=clock, rate_limit=3, rate_window_s=60)
+    async with org_of(emulator) as org:
+        answers = [await org.http.get(CHANNELS, headers=org.headers) for _ in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert answers[3].headers["Retry-After"] == "60"
+        clock.advance(59.0)
+        limited = await org.http.get(CHANNELS, headers=org.headers)
+        assert (limited.status_code, limited.headers["Retry-After"]) == (429, "1")
+        clock.advance(1.0)
+        reopened = await org.http.get(CHANNELS, headers=org.headers)
+    assert reopened.status_code == 200
+    assert reopened.headers["inin-ratelimit-count"] == "1"
+    assert reopened.headers["inin-ratelimit-reset"] == "60"
+
+
+async def test_a_token_expires_after_its_lifetime(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    clock = ManualClock()
+    emulator = emulator_factory(clock=clock, token_lifetime_s=3600)
+    async with org_of(emulator) as org:
+        clock.advance(3599.5)
+        assert (await org.http.get(CHANNELS, headers=org.headers)).status_code == 200
+        clock.advance(0.5)
+        expired = await org.http.get(CHANNELS, headers=org.headers)
+        assert expired.status_code == 401
+        assert expired.json()["code"] == "bad.credentials"
+        await org.login()
+        assert (await org.http.get(CHANNELS, headers=org.headers)).status_code == 200
+
+
+async def test_a_channel_expires_after_24_hours_unless_subscribing_extends_it(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    clock = ManualClock()
+    emulator = emulator_factory(clock=clock, queues=1, agents=2)  # 36 simulated hours: keep small
+    hour = 3600.0
+    async with org_of(emulator) as org, contextlib.AsyncExitStack() as stack:
+        plain, extended = await org.channel(), await org.channel()
+        sockets = {}
+        for channel in (plain, extended):
+            ws = await stack.enter_async_context(websockets.connect(channel["connectUri"]))
+            await served(ws)
+            sockets[channel["id"]] = ws
+        clock.advance(12 * hour)
+        topic = f"v2.analytics.queues.{org.queue_ids()[0]}.observations"
+        (await org.subscribe(extended["id"], [topic])).raise_for_status()  # now + 24 h
+
+        clock.advance(12 * hour)  # 24 h: the first channel expires, its socket closes
+        await step(emulator)
+        with pytest.raises(websockets.ConnectionClosed):
+            await read_until_closed(sockets[plain["id"]])
+        await org.login()  # the first token (lifetime 86399 s) has expired too
+        assert await org.head(plain["id"]) == 404
+        assert await org.head(extended["id"]) == 200
+
+        clock.advance(12 * hour)  # 36 h: the subscribed one expires too
+        await step(emulator)
+        with pytest.raises(websockets.ConnectionClosed):
+            await read_until_closed(sockets[extended["id"]])
+        assert await org.head(extended["id"]) == 404

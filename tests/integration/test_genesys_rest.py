@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from pipeline.emulator.faults import RevokeToken
+from pipeline.emulator.state.faults import RevokeToken
 from pipeline.emulator.thread import EmulatorThread
 from pipeline.errors import ApiError, AuthError, RateLimitedError
 from pipeline.genesys.auth import TokenObserver, TokenProvider

@@ -19,7 +19,7 @@ from pipeline.core.genesys.events import BackfillEvent, DeadLetter, Gap, StreamE
 from pipeline.core.genesys.frames import TopicEvent
 from pipeline.core.genesys.session import SessionSettings
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from pipeline.emulator.faults import (
+from pipeline.emulator.state.faults import (
     DropSocket,
     EvictChannel,
     ExpireToken,

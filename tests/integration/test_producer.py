@@ -20,7 +20,7 @@ from pipeline.core.contract.partition import partition_for_key
 from pipeline.core.genesys.session import SessionSettings
 from pipeline.core.subscription.spec import load_spec
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from pipeline.emulator.faults import DropSocket, MalformedFrames
+from pipeline.emulator.state.faults import DropSocket, MalformedFrames
 from pipeline.emulator.thread import EmulatorThread
 from pipeline.errors import SchemaError
 from pipeline.kafka.registry import register_contract

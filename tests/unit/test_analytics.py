@@ -14,11 +14,17 @@ import PureCloudPlatformClientV2
 import pytest
 from PureCloudPlatformClientV2 import models as sdk_models
 
-from pipeline.emulator import analytics
-from pipeline.emulator.analytics import QueryError
-from pipeline.emulator.analytics_request import bucket_edges
-from pipeline.emulator.simulation import ContactCenter, SimulationConfig
-from pipeline.emulator.simulation_model import INTERVAL_MS, RECORDED_METRICS, format_interval
+from pipeline.emulator.analytics import queries as analytics
+from pipeline.emulator.analytics.queries import QueryError
+from pipeline.emulator.analytics.request import bucket_edges
+from pipeline.emulator.simulation.center import ContactCenter
+from pipeline.emulator.simulation.model import (
+    INTERVAL_MS,
+    RECORDED_METRICS,
+    SimulationConfig,
+    format_interval,
+)
+from pipeline.emulator.simulation.topics import bodies_for_topic
 
 START = datetime(2026, 5, 4, 9, 0, 0, tzinfo=UTC)
 WHOLE = "2026-05-04T09:00:00.000Z/2026-05-04T12:00:00.000Z"
@@ -44,7 +50,7 @@ def query_routing_activity(cc: ContactCenter, body: Any) -> Any:
 
 
 def topic_bodies(cc: ContactCenter, topic: str) -> list[Any]:
-    return cc.topic_bodies(topic)
+    return bodies_for_topic(cc, topic)
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,9 @@ from pipeline.core.subscription.availability import (
 )
 from pipeline.core.subscription.planner import ResolvedEntities
 from pipeline.core.subscription.spec import load_spec, parse_spec
-from pipeline.emulator import analytics
-from pipeline.emulator.simulation import ContactCenter, SimulationConfig
+from pipeline.emulator.analytics import queries as analytics
+from pipeline.emulator.simulation.center import ContactCenter
+from pipeline.emulator.simulation.model import SimulationConfig
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "subscription.yaml"
 NOW = datetime(2026, 5, 4, 10, 15, 30, 123456, tzinfo=UTC)

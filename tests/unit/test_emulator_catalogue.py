@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.emulator.catalogue import (
+from pipeline.emulator.errors import EmulatorError
+from pipeline.emulator.state.catalogue import (
     DEFAULT_TEMPLATES,
     EXPAND_FIELDS,
     TopicCatalogue,
     TopicTemplate,
     expand_compound,
 )
-from pipeline.emulator.errors import EmulatorError
 
 QUEUE = "8f7e2c1a-0000-4000-8000-000000000001"
 USER = "6a1b0000-0000-4000-8000-000000000002"

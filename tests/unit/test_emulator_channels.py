@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from pipeline.emulator.catalogue import TopicCatalogue
-from pipeline.emulator.channels import (
+from pipeline.emulator.errors import EmulatorError
+from pipeline.emulator.state.catalogue import TopicCatalogue
+from pipeline.emulator.state.channels import (
     ChannelRegistry,
     ChannelSettings,
     format_timestamp,
 )
-from pipeline.emulator.errors import EmulatorError
-from pipeline.emulator.tokens import ClientId, TokenId
+from pipeline.emulator.state.tokens import ClientId, TokenId
 
 DAY = 24 * 3600.0
 EPOCH = datetime(2026, 5, 4, 10, 15, tzinfo=UTC)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pipeline.emulator.channels import ChannelId
-from pipeline.emulator.faults import (
+from pipeline.emulator.state.channels import ChannelId
+from pipeline.emulator.state.faults import (
     DropSocket,
     DuplicateFrames,
     ExpireChannel,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.emulator.feed import TopicFeed, body_key
+from pipeline.emulator.http.feed import TopicFeed, body_key
 
 QUEUE = "v2.analytics.queues.q1.observations"
 USER = "v2.users.u1.presence"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.emulator.ratelimit import RateLimiter, RateLimitSettings
-from pipeline.emulator.tokens import ClientId
+from pipeline.emulator.state.ratelimit import RateLimiter, RateLimitSettings
+from pipeline.emulator.state.tokens import ClientId
 
 A, B = ClientId("client-a"), ClientId("client-b")
 

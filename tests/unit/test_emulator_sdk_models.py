@@ -16,10 +16,10 @@ import pytest
 from PureCloudPlatformClientV2 import models
 from PureCloudPlatformClientV2.api_client import ApiClient
 
-from pipeline.emulator.catalogue import EXPAND_FIELDS, TopicCatalogue
-from pipeline.emulator.channels import ChannelRegistry, ChannelSettings
 from pipeline.emulator.errors import invalid_topic
-from pipeline.emulator.tokens import ClientId, TokenId
+from pipeline.emulator.state.catalogue import EXPAND_FIELDS, TopicCatalogue
+from pipeline.emulator.state.channels import ChannelRegistry, ChannelSettings
+from pipeline.emulator.state.tokens import ClientId, TokenId
 
 A = ClientId("client-a")
 TOK1, TOK2 = TokenId("tok-0001"), TokenId("tok-0002")

@@ -1,4 +1,4 @@
-"""EmulatorState: the wiring between tokens, channels and faults."""
+"""OrgState: the wiring between tokens, channels and faults."""
 
 from __future__ import annotations
 
@@ -7,35 +7,35 @@ from typing import Any
 
 import pytest
 
-from pipeline.emulator.channels import ChannelId, ChannelSettings
 from pipeline.emulator.errors import EmulatorError
-from pipeline.emulator.faults import (
+from pipeline.emulator.state.channels import ChannelId, ChannelSettings
+from pipeline.emulator.state.faults import (
     DropSocket,
     EvictChannel,
     ExpireChannel,
     ExpireToken,
     RevokeToken,
 )
-from pipeline.emulator.state import EmulatorSettings, EmulatorState
-from pipeline.emulator.tokens import ClientId, OAuthClientConfig, Principal
+from pipeline.emulator.state.org import OrgSettings, OrgState
+from pipeline.emulator.state.tokens import ClientId, OAuthClientConfig, Principal
 
 SECRET = "s3cret"
 A = ClientId("client-a")
 WS = "ws://127.0.0.1:8089"
 
 
-def make_state(**channel_settings: Any) -> EmulatorState:
+def make_state(**channel_settings: Any) -> OrgState:
     clients = [OAuthClientConfig(A, SECRET, 100, frozenset({"v2.users.{id}.presence"}))]
-    settings = EmulatorSettings(channels=ChannelSettings(**channel_settings))
-    return EmulatorState(clients, random.Random(11), settings)
+    settings = OrgSettings(channels=ChannelSettings(**channel_settings))
+    return OrgState(clients, random.Random(11), settings)
 
 
-def login(state: EmulatorState, now: float = 0.0) -> Principal:
+def login(state: OrgState, now: float = 0.0) -> Principal:
     grant = state.tokens.issue(A, SECRET, "client_credentials", now)
     return state.tokens.authenticate(f"Bearer {grant.access_token}", now)
 
 
-def open_channel(state: EmulatorState, who: Principal, now: float = 0.0) -> ChannelId:
+def open_channel(state: OrgState, who: Principal, now: float = 0.0) -> ChannelId:
     channel, _ = state.channels.create_channel(who.client_id, who.token_id, now, WS)
     return channel.id
 

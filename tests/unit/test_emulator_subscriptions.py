@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from pipeline.emulator.catalogue import EntityKind, TopicCatalogue
-from pipeline.emulator.channels import Channel, ChannelRegistry, ChannelSettings
 from pipeline.emulator.errors import EmulatorError
-from pipeline.emulator.subscriptions import parse_subscription_body
-from pipeline.emulator.tokens import ClientId, TokenId
+from pipeline.emulator.state.catalogue import EntityKind, TopicCatalogue
+from pipeline.emulator.state.channels import Channel, ChannelRegistry, ChannelSettings
+from pipeline.emulator.state.subscriptions import parse_subscription_body
+from pipeline.emulator.state.tokens import ClientId, TokenId
 
 A, B = ClientId("client-a"), ClientId("client-b")
 WS = "ws://127.0.0.1:8089"

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from pipeline.emulator.errors import EmulatorError, OAuthError
-from pipeline.emulator.tokens import ClientId, OAuthClientConfig, TokenId, TokenRegistry
+from pipeline.emulator.state.tokens import ClientId, OAuthClientConfig, TokenId, TokenRegistry
 
 CANARY = "canary-secret-7f3a"
 CLIENT = ClientId("client-a")

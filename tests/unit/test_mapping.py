@@ -22,7 +22,9 @@ from pipeline.core.contract.records import MetricRecord
 from pipeline.core.genesys.events import BackfillEvent
 from pipeline.core.genesys.frames import TopicEvent, parse_frame
 from pipeline.core.genesys.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
-from pipeline.emulator.simulation import ContactCenter, SimulationConfig
+from pipeline.emulator.simulation.center import ContactCenter
+from pipeline.emulator.simulation.model import SimulationConfig
+from pipeline.emulator.simulation.topics import bodies_for_topic
 from pipeline.errors import FrameError
 
 Q = "8f7e2c1a-0000-4000-8000-000000000001"
@@ -617,7 +619,7 @@ INGEST_EMU = int((START + timedelta(minutes=40)).timestamp() * 1000)
 def test_every_emulator_body_maps_with_sensible_values(centre: ContactCenter) -> None:
     seen: dict[str, set[str]] = {}
     for topic in _topics(centre):
-        for body in centre.topic_bodies(topic):
+        for body in bodies_for_topic(centre, topic):
             records = run(frame(topic, body), INGEST_EMU)
             assert records or not body.get("data", True)
             family = topic.replace(topic.split(".")[-2], "{id}", 1)

@@ -26,8 +26,9 @@ from pipeline.core.subscription.planner import (
     unresolved_references,
 )
 from pipeline.core.subscription.spec import load_spec, parse_spec
-from pipeline.emulator.catalogue import TopicCatalogue
-from pipeline.emulator.simulation import ContactCenter, SimulationConfig
+from pipeline.emulator.simulation.center import ContactCenter
+from pipeline.emulator.simulation.model import SimulationConfig
+from pipeline.emulator.state.catalogue import TopicCatalogue
 from pipeline.errors import SubscriptionError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "subscription.yaml"

@@ -19,15 +19,21 @@ from pipeline.core.genesys.metrics import (
     SYSTEM_PRESENCES,
     USER_AGGREGATE_METRICS,
 )
-from pipeline.emulator.simulation import ContactCenter, MediaProfile, SimulationConfig
-from pipeline.emulator.simulation_model import (
+from pipeline.emulator.simulation.center import ContactCenter
+from pipeline.emulator.simulation.model import (
     INTERVAL_MS,
     RECORDED_METRICS,
+    MediaProfile,
+    SimulationConfig,
     format_interval,
     iso_ms,
     to_ms,
 )
-from pipeline.emulator.simulation_topics import SUPPORTED_TOPIC_TEMPLATES
+from pipeline.emulator.simulation.topics import (
+    SUPPORTED_TOPIC_TEMPLATES,
+    bodies_for_topic,
+    is_supported_topic,
+)
 
 START = datetime(2026, 5, 4, 9, 0, 0, tzinfo=UTC)
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -42,7 +48,7 @@ def run(config: SimulationConfig = SMALL, minutes: float = 60) -> ContactCenter:
 
 def topic_bodies(cc: ContactCenter, topic: str) -> list[Any]:
     """A topic's bodies, typed loosely so assertions can index into them."""
-    return cc.topic_bodies(topic)
+    return bodies_for_topic(cc, topic)
 
 
 def all_topics(cc: ContactCenter) -> list[str]:
@@ -492,7 +498,7 @@ def test_unknown_topics_and_entities() -> None:
     missing = "00000000-0000-4000-8000-000000000000"
     for template in SUPPORTED_TOPIC_TEMPLATES:
         topic = template.replace("{id}", missing)
-        assert cc.supported_topic(topic)
+        assert is_supported_topic(topic)
         assert topic_bodies(cc, topic) == []
     for topic in (
         "v2.analytics.flow.x.aggregates",
@@ -501,7 +507,7 @@ def test_unknown_topics_and_entities() -> None:
         "nonsense",
         "v2.users..presence",
     ):
-        assert not cc.supported_topic(topic)
+        assert not is_supported_topic(topic)
         assert topic_bodies(cc, topic) == []
 
 

@@ -23,7 +23,7 @@ from pipeline.core.genesys.topics import (
     is_valid_topic,
     parse_topic,
 )
-from pipeline.emulator.catalogue import DEFAULT_TEMPLATES, TopicCatalogue
+from pipeline.emulator.state.catalogue import DEFAULT_TEMPLATES, TopicCatalogue
 
 QUEUE = QueueId("8f7e2c1a-0000-4000-8000-000000000001")
 USER = UserId("6a1b0000-0000-4000-8000-000000000002")

@@ -1,19 +1,20 @@
-"""The emulator's protocol state in one object, for the HTTP/WebSocket shell (pure).
+"""The emulated org's protocol state in one object, for the HTTP/WebSocket shell (pure).
 
-:class:`EmulatorState` owns the pieces and wires the few places where they meet:
+:class:`OrgState` holds the registries as plain attributes and wires the few places where
+they meet:
 
-* ``tokens`` (:class:`~pipeline.emulator.tokens.TokenRegistry`) — OAuth clients, bearer check;
-* ``catalogue`` (:class:`~pipeline.emulator.catalogue.TopicCatalogue`) — topics, availabletopics;
-* ``channels`` (:class:`~pipeline.emulator.channels.ChannelRegistry`) — channels, subscriptions;
-* ``limiter`` (:class:`~pipeline.emulator.ratelimit.RateLimiter`) — per-client budget;
-* ``faults`` (:class:`~pipeline.emulator.faults.FaultPlan`) — planned failures.
+* ``tokens`` (:class:`~.tokens.TokenRegistry`): OAuth clients, bearer check;
+* ``catalogue`` (:class:`~.catalogue.TopicCatalogue`): topics, availabletopics;
+* ``channels`` (:class:`~.channels.ChannelRegistry`): channels, subscriptions;
+* ``limiter`` (:class:`~.ratelimit.RateLimiter`): per-client budget;
+* ``faults`` (:class:`~.faults.FaultPlan`): planned failures.
 
 Token events reach channels only through here: revoking a token ends the channels it created
 (``dies_with_token_revoke``, default on), and a token's expiry does the same only when
 ``dies_with_token_expiry`` is on (default off) — both UNVERIFIED,
 ``reference/genesys-cloud-api.md`` §5.4 and §11. Everything that ends channels returns
-:class:`~pipeline.emulator.channels.ChannelEnded` values: the shell sends each ``notice`` (if
-any) on the channel's socket, then closes it.
+:class:`~.channels.ChannelEnded` values: the shell sends each ``notice`` (if any) on the
+channel's socket, then closes it.
 
 A typical REST request in the shell::
 
@@ -33,9 +34,10 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pipeline.emulator.catalogue import TopicCatalogue
-from pipeline.emulator.channels import ChannelEnded, ChannelRegistry, ChannelSettings
-from pipeline.emulator.faults import (
+from pipeline.emulator.config import DEFAULTS
+from pipeline.emulator.state.catalogue import TopicCatalogue
+from pipeline.emulator.state.channels import ChannelEnded, ChannelRegistry, ChannelSettings
+from pipeline.emulator.state.faults import (
     EvictChannel,
     ExpireChannel,
     ExpireToken,
@@ -43,23 +45,23 @@ from pipeline.emulator.faults import (
     FaultPlan,
     RevokeToken,
 )
-from pipeline.emulator.ratelimit import RateLimiter, RateLimitSettings
-from pipeline.emulator.subscriptions import EntityCheck
-from pipeline.emulator.tokens import OAuthClientConfig, TokenId, TokenRegistry
+from pipeline.emulator.state.ratelimit import RateLimiter, RateLimitSettings
+from pipeline.emulator.state.subscriptions import EntityCheck
+from pipeline.emulator.state.tokens import OAuthClientConfig, TokenId, TokenRegistry
 
-__all__ = ["EmulatorSettings", "EmulatorState"]
+__all__ = ["OrgSettings", "OrgState"]
 
 
 @dataclass(frozen=True, slots=True)
-class EmulatorSettings:
+class OrgSettings:
     """Every tunable of the protocol state; the defaults follow the reference."""
 
     channels: ChannelSettings = field(default_factory=ChannelSettings)
     rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
-    bad_client_status: int = 401
+    bad_client_status: int = DEFAULTS.bad_credentials_status
 
 
-class EmulatorState:
+class OrgState:
     """Tokens, catalogue, channels, rate limits and faults of one emulated org.
 
     Args:
@@ -74,12 +76,12 @@ class EmulatorState:
         self,
         clients: Iterable[OAuthClientConfig],
         rng: random.Random,
-        settings: EmulatorSettings | None = None,
+        settings: OrgSettings | None = None,
         *,
         catalogue: TopicCatalogue | None = None,
         entity_exists: EntityCheck | None = None,
     ) -> None:
-        self.settings = settings or EmulatorSettings()
+        self.settings = settings or OrgSettings()
         self.catalogue = catalogue or TopicCatalogue()
         self.tokens = TokenRegistry((), rng, bad_client_status=self.settings.bad_client_status)
         self.channels = ChannelRegistry(

@@ -13,7 +13,7 @@ in this order, failing the whole call at the first problem:
    the parameter's description "prevent throwing of errors for failed permissions checks").
 
 The 1,000-topic cap is the channel's business (it needs the channel's current list), see
-:mod:`pipeline.emulator.channels`. Answers are ``ChannelTopicEntityListing`` values.
+:mod:`pipeline.emulator.state.channels`. Answers are ``ChannelTopicEntityListing`` values.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from pipeline.emulator.catalogue import EntityKind, TopicCatalogue, TopicMatch, TopicName
 from pipeline.emulator.errors import bad_request, invalid_topic, unauthorized_topic
+from pipeline.emulator.state.catalogue import EntityKind, TopicCatalogue, TopicMatch, TopicName
 
 __all__ = [
     "REJECTION_REASON",

@@ -1,7 +1,7 @@
 """The simulation's mutable inner records and the seeded construction of the organisation.
 
 :class:`Agent` and :class:`Conversation` are the engine's working state (mutable, slotted,
-never handed out: the public read model is in ``simulation_model``). :func:`build_entities`
+never handed out: the public read model is in ``model``). :func:`build_entities`
 draws queues, users, memberships, wrap-up codes and org presence ids from the seeded random
 generator, in a fixed order, so the same seed always yields the same organisation.
 """
@@ -15,14 +15,27 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from pipeline.core.genesys.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
-from pipeline.emulator.simulation_model import (
+from pipeline.emulator.simulation.model import (
     QueueInfo,
     SimulationConfig,
     UserInfo,
     WrapupCodeInfo,
 )
 
-__all__ = ["Agent", "Conversation", "Entities", "build_entities", "new_id"]
+__all__ = [
+    "ACW",
+    "ALERTING",
+    "CONNECTED",
+    "WAITING",
+    "Agent",
+    "Conversation",
+    "Entities",
+    "build_entities",
+    "new_id",
+]
+
+# What a conversation is doing (Conversation.state).
+WAITING, ALERTING, CONNECTED, ACW = range(4)
 
 _QUEUE_NAMES = ("Support", "Sales", "Billing", "Claims", "Retention", "Technical", "Orders")
 _WRAPUP_NAMES = (
@@ -115,7 +128,7 @@ class Conversation:
         self.qm = qm  # queue * len(media_types) + media
         self.entry_ms = entry
         self.uuid = uid
-        self.state = 0
+        self.state = WAITING
         self.agent = -1
         self.alert_ms = self.connect_ms = self.talk_ms = self.hold_ms = 0
         self.wrapup = -1

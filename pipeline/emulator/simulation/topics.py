@@ -14,22 +14,18 @@ flavours), §6.4 (user presence / routingStatus / activity) and the SDK models
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
 from pipeline.core.genesys.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
-from pipeline.emulator.simulation_log import StatAccumulator, render_stats
-from pipeline.emulator.simulation_model import (
+from pipeline.emulator.simulation.center import ContactCenter
+from pipeline.emulator.simulation.log import StatAccumulator, render_stats
+from pipeline.emulator.simulation.model import (
     INTERVAL_MS,
     RECORDED_METRICS,
     AgentStateSnapshot,
     format_interval,
     iso_ms,
 )
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from pipeline.emulator.simulation import ContactCenter
 
 __all__ = [
     "AGENT_STATE_METRICS",

@@ -9,7 +9,7 @@ invariant that no indexed agent could serve a waiting conversation.
 
 from __future__ import annotations
 
-from pipeline.emulator.simulation_entities import Agent
+from pipeline.emulator.simulation.entities import Agent
 
 __all__ = ["RoutingIndex"]
 

@@ -1,5 +1,16 @@
 """A deterministic, seeded contact centre that the emulator streams and queries.
 
+:class:`ContactCenter` is assembled from plain parts, each in its own module:
+
+* the organisation (``entities.py``): queues, users, wrap-up codes, drawn from the seed;
+* the :class:`~.floor.Floor`: who waits, rings and talks right now, and the committed values;
+* the :class:`~.recorder.Recorder`: completed metrics and status segments, and the totals of
+  the current 30-minute interval;
+* the :class:`~.engine.Engine`: the schedule of events that moves the floor, tick by tick.
+
+The topic bodies built from it are in ``topics.py``; the analytics queries over it are in
+``pipeline.emulator.analytics``.
+
 Theory of operation
 -------------------
 The centre lives in simulated epoch-milliseconds and moves only when the caller says so:
@@ -33,40 +44,27 @@ send on change (§6.1: at most one notification per second).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from types import MappingProxyType
 
-from pipeline.core.genesys.metrics import ROUTING_STATUSES, SYSTEM_PRESENCES
-from pipeline.emulator.simulation_engine import KIND_PRESENCE, KIND_ROUTING, Engine
-from pipeline.emulator.simulation_log import StatAccumulator
-from pipeline.emulator.simulation_model import (
+from pipeline.emulator.simulation.engine import Engine
+from pipeline.emulator.simulation.entities import build_entities
+from pipeline.emulator.simulation.floor import Floor
+from pipeline.emulator.simulation.log import EmissionLog, SegmentLog, StatAccumulator
+from pipeline.emulator.simulation.model import (
     AgentStateSnapshot,
     MediaObservation,
-    MediaProfile,
-    QueueInfo,
     SimulationConfig,
-    UserInfo,
     UserSnapshot,
-    WrapupCodeInfo,
+    to_ms,
 )
-from pipeline.emulator.simulation_topics import bodies_for_topic, is_supported_topic
+from pipeline.emulator.simulation.recorder import Recorder
 
-__all__ = [
-    "KIND_PRESENCE",
-    "KIND_ROUTING",
-    "ContactCenter",
-    "MediaProfile",
-    "QueueInfo",
-    "SimulationConfig",
-    "UserInfo",
-    "WrapupCodeInfo",
-]
-
-_ALERTING = 1
+__all__ = ["ContactCenter"]
 
 
-class ContactCenter(Engine):
+class ContactCenter:
     """The simulated organisation: queues, agents, wrap-up codes and their live state.
 
     Positions (``queue``, ``media``, ``user``, ``wrapup`` integers) index :attr:`queues`,
@@ -78,13 +76,45 @@ class ContactCenter(Engine):
         start: aware datetime the simulation starts at (truncated to the second).
     """
 
+    def __init__(self, config: SimulationConfig, start: datetime) -> None:
+        self.config = config
+        # One generator for everything, consumed in a fixed order: the org first, then events.
+        rng = random.Random(config.seed)  # noqa: S311 - a simulation, not crypto
+        start_ms = to_ms(start) // 1000 * 1000
+        self._origin = start - timedelta(microseconds=start.microsecond)
+        self._start_s = start_ms // 1000
+        entities = build_entities(config, rng, start_ms)
+        self.media_types: tuple[str, ...] = config.media_types
+        self.queues, self.users, self.wrapup_codes = entities.queues, entities.users, entities.codes
+        self.org_presence_ids: Mapping[str, str] = entities.org_presence_ids
+        self.queue_index = {q.id: i for i, q in enumerate(self.queues)}
+        self.user_index = {u.id: i for i, u in enumerate(self.users)}
+        self.wrapup_index = {w.id: i for i, w in enumerate(self.wrapup_codes)}
+        self.floor = Floor(entities, config.media_types, start_ms)
+        self.recorder = Recorder(start_ms, config.retention_s)
+        self.engine = Engine(
+            config,
+            self.floor,
+            self.recorder,
+            rng,
+            queues=self.queues,
+            wrapup_codes=len(self.wrapup_codes),
+            start_ms=start_ms,
+        )
+
+    # ------------------------------------------------------------------ time
+
+    def advance(self, now: datetime) -> None:
+        """Simulate whole seconds up to ``now`` (aware); earlier ``now`` values do nothing."""
+        self.engine.advance(now)
+
     def now(self) -> datetime:
         """The simulated instant reached: everything before it has happened."""
-        return self._origin + timedelta(seconds=self._clock_s - self._start_s)
+        return self._origin + timedelta(seconds=self.engine.clock_s - self._start_s)
 
     def now_ms(self) -> int:
         """:meth:`now` in epoch milliseconds."""
-        return self._clock_s * 1000
+        return self.engine.clock_s * 1000
 
     @property
     def start_ms(self) -> int:
@@ -94,67 +124,74 @@ class ContactCenter(Engine):
     @property
     def interval_start_ms(self) -> int:
         """Start of the current 30-minute aggregate interval (epoch ms)."""
-        return self._interval_start
+        return self.recorder.interval_start
 
-    def supported_topic(self, topic: str) -> bool:
-        """True when ``topic`` is one of the templates this simulation feeds (ids unchecked)."""
-        return is_supported_topic(topic)
+    # ------------------------------------------------------------------ the organisation
 
-    def topic_bodies(self, topic: str) -> list[dict[str, object]]:
-        """The current ``eventBody`` dicts for a concrete topic ([] for an unknown entity)."""
-        return bodies_for_topic(self, topic)
+    def members(self, queue: int) -> tuple[int, ...]:
+        """User positions of a queue's members."""
+        return self.floor.members[queue]
+
+    def has_entity(self, kind: str, entity_id: str) -> bool:
+        """True when the org has this queue, user or wrap-up code.
+
+        Kinds the simulation does not model (flows, conversations ...) are taken on trust:
+        every id exists.
+        """
+        index = {
+            "queue": self.queue_index,
+            "user": self.user_index,
+            "wrapup": self.wrapup_index,
+        }.get(kind)
+        return True if index is None else entity_id in index
+
+    # ------------------------------------------------------------------ live state
 
     def queue_observation(self, queue: int, media: int) -> MediaObservation:
         """Waiting / interacting / alerting counts of a queue and media, as committed."""
-        slot = queue * self._m + media
-        waiting, interacting, alerting, oldest_wait, oldest_talk = self._obs_key[slot]
-        return MediaObservation(
-            waiting, interacting, alerting, None if oldest_wait < 0 else oldest_wait,
-            None if oldest_talk < 0 else oldest_talk, self._obs_at[slot],
-        )  # fmt: skip
+        return self.floor.queue_observation(queue, media)
 
     def observation_details(self, queue: int, media: int, metric: str) -> list[tuple[int, str]]:
         """(observationDate ms, conversation id) of each conversation behind an o-metric.
 
         Args:
-            queue: queue position. media: media position.
+            queue: queue position.
+            media: media position.
             metric: ``oWaiting``, ``oInteracting`` or ``oAlerting``.
+
+        Returns:
+            One pair per conversation.
         """
-        slot = queue * self._m + media
-        if metric == "oWaiting":
-            return [(entry, self._convs[cid].uuid) for entry, cid in self._waiting[slot]]
-        if metric == "oInteracting":
-            return [(at, self._convs[cid].uuid) for cid, at in self._interacting[slot].items()]
-        return sorted(
-            (c.alert_ms, c.uuid) for c in self._convs.values()
-            if c.qm == slot and c.state == _ALERTING
-        )  # fmt: skip
+        return self.floor.observation_details(queue, media, metric)
 
     def agent_state(self, queue: int) -> AgentStateSnapshot:
         """Member counts of a queue by presence and routing status, as committed."""
-        presence, routing = self._agents_key[queue]
-        return AgentStateSnapshot(presence, routing, len(self._members[queue]),
-                                  self._agents_at[queue])  # fmt: skip
-
-    def members(self, queue: int) -> tuple[int, ...]:
-        """User positions of a queue's members."""
-        return self._members[queue]
+        return self.floor.agent_state(queue)
 
     def user_snapshot(self, user: int) -> UserSnapshot:
         """Presence and routing status of one agent."""
-        a = self._agents[user]
-        media = self.media_types[a.media] if a.media >= 0 else None
-        return UserSnapshot(SYSTEM_PRESENCES[a.presence], a.presence_ms,
-                            ROUTING_STATUSES[a.routing], a.routing_ms, a.load, media)  # fmt: skip
+        return self.floor.user_snapshot(user)
+
+    # ------------------------------------------------------------------ what was recorded
+
+    @property
+    def emissions(self) -> EmissionLog:
+        """Every completed conversation metric within the retention."""
+        return self.recorder.emissions
+
+    @property
+    def segments(self) -> SegmentLog:
+        """Every finished stretch of time in a routing status or presence, within retention."""
+        return self.recorder.segments
 
     def current_queue_stats(self, queue: int, media: int) -> Mapping[int, StatAccumulator]:
         """Metric code → stats of the current interval for a queue and media."""
-        return MappingProxyType(self._agg_queue.get(queue * self._m + media, {}))
+        return self.recorder.slot_stats(queue * len(self.media_types) + media)
 
     def current_wrapup_stats(self, wrapup: int) -> Mapping[int, Mapping[int, StatAccumulator]]:
         """Queue-media slot (queue * len(media_types) + media) → metric code → stats."""
-        return MappingProxyType(self._agg_wrapup.get(wrapup, {}))
+        return self.recorder.wrapup_stats(wrapup)
 
     def current_user_stats(self, user: int) -> Mapping[int, StatAccumulator]:
         """``kind * 16 + qualifier`` → time-in-status stats of the current interval."""
-        return MappingProxyType(self._agg_user.get(user, {}))
+        return self.recorder.user_stats(user)

@@ -11,8 +11,7 @@ Tests and the admin API *plan* faults; the HTTP/WebSocket shell *consumes* them.
   A 429 with ``retry_after`` answers ``too.many.requests.retry.after`` plus ``Retry-After``
   (the SDK retries it by itself); without, ``too.many.requests`` (the SDK raises) — §4.3, §4.4.
 * Socket actions (:class:`DropSocket`, :class:`SendSocketClosing`, :class:`StallSocket`) queue
-  per channel; the
-  channel's socket task drains them with :meth:`FaultPlan.take_socket_actions`.
+  per channel; the channel's socket task drains them with :meth:`FaultPlan.take_socket_actions`.
 * Heartbeat pauses (:class:`StopHeartbeats`/:class:`ResumeHeartbeats`) are flags the heartbeat
   loop reads through :meth:`FaultPlan.heartbeats_paused`; ``channel_id=None`` means every channel.
 * Frame faults (:class:`MalformedFrames`, :class:`TruncatedFrames`, :class:`DuplicateFrames`,
@@ -20,7 +19,7 @@ Tests and the admin API *plan* faults; the HTTP/WebSocket shell *consumes* them.
   through :meth:`FaultPlan.shape_frame` and sends whatever comes back (zero, one or more
   frames). Within one frame: malformed beats truncated, then duplicate, then reorder.
 * State faults (:class:`ExpireChannel`, :class:`EvictChannel`, :class:`ExpireToken`,
-  :class:`RevokeToken`) change channels or tokens; ``EmulatorState.apply_fault`` runs them at
+  :class:`RevokeToken`) change channels or tokens; ``OrgState.apply_fault`` runs them at
   once and the plan refuses them.
 
 Every fault is a frozen dataclass, so the shell can ``match fault: case DropSocket(channel_id=c)``.
@@ -31,9 +30,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from pipeline.emulator.channels import ChannelId
 from pipeline.emulator.errors import EmulatorError, error_for_status
-from pipeline.emulator.tokens import TokenId
+from pipeline.emulator.state.channels import ChannelId
+from pipeline.emulator.state.tokens import TokenId
 
 __all__ = [
     "ConsumedFault",
@@ -91,10 +90,13 @@ class DropSocket:
 
 @dataclass(frozen=True, slots=True)
 class SendSocketClosing:
-    """Send ``v2.system.socket_closing``, then close after ``close_after`` seconds (§5.3)."""
+    """Send ``v2.system.socket_closing``, then close after ``close_after`` seconds (§5.3).
+
+    ``None`` waits the emulator's ``socket_closing_delay_s`` (1 s by default).
+    """
 
     channel_id: ChannelId
-    close_after: float = 1.0
+    close_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +279,7 @@ class FaultPlan:
 
         Raises:
             ValueError: A frame count below its minimum.
-            TypeError: A state fault (use ``EmulatorState.apply_fault``).
+            TypeError: A state fault (use ``OrgState.apply_fault``).
         """
         match fault:
             case (

@@ -32,8 +32,8 @@ from pipeline.core.genesys.metrics import (
     USER_AGGREGATE_DIMENSIONS,
     USER_AGGREGATE_METRICS,
 )
-from pipeline.emulator.analytics_activity import query_routing_activity
-from pipeline.emulator.analytics_request import (
+from pipeline.emulator.analytics.activity import query_routing_activity
+from pipeline.emulator.analytics.request import (
     Filter,
     QueryError,
     bucket_edges,
@@ -43,15 +43,15 @@ from pipeline.emulator.analytics_request import (
     parse_time_zone,
     require_mapping,
 )
-from pipeline.emulator.simulation import ContactCenter
-from pipeline.emulator.simulation_log import StatAccumulator, render_stats
-from pipeline.emulator.simulation_model import (
+from pipeline.emulator.simulation.center import ContactCenter
+from pipeline.emulator.simulation.log import StatAccumulator, render_stats
+from pipeline.emulator.simulation.model import (
     AGENT_METRICS,
     RECORDED_METRICS,
     format_interval,
     iso_ms,
 )
-from pipeline.emulator.simulation_topics import (
+from pipeline.emulator.simulation.topics import (
     AGENT_STATE_METRICS,
     MEDIA_OBSERVATION_METRICS,
     agent_state_metrics,
@@ -206,7 +206,7 @@ def query_conversation_aggregates(
     Real metrics the simulation does not produce are accepted and simply have no data.
 
     Raises:
-        QueryError: see :mod:`pipeline.emulator.analytics_request`.
+        QueryError: see :mod:`pipeline.emulator.analytics.request`.
     """
     body = require_mapping(body, "body")
     start, end = parse_interval(body)
@@ -271,7 +271,7 @@ def query_user_aggregates(cc: ContactCenter, body: Mapping[str, object]) -> dict
     the system presence, or the organisation presence id.
 
     Raises:
-        QueryError: see :mod:`pipeline.emulator.analytics_request`.
+        QueryError: see :mod:`pipeline.emulator.analytics.request`.
     """
     body = require_mapping(body, "body")
     start, end = parse_interval(body)

@@ -1,14 +1,18 @@
-"""The notification WebSocket of the emulator: one live socket per channel.
+"""One live notification WebSocket of the emulator (reference §5.3).
 
 Each socket runs two loops. The *reader* answers ``{"message": "ping"}`` with a ``pong`` on
-``channel.metadata`` (reference §5.3) and ignores anything else. The *writer* wakes every tick
-and, in order: carries out planned socket faults (abrupt drop, ``socket_closing`` then close),
-sends the heartbeat when due (unless paused by a fault), and sends the topic frames the
-:class:`~pipeline.emulator.feed.TopicFeed` says are due, each passed through the fault plan
-(malformed, truncated, duplicated, reordered).
+``channel.metadata`` and ignores anything else. The *writer* wakes every ``tick_s`` of real
+time and takes one :meth:`SocketSession.step`, which, in order:
 
-Every frame sent is written to the :class:`FrameLog`, so a test can account for each event
-end to end: received, dead-lettered (``intact`` False) or inside a reported gap.
+1. carries out planned socket faults (abrupt drop, stall, ``socket_closing`` then the close
+   once its delay has passed on the emulator's clock);
+2. sends the heartbeat when ``heartbeat_s`` has passed (unless paused by a fault);
+3. sends the topic frames the :class:`~.feed.TopicFeed` says are due, each passed through the
+   fault plan (malformed, truncated, duplicated, reordered).
+
+Every frame sent goes to the :class:`~.frames.FrameLog`. Time is read from ``now`` (emulator
+time), never from the event loop, so a test with a manual clock can advance it and call
+``step()`` itself instead of waiting for the writer.
 """
 
 from __future__ import annotations
@@ -16,101 +20,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
-from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
 
-from pipeline.emulator.faults import DropSocket, FaultPlan, SendSocketClosing, StallSocket
-from pipeline.emulator.feed import TopicFeed
+from pipeline.emulator.config import EmulatorConfig
+from pipeline.emulator.http.feed import TopicFeed
+from pipeline.emulator.http.frames import HEARTBEAT, PONG, FrameLog, envelope
+from pipeline.emulator.state.faults import DropSocket, FaultPlan, SendSocketClosing, StallSocket
 
-__all__ = ["FrameLog", "SentFrame", "SocketSession", "envelope"]
+__all__ = ["SocketSession"]
 
 log = logging.getLogger(__name__)
-
-HEARTBEAT = {"message": "WebSocket Heartbeat"}
-PONG = {"message": "pong"}
-
-
-def envelope(topic: str, body: dict[str, Any], correlation_id: str | None = None) -> str:
-    """A notification frame as the service sends it (§5.3)."""
-    doc: dict[str, Any] = {"topicName": topic, "version": "2", "eventBody": body}
-    if correlation_id is not None:
-        doc["metadata"] = {"CorrelationId": correlation_id}
-    return orjson.dumps(doc).decode()
-
-
-@dataclass(frozen=True, slots=True)
-class SentFrame:
-    """One frame as it left the emulator.
-
-    Attributes:
-        seq: position in the emulator's log (1-based, across channels).
-        channel_id: the channel whose socket sent it.
-        kind: ``event``, ``heartbeat``, ``pong``, ``socket_closing`` or ``system``.
-        topic: the frame's ``topicName``.
-        correlation_id: ``metadata.CorrelationId`` of an event frame.
-        body_key: which body of the topic (see ``feed.body_key``).
-        intact: False when a fault made the bytes unparseable (malformed, truncated).
-        at: emulator time (seconds since start) it was sent.
-        wall: epoch seconds it was sent (to compare with a client's clock).
-        text: the frame as sent, when the log keeps texts.
-    """
-
-    seq: int
-    channel_id: str
-    kind: str
-    topic: str
-    correlation_id: str | None
-    body_key: str | None
-    intact: bool
-    at: float
-    wall: float
-    text: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The admin API's view of the frame."""
-        return asdict(self)
-
-
-class FrameLog:
-    """The last ``limit`` frames sent, across channels."""
-
-    def __init__(self, limit: int = 200_000, keep_text: bool = False) -> None:
-        self._frames: deque[SentFrame] = deque(maxlen=limit)
-        self._seq = 0
-        self._keep_text = keep_text
-
-    def add(self, channel_id: str, kind: str, topic: str, at: float, **extra: Any) -> SentFrame:
-        """Append one frame; returns it."""
-        self._seq += 1
-        frame = SentFrame(
-            self._seq,
-            channel_id,
-            kind,
-            topic,
-            extra.get("correlation_id"),
-            extra.get("body_key"),
-            extra.get("intact", True),
-            at,
-            time.time(),
-            extra.get("text") if self._keep_text else None,
-        )
-        self._frames.append(frame)
-        return frame
-
-    def frames(self, channel_id: str | None = None, since: int = 0) -> list[SentFrame]:
-        """Frames after ``since`` (a seq), optionally of one channel."""
-        return [
-            f
-            for f in self._frames
-            if f.seq > since and (channel_id is None or f.channel_id == channel_id)
-        ]
 
 
 @dataclass(slots=True)
@@ -129,12 +54,13 @@ class SocketSession:
         ws: the prepared aiohttp WebSocket.
         transport: the request's TCP transport (for abrupt drops).
         channel_id: the channel it belongs to.
+        config: ``heartbeat_s``, ``tick_s``, ``frame_interval_s``, ``send_initial_state`` and
+            ``socket_closing_delay_s`` apply.
         faults: the emulator's fault plan.
         frames: the emulator's frame log.
         topics_of: current subscriptions of the channel.
         bodies_for: current bodies of a topic (the simulation).
-        clock: emulator time in seconds.
-        heartbeat_s, tick_s, frame_interval_s, send_initial_state: see ``EmulatorConfig``.
+        now: emulator time in seconds.
     """
 
     def __init__(
@@ -143,31 +69,28 @@ class SocketSession:
         transport: asyncio.Transport | None,
         channel_id: str,
         *,
+        config: EmulatorConfig,
         faults: FaultPlan,
         frames: FrameLog,
         topics_of: Callable[[], tuple[str, ...]],
         bodies_for: Callable[[str], list[dict[str, object]]],
-        clock: Callable[[], float],
-        heartbeat_s: float,
-        tick_s: float,
-        frame_interval_s: float,
-        send_initial_state: bool,
+        now: Callable[[], float],
     ) -> None:
         self.ws = ws
         self._transport = transport
         self.channel_id = channel_id
+        self._config = config
         self._faults = faults
         self._frames = frames
         self._topics_of = topics_of
         self._bodies_for = bodies_for
-        self._clock = clock
-        self._heartbeat_s = heartbeat_s
-        self._tick_s = tick_s
-        self._feed = TopicFeed(frame_interval_s, send_initial_state)
-        self._last_heartbeat = clock()
+        self._now = now
+        self._feed = TopicFeed(config.frame_interval_s, config.send_initial_state)
+        self._last_heartbeat = now()
         self._held: dict[str, _Pending] = {}
         self._closing_at: float | None = None
         self._stalled = False
+        self._stepping = asyncio.Lock()  # the writer loop and a test may step at once
         self.closed = asyncio.Event()
 
     async def run(self) -> None:
@@ -181,6 +104,19 @@ class SocketSession:
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
             self.closed.set()
+
+    async def step(self) -> bool:
+        """Take one writer step now: faults, heartbeat, due frames.
+
+        Returns:
+            True when the socket is gone (dropped, or closed after ``socket_closing``).
+        """
+        async with self._stepping:
+            if await self._run_socket_actions():
+                return True
+            await self._maybe_heartbeat()
+            await self._send_due_events()
+            return False
 
     async def send_system(self, topic: str, body: dict[str, Any]) -> None:
         """Send a system message (``no_longer_subscribed``, ``token_revoked``)."""
@@ -208,15 +144,13 @@ class SocketSession:
 
     async def _write_loop(self) -> None:
         while not self.ws.closed:
-            await asyncio.sleep(self._tick_s)
-            if await self._run_socket_actions():
+            await asyncio.sleep(self._config.tick_s)
+            if await self.step():
                 return
-            await self._maybe_heartbeat()
-            await self._send_due_events()
 
     async def _run_socket_actions(self) -> bool:
         """Carry out planned socket faults; True when the socket is gone."""
-        now = self._clock()
+        now = self._now()
         for action in self._faults.take_socket_actions(self.channel_id):
             match action:
                 case DropSocket():
@@ -228,15 +162,16 @@ class SocketSession:
                     self._stalled = True
                 case SendSocketClosing(close_after=delay):
                     await self._send_logged("socket_closing", "v2.system.socket_closing", {})
-                    self._closing_at = now + delay
+                    wait = self._config.socket_closing_delay_s if delay is None else delay
+                    self._closing_at = now + wait
         if self._closing_at is not None and now >= self._closing_at:
             await self.close(1001, b"socket closing")
             return True
         return False
 
     async def _maybe_heartbeat(self) -> None:
-        now = self._clock()
-        if now - self._last_heartbeat < self._heartbeat_s:
+        now = self._now()
+        if now - self._last_heartbeat < self._config.heartbeat_s:
             return
         self._last_heartbeat = now
         if not self._faults.heartbeats_paused(self.channel_id):
@@ -244,7 +179,7 @@ class SocketSession:
 
     async def _send_due_events(self) -> None:
         self._feed.sync_topics(self._topics_of(), self._bodies_for)
-        for frame in self._feed.due_frames(self._bodies_for, self._clock()):
+        for frame in self._feed.due_frames(self._bodies_for, self._now()):
             correlation_id = str(uuid.uuid4())
             text = envelope(frame.topic, frame.body, correlation_id)
             pending = _Pending(frame.topic, correlation_id, frame.key)
@@ -266,7 +201,7 @@ class SocketSession:
             self.channel_id,
             "event",
             source.topic,
-            self._clock(),
+            self._now(),
             correlation_id=source.correlation_id,
             body_key=source.body_key,
             intact=intact,
@@ -278,4 +213,4 @@ class SocketSession:
             return
         if not self._stalled:
             await self.ws.send_str(envelope(topic, body))
-        self._frames.add(self.channel_id, kind, topic, self._clock())
+        self._frames.add(self.channel_id, kind, topic, self._now())

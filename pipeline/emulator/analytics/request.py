@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline.core.genesys.metrics import suggest
-from pipeline.emulator.simulation_model import to_ms
+from pipeline.emulator.simulation.model import to_ms
 
 __all__ = [
     "MAX_INTERVAL_MS",

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal, NewType
 
+from pipeline.emulator.config import DEFAULTS
 from pipeline.emulator.errors import (
     OAuthError,
     authentication_required,
@@ -51,7 +52,7 @@ ClientId = NewType("ClientId", str)
 TokenId = NewType("TokenId", str)
 """A non-secret handle for one access token (never the token itself)."""
 
-DEFAULT_TOKEN_LIFETIME: Final = 86399
+DEFAULT_TOKEN_LIFETIME: Final = DEFAULTS.token_lifetime_s
 """Seconds; §3.2: default 24 h, exact ``expires_in`` (86399 or 86400) UNVERIFIED."""
 
 _GRANT_TYPE: Final = "client_credentials"
@@ -140,7 +141,7 @@ class TokenRegistry:
         clients: Iterable[OAuthClientConfig],
         rng: random.Random,
         *,
-        bad_client_status: int = 401,
+        bad_client_status: int = DEFAULTS.bad_credentials_status,
     ) -> None:
         self._clients: dict[ClientId, OAuthClientConfig] = {}
         self._tokens: dict[bytes, _TokenRecord] = {}

@@ -15,6 +15,8 @@ token (``reference/genesys-cloud-api.md`` §5.1, §5.4). It lives from creation 
   with ``v2.system.token_revoked``;
 * a fault hook ends it.
 
+What the socket of an ended channel is told is in :mod:`~pipeline.emulator.state.notices`.
+
 An ended channel is forgotten at once: HEAD, subscriptions and WebSocket connects answer 404
 ``not.found``, exactly like an id that never existed (inferred, UNVERIFIED). A channel past its
 ``expires`` already answers 404; :meth:`ChannelRegistry.sweep` reports it once so the shell can
@@ -24,10 +26,10 @@ close its socket. Touching another client's channel also answers 404, so ids do 
 shell may call :meth:`ChannelRegistry.touch` for more (which events count is UNVERIFIED).
 
 Subscriptions are an ordered set of concrete topics, validated by
-:func:`pipeline.emulator.subscriptions.validate_topics`, at most 1,000 per channel (§5.4): a call
-that would exceed the cap answers 400 ``notification.subscription.too.many.subscriptions`` and
-changes nothing. POST/PUT answer the channel's whole list after the call, then the ``Rejected``
-entries (UNVERIFIED).
+:func:`~pipeline.emulator.state.subscriptions.validate_topics`, at most 1,000 per channel
+(§5.4): a call that would exceed the cap answers 400
+``notification.subscription.too.many.subscriptions`` and changes nothing. POST/PUT answer the
+channel's whole list after the call, then the ``Rejected`` entries (UNVERIFIED).
 
 Time: ``now`` is seconds on the shell's clock; ``expires`` strings are
 ``settings.wall_epoch + now`` seconds, so a shell passing ``time.time()`` with the default epoch
@@ -43,15 +45,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, NewType
 
-from pipeline.emulator.catalogue import TopicCatalogue, TopicMatch, TopicName
 from pipeline.emulator.errors import invalid_query_param, not_found, too_many_subscriptions
-from pipeline.emulator.subscriptions import (
+from pipeline.emulator.state.catalogue import TopicCatalogue, TopicMatch, TopicName
+from pipeline.emulator.state.notices import SystemNotice, eviction_notice, token_notice
+from pipeline.emulator.state.subscriptions import (
     EntityCheck,
     SubscriptionResult,
     TopicValidation,
     validate_topics,
 )
-from pipeline.emulator.tokens import ClientId, TokenId
+from pipeline.emulator.state.tokens import ClientId, TokenId
 
 __all__ = [
     "Channel",
@@ -60,7 +63,6 @@ __all__ = [
     "ChannelRegistry",
     "ChannelSettings",
     "EndReason",
-    "SystemNotice",
     "format_timestamp",
 ]
 
@@ -109,40 +111,6 @@ class Channel:
     def to_json(self) -> dict[str, Any]:
         """``{"connectUri", "id", "expires"}``."""
         return {"connectUri": self.connect_uri, "id": self.id, "expires": self.expires}
-
-
-@dataclass(frozen=True, slots=True)
-class SystemNotice:
-    """A system message to push on the channel's socket before closing it (§5.3).
-
-    The shell wraps :meth:`event_body` in the usual envelope under :attr:`topic_name`.
-    Body fields are VERIFIED (``SystemMessageSystemMessage``); the ``.{channelId}`` topic
-    suffix, ``reason`` values for our cases and ``message`` texts are UNVERIFIED.
-    """
-
-    topic_name: str
-    channel_id: ChannelId
-    system_topic_type: Literal["no_longer_subscribed", "token_revoked"]
-    reason: str | None
-    message: str
-    correlation_id: str
-    organization_id: str
-    oauth_client_id: ClientId
-
-    def event_body(self) -> dict[str, Any]:
-        """The ``eventBody`` of the frame."""
-        body: dict[str, Any] = {
-            "channelId": self.channel_id,
-            "systemTopicType": self.system_topic_type,
-            "correlationId": self.correlation_id,
-            "organizationId": self.organization_id,
-            "oauthClientId": self.oauth_client_id,
-            "oauthClientOrgId": self.organization_id,
-            "message": self.message,
-        }
-        if self.reason is not None:
-            body["reason"] = self.reason
-        return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +330,7 @@ class ChannelRegistry:
 
         Raises:
             EmulatorError: 404 as for GET; 400/403 from
-                :func:`~pipeline.emulator.subscriptions.validate_topics`; 400
+                :func:`~pipeline.emulator.state.subscriptions.validate_topics`; 400
                 ``notification.subscription.too.many.subscriptions``. Nothing is applied.
         """
         record = self._owned(channel_id, client_id, now)
@@ -433,41 +401,27 @@ class ChannelRegistry:
 
     def _end(self, record: _Record, reason: EndReason, now: float) -> ChannelEnded:
         del self._channels[record.id]
-        snapshot = self._snapshot(record)
         notice = None
         if reason == "evicted":
-            notice = self._notice(
-                record,
-                "no_longer_subscribed",
+            notice = eviction_notice(
+                record.id,
+                record.client_id,
                 self.settings.eviction_reason,
-                "The channel was removed: the client created too many channels.",
+                self._new_uuid(),
+                self.settings.organization_id,
             )
         elif reason in ("token_revoked", "token_expired"):
-            notice = self._notice(
-                record,
-                "token_revoked",
-                "user_tokens_revoked" if reason == "token_revoked" else None,
-                "The access token that created this channel is no longer valid.",
+            notice = token_notice(
+                record.id,
+                record.client_id,
+                revoked=reason == "token_revoked",
+                correlation_id=self._new_uuid(),
+                organization_id=self.settings.organization_id,
             )
-        return ChannelEnded(snapshot, reason, notice)
+        return ChannelEnded(self._snapshot(record), reason, notice)
 
-    def _notice(
-        self,
-        record: _Record,
-        kind: Literal["no_longer_subscribed", "token_revoked"],
-        reason: str | None,
-        message: str,
-    ) -> SystemNotice:
-        return SystemNotice(
-            topic_name=f"v2.system.{kind}.{record.id}",
-            channel_id=record.id,
-            system_topic_type=kind,
-            reason=reason,
-            message=message,
-            correlation_id=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
-            organization_id=self.settings.organization_id,
-            oauth_client_id=record.client_id,
-        )
+    def _new_uuid(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
     def _snapshot(self, record: _Record) -> Channel:
         return Channel(

@@ -10,7 +10,8 @@ until the window closes (rounded up), and does not count toward the budget.
 Every answer carries ``inin-ratelimit-count`` (requests admitted in this window),
 ``inin-ratelimit-allowed`` (the budget) and ``inin-ratelimit-reset`` (seconds until the window
 closes) — names VERIFIED, semantics UNVERIFIED (``reference/genesys-cloud-api.md`` §4.3). The
-default budget of 300 requests per 60 s is UNVERIFIED (the official limits page was not read).
+default budget (``EmulatorConfig.rate_limit`` per ``rate_window_s``: 300 per 60 s) is
+UNVERIFIED (the official limits page was not read).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pipeline.emulator.config import DEFAULTS
 from pipeline.emulator.errors import EmulatorError, rate_limited
-from pipeline.emulator.tokens import ClientId
+from pipeline.emulator.state.tokens import ClientId
 
 __all__ = ["RateDecision", "RateLimitSettings", "RateLimiter"]
 
@@ -29,8 +31,8 @@ __all__ = ["RateDecision", "RateLimitSettings", "RateLimiter"]
 class RateLimitSettings:
     """Budget per client; ``per_client`` overrides ``limit`` for named clients."""
 
-    limit: int = 300
-    window_seconds: int = 60
+    limit: int = DEFAULTS.rate_limit
+    window_seconds: int = DEFAULTS.rate_window_s
     enabled: bool = True
     per_client: Mapping[ClientId, int] = field(default_factory=dict)
 
@@ -71,7 +73,7 @@ class RateLimiter:
     """Fixed-window budgets keyed by OAuth client.
 
     Args:
-        settings: Budget and window; defaults to 300 per 60 s.
+        settings: Budget and window; defaults to ``EmulatorConfig``'s.
     """
 
     def __init__(self, settings: RateLimitSettings | None = None) -> None:

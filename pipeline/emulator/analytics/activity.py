@@ -14,18 +14,15 @@ Response shape: SDK ``RoutingActivityResponse`` / ``RoutingActivityData`` /
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-from pipeline.emulator.analytics_request import (
+from pipeline.emulator.analytics.request import (
     QueryError,
     parse_filter,
     parse_names,
     require_mapping,
 )
-from pipeline.emulator.simulation_model import iso_ms
-
-if TYPE_CHECKING:
-    from pipeline.emulator.simulation import ContactCenter
+from pipeline.emulator.simulation.center import ContactCenter
+from pipeline.emulator.simulation.model import iso_ms
 
 __all__ = ["ROUTING_ACTIVITY_DIMENSIONS", "ROUTING_ACTIVITY_METRICS", "query_routing_activity"]
 

@@ -2,8 +2,8 @@
 
 Entity descriptions (:class:`QueueInfo`, :class:`UserInfo`, :class:`WrapupCodeInfo`), the
 tuning knobs (:class:`SimulationConfig`, :class:`MediaProfile`), read-model snapshots handed
-out by :class:`~pipeline.emulator.simulation.ContactCenter`, the metrics the simulation records,
-and millisecond time helpers. Pure: no clock, no I/O.
+out by :class:`~.center.ContactCenter`, the metrics the simulation records, and millisecond
+time helpers. Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
 from pipeline.core.genesys.metrics import INTERVAL_TOPIC_METRICS, MEDIA_TYPES, SYSTEM_PRESENCES
+from pipeline.emulator.config import DEFAULTS
 
 __all__ = [
     "AGENT_METRICS",
@@ -158,19 +159,20 @@ def _off_queue_presences() -> Mapping[str, tuple[float, float]]:
 class SimulationConfig:
     """Size, seed and behaviour of the simulated contact centre.
 
-    The defaults give roughly 85–90 % agent occupancy, so queues build up now and then and some
-    customers abandon. All rates and means are in simulated time.
+    Size, seed and arrival rate default to the emulator's (:data:`~pipeline.emulator.config.
+    DEFAULTS`). The defaults give roughly 85–90 % agent occupancy, so queues build up now and
+    then and some customers abandon. All rates and means are in simulated time.
 
     Raises:
         ValueError: from construction, when a knob is out of range or a media type or presence
             is not a real Genesys value.
     """
 
-    queues: int = 20
-    agents: int = 200
-    seed: int = 7
+    queues: int = DEFAULTS.queues
+    agents: int = DEFAULTS.agents
+    seed: int = DEFAULTS.seed
     media_types: tuple[str, ...] = ("voice", "chat", "email", "message")
-    arrival_rate_per_queue_per_min: float = 1.0
+    arrival_rate_per_queue_per_min: float = DEFAULTS.arrival_rate
     media_profiles: Mapping[str, MediaProfile] = field(default_factory=_media_profiles)
     queue_media_probability: float = 0.6
     extra_queue_probability: float = 0.35
