@@ -1,8 +1,10 @@
 """The dashboard worker: ``<prefix>.metrics`` → latest value per key → signed HTTP pushes.
 
-Wiring only: coalescing, offsets, push decisions and the circuit breaker are
-:mod:`pipeline.core.workers.coalesce`; reading is :class:`pipeline.kafka.consumer.KafkaSource`; dead
-letters and audit go out through :class:`pipeline.kafka.outbox.Outbox`; the HTTP side is
+Wiring only: coalescing is :mod:`pipeline.core.workers.latest`, the offset rule
+:mod:`pipeline.core.workers.offsets`, push decisions :mod:`pipeline.core.workers.push` (over the
+shared table of :mod:`pipeline.core.http_policy`), the circuit breaker
+:mod:`pipeline.core.workers.breaker`; reading is :class:`pipeline.kafka.consumer.KafkaSource`;
+dead letters and audit go out through :class:`pipeline.kafka.outbox.Outbox`; the HTTP side is
 :class:`pipeline.dashboard.client.DashboardClient`.
 
 The loop: fetch records and offer them to :class:`LatestValues` (with their topic, partition
@@ -10,12 +12,18 @@ and offset); every ``push_interval_s``, while the breaker allows, take batches o
 ``max_batch`` values and push them one at a time, in order:
 
 - **ack** (2xx): ``acknowledged``, then commit what became committable;
-- **retry** (429, 5xx, 408, no answer): wait (``Retry-After``, else full-jitter backoff) and
-  send the very same bytes again — same idempotency key — while the breaker allows; once it
-  opens the batch is abandoned (its keys join the next batch with their newest values);
+- **retry** (429, 5xx but 501/505, 408, no answer): wait (``Retry-After`` capped, else
+  full-jitter backoff) and send the very same bytes again — same idempotency key — while the
+  breaker allows; once it opens the batch is abandoned (its keys join the next batch with
+  their newest values);
+- **too large** (413): the batch is abandoned and this worker's batch size halved, so its
+  values go out again in smaller batches; a single value still too large is rejected;
 - **reject** (any other 4xx): ``rejected``, one dead letter to ``<prefix>.dlq`` (stage
   ``dashboard``, ``raw`` = the batch body, reason ``HTTP <status>``) and an audit record
-  ``dashboard.rejected`` to ``<prefix>.audit``.
+  ``dashboard.rejected`` to ``<prefix>.audit``;
+- **fatal** (401, 403, 404, 405, 407, 501, 505, 1xx, 3xx): the URL, secret or proxy is wrong
+  and no batch can pass: the worker stops with a :class:`~pipeline.errors.DashboardError`,
+  nothing goes to the DLQ and nothing more is committed (a fixed worker re-reads it).
 
 Offsets are committed only once the dashboard holds (or refused for good) what they carry, so
 a crash re-reads only what was not acknowledged. A clean stop makes one last push attempt,
@@ -51,18 +59,13 @@ from pipeline.core.contract.records import (
     dead_letter_record,
 )
 from pipeline.core.genesys.events import AuditEvent, DeadLetter
-from pipeline.core.workers.coalesce import (
-    Batch,
-    CircuitBreaker,
-    LatestValues,
-    PushAction,
-    PushDecision,
-    RetryPlan,
-    classify_push,
-)
+from pipeline.core.http_policy import Backoff
+from pipeline.core.workers.breaker import CircuitBreaker
 from pipeline.core.workers.freshness import StalenessTracker
+from pipeline.core.workers.latest import Batch, LatestValues
+from pipeline.core.workers.push import PushAction, PushDecision, classify_push
 from pipeline.dashboard.client import DashboardClient
-from pipeline.errors import SchemaError
+from pipeline.errors import DashboardError, SchemaError
 from pipeline.kafka.consumer import AvroDecoder, KafkaSource
 from pipeline.kafka.outbox import Outbox
 from pipeline.kafka.producer import KafkaPublisher
@@ -86,7 +89,7 @@ class DashboardConfig:
     registry: RegistrySettings
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
-    retry: RetryPlan = field(default_factory=RetryPlan)
+    retry: Backoff = field(default_factory=Backoff)
 
     @property
     def instance(self) -> str:
@@ -184,6 +187,8 @@ class DashboardWorker:
         self._client: DashboardClient | None = None
         self._committed: dict[tuple[str, int], int] = {}
         self._bodies: dict[int, bytes] = {}  # batch id → the exact bytes sent (re-sends)
+        self.batch_limit = config.dashboard.max_batch
+        """The most values per push; halved by every 413 (``Payload Too Large``)."""
         self._not_ready = ["schema contract not checked yet"]
 
     # ------------------------------------------------------------------ lifecycle
@@ -236,7 +241,9 @@ class DashboardWorker:
         try:
             async with httpx.AsyncClient() as http:
                 d = cfg.dashboard
-                self._client = DashboardClient(http, d.url, d.secret, d.timeout_s)
+                self._client = DashboardClient(
+                    http, d.url, d.secret, d.timeout_s, cfg.retry.max_retry_after_s
+                )
                 self._not_ready = ["joining the consumer group"]
                 await source.start()
                 await audit.start()
@@ -327,13 +334,20 @@ class DashboardWorker:
 
     # ------------------------------------------------------------------ push
     async def _push_pending(self, stop: asyncio.Event, retries: bool) -> None:
-        """Push the batches in flight (re-sends) and then new ones, one at a time."""
-        size = self.config.dashboard.max_batch
+        """Push the batches in flight (re-sends) and then new ones, one at a time.
+
+        Raises:
+            DashboardError: the dashboard refused a push for a reason no batch can fix.
+        """
         while True:
             if not self.breaker.allow(self._clock()):
                 break
             flying = self.values.in_flight
-            batch = flying[0] if flying else self.values.take_batch(size, self.staleness.is_stale)
+            batch = (
+                flying[0]
+                if flying
+                else self.values.take_batch(self.batch_limit, self.staleness.is_stale)
+            )
             if batch is None:
                 break
             if not await self._deliver(batch, stop, retries):
@@ -341,7 +355,7 @@ class DashboardWorker:
         self._update_gauges()
 
     async def _deliver(self, batch: Batch, stop: asyncio.Event, retries: bool) -> bool:
-        """Push one batch until it is settled; False when it was abandoned."""
+        """Push one batch until it is settled or split; False when it was abandoned."""
         _, client = self._parts()
         body = self._bodies.get(batch.batch_id)
         if body is None:
@@ -350,15 +364,24 @@ class DashboardWorker:
         while True:
             outcome = await client.push(body, batch.idempotency_key)
             decision = classify_push(outcome.status, outcome.retry_after)
-            if decision.action is not PushAction.RETRY:
-                await self._settle(batch, body, outcome.status, decision)
-                return True
-            self._failed(decision)
-            wait = self.config.retry.wait(decision, attempt, self._rand)
-            attempt += 1
-            if not retries or not await self._may_retry(wait, stop):
-                self._abandon(batch)
-                return False
+            match decision.action:
+                case PushAction.RETRY:
+                    self._failed(decision)
+                    wait = self.config.retry.delay(attempt, decision.wait_s, self._rand)
+                    attempt += 1
+                    if not retries or not await self._may_retry(wait, stop):
+                        self._abandon(batch)
+                        return False
+                case PushAction.FATAL_CONFIG:
+                    self._abandon(batch)
+                    raise self._misconfigured(decision)
+                case PushAction.TOO_LARGE if len(batch.values) > 1:
+                    self.breaker.record_success(self._clock())  # it answered: it is up
+                    self._split(batch, decision)
+                    return True
+                case _:
+                    await self._settle(batch, body, outcome.status, decision)
+                    return True
 
     async def _may_retry(self, wait_s: float, stop: asyncio.Event) -> bool:
         """Wait ``wait_s`` (stop cuts it short); True when the breaker allows a re-send."""
@@ -375,6 +398,24 @@ class DashboardWorker:
         log.warning("dashboard push failed (%s)", decision.reason)
         self._update_gauges()
 
+    def _split(self, batch: Batch, decision: PushDecision) -> None:
+        # 413: the same values go out again in batches half this size (and stay that small).
+        self.metrics.pushes.labels("too_large").inc()
+        self.batch_limit = max(1, len(batch.values) // 2)
+        log.warning(
+            "%s for %d values: batches of at most %d from now on",
+            decision.reason,
+            len(batch.values),
+            self.batch_limit,
+        )
+        self._abandon(batch)
+
+    def _misconfigured(self, decision: PushDecision) -> DashboardError:
+        self.metrics.pushes.labels("fatal").inc()
+        message = f"{decision.reason}; no batch can pass: check DASHBOARD_URL and DASHBOARD_SECRET"
+        log.error("stopping the dashboard worker: %s", message)
+        return DashboardError(message)
+
     def _abandon(self, batch: Batch) -> None:
         self.values.abandoned(batch.batch_id)
         self._bodies.pop(batch.batch_id, None)
@@ -388,7 +429,7 @@ class DashboardWorker:
             self.values.acknowledged(batch.batch_id)
             self.metrics.pushes.labels("ok").inc()
             self.metrics.count_out(len(batch.values))
-        else:
+        else:  # REJECT, or TOO_LARGE for a single value: this batch can never pass
             await self._reject(batch, body, status)
         await self._commit()
 

@@ -22,7 +22,8 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from pipeline.core.contract.records import MetricRecord
-from pipeline.core.workers.coalesce import RetryPlan, verify
+from pipeline.core.http_policy import Backoff
+from pipeline.core.workers.push import verify
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.consumer import AvroDecoder, KafkaSource
 from pipeline.kafka.outbox import Outbox
@@ -204,7 +205,7 @@ class Stack:
                 failure_threshold=3,
                 reset_after_s=0.5,
             ),
-            retry=RetryPlan(base_s=0.05, cap_s=0.2),
+            retry=Backoff(base_s=0.05, cap_s=0.2),
         )
 
     async def read(self, suffix: str, schema: str, count: int) -> list[dict[str, Any]]:
