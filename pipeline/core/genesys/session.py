@@ -232,8 +232,8 @@ def _classify(call: _Call, status: int | None) -> _Outcome:
         return _Outcome.REAUTH
     if verdict.failure is Failure.NOT_FOUND and call in _ON_A_CHANNEL:
         return _Outcome.GONE
-    if verdict.action is ResponseAction.RETRY:
-        return _Outcome.RETRY
+    if verdict.action in (ResponseAction.RETRY, ResponseAction.DONE):
+        return _Outcome.RETRY  # DONE: a 2xx whose answer the shell could not use
     # Other 4xx (400 too many topics, 403 missing permission, a 404 on the channel list ...)
     # will not heal by retrying the same topic set (§5.1, §5.4); nor will 501/505 or a 3xx.
     return _Outcome.FATAL
