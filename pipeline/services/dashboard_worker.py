@@ -14,16 +14,14 @@ and offset); every ``push_interval_s``, while the breaker allows, take batches o
 - **ack** (2xx): ``acknowledged``, then commit what became committable;
 - **retry** (429, 5xx but 501/505, 408, no answer): wait (``Retry-After`` capped, else
   full-jitter backoff) and send the very same bytes again — same idempotency key — while the
-  breaker allows; once it opens the batch is abandoned (its keys join the next batch with
-  their newest values);
-- **too large** (413): the batch is abandoned and this worker's batch size halved, so its
-  values go out again in smaller batches; a single value still too large is rejected;
+  breaker allows; once it opens the batch is abandoned (its keys join the next batch);
+- **too large** (413): the batch is abandoned and the batch size halved (a single value still
+  too large is rejected);
 - **reject** (any other 4xx): ``rejected``, one dead letter to ``<prefix>.dlq`` (stage
   ``dashboard``, ``raw`` = the batch body, reason ``HTTP <status>``) and an audit record
   ``dashboard.rejected`` to ``<prefix>.audit``;
-- **fatal** (401, 403, 404, 405, 407, 501, 505, 1xx, 3xx): the URL, secret or proxy is wrong
-  and no batch can pass: the worker stops with a :class:`~pipeline.errors.DashboardError`,
-  nothing goes to the DLQ and nothing more is committed (a fixed worker re-reads it).
+- **fatal** (401, 403, 404, 405, 407, 501, 505, 1xx, 3xx: a wrong URL, secret or proxy):
+  stop with a :class:`~pipeline.errors.DashboardError`; nothing goes to the DLQ or is committed.
 
 Offsets are committed only once the dashboard holds (or refused for good) what they carry, so
 a crash re-reads only what was not acknowledged. A clean stop makes one last push attempt,
@@ -342,12 +340,8 @@ class DashboardWorker:
         while True:
             if not self.breaker.allow(self._clock()):
                 break
-            flying = self.values.in_flight
-            batch = (
-                flying[0]
-                if flying
-                else self.values.take_batch(self.batch_limit, self.staleness.is_stale)
-            )
+            flying, limit = self.values.in_flight, self.batch_limit
+            batch = flying[0] if flying else self.values.take_batch(limit, self.staleness.is_stale)
             if batch is None:
                 break
             if not await self._deliver(batch, stop, retries):
@@ -402,19 +396,13 @@ class DashboardWorker:
         # 413: the same values go out again in batches half this size (and stay that small).
         self.metrics.pushes.labels("too_large").inc()
         self.batch_limit = max(1, len(batch.values) // 2)
-        log.warning(
-            "%s for %d values: batches of at most %d from now on",
-            decision.reason,
-            len(batch.values),
-            self.batch_limit,
-        )
+        log.warning("%s: batches of at most %d values now", decision.reason, self.batch_limit)
         self._abandon(batch)
 
     def _misconfigured(self, decision: PushDecision) -> DashboardError:
         self.metrics.pushes.labels("fatal").inc()
-        message = f"{decision.reason}; no batch can pass: check DASHBOARD_URL and DASHBOARD_SECRET"
-        log.error("stopping the dashboard worker: %s", message)
-        return DashboardError(message)
+        log.error("stopping: %s; check DASHBOARD_URL and DASHBOARD_SECRET", decision.reason)
+        return DashboardError(f"{decision.reason}: check DASHBOARD_URL and DASHBOARD_SECRET")
 
     def _abandon(self, batch: Batch) -> None:
         self.values.abandoned(batch.batch_id)

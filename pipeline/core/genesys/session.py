@@ -63,9 +63,10 @@ REST failures: what a status means comes from the one table of
 :func:`pipeline.core.http_policy.classify`, narrowed to what a session can do (:func:`_classify`):
 401 → a new token (and a new channel: channels die with their token, §5.4); 404 on subscribe,
 extend or HEAD → the channel is gone, build a new one; every RETRY row of the table (408, 429,
-5xx but 501/505, no answer) → the same call after a delay; anything else (other 4xx, 501,
-505, 1xx, 3xx) → FAILED. The session is the one place that counts attempts of its REST calls
-(unbounded; its shell makes one HTTP request per call), see :mod:`pipeline.core.http_policy`.
+5xx but 501/505, no answer) and a 2xx the shell could not use → the same call after a delay;
+anything else (other 4xx, 501, 505, 1xx, 3xx) → FAILED. The session is the one place that
+counts attempts of its REST calls (unbounded; its shell makes one HTTP request per call), see
+:mod:`pipeline.core.http_policy`.
 
 Backoff: a delay is ``retry_after`` when the server gave one (cut to ``max_retry_after_s``),
 else full jitter over ``attempt`` (:class:`~pipeline.core.http_policy.Backoff`), so the first
