@@ -57,9 +57,10 @@ Exactly one loop counts the attempts of any one call:
   retried by ``GenesysRest.request`` alone, up to ``max_attempts`` (6) in total; a login by
   ``TokenProvider`` alone, up to its ``max_attempts``. A backfill snapshot is a unit above
   REST calls: the session re-runs a failed one at most ``max_backfill_attempts`` times.
-* A 401 is not a retry: ``BearerAuth`` answers it once with a forced token refresh and one
-  re-send; a second 401 is final for that call (the session then starts over with a new
-  token and a new channel, which is what a revoked token needs, §5.4).
+* A 401 is not a retry: ``BearerAuth`` answers it once with a forced token refresh (a login,
+  counted by ``TokenProvider`` as above) and one re-send; a second 401 is final for that call
+  (the session then starts over with a new token and a new channel, which is what a revoked
+  token needs, §5.4).
 * A dashboard push is retried by the dashboard worker alone, for as long as its circuit
   breaker allows.
 """
