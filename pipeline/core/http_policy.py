@@ -56,7 +56,9 @@ Exactly one loop counts the attempts of any one call:
 * Every other REST call (directory, availability, the snapshot queries of a backfill) is
   retried by ``GenesysRest.request`` alone, up to ``max_attempts`` (6) in total; a login by
   ``TokenProvider`` alone, up to its ``max_attempts``. A backfill snapshot is a unit above
-  REST calls: the session re-runs a failed one at most ``max_backfill_attempts`` times.
+  REST calls: the session re-runs a failed one at most ``max_backfill_attempts`` (3) times,
+  so across re-runs one snapshot query may be sent up to 6 × 3 times (accepted: a snapshot
+  is re-run whole, and one transient 503 should not cost the whole snapshot).
 * A 401 is not a retry: ``BearerAuth`` answers it once with a forced token refresh (a login,
   counted by ``TokenProvider`` as above) and one re-send; a second 401 is final for that call
   (the session then starts over with a new token and a new channel, which is what a revoked
