@@ -15,7 +15,7 @@ status                         action          failure            why
 =============================  ==============  =================  ============================
 none (transport failure)       RETRY           TRANSPORT          the network or server blinked
 2xx                            DONE            NONE
-401                            REFRESH_TOKEN   UNAUTHORIZED       token missing/expired/revoked
+401                            REFRESH_TOKEN   UNAUTHORIZED       token or credentials refused
 403, 407                       FAIL            DENIED             a permission is missing
 404                            FAIL            NOT_FOUND          no such resource (or URL)
 405, 501, 505                  FAIL            UNSUPPORTED        the server will never do this
@@ -140,7 +140,7 @@ class Verdict:
 
 
 _SPECIAL: dict[int, tuple[ResponseAction, Failure, str]] = {
-    401: (ResponseAction.REFRESH_TOKEN, Failure.UNAUTHORIZED, "token missing, expired or revoked"),
+    401: (ResponseAction.REFRESH_TOKEN, Failure.UNAUTHORIZED, "unauthorized"),
     403: (ResponseAction.FAIL, Failure.DENIED, "forbidden: a permission is missing"),
     404: (ResponseAction.FAIL, Failure.NOT_FOUND, "not found"),
     405: (ResponseAction.FAIL, Failure.UNSUPPORTED, "method not allowed here"),

@@ -150,7 +150,7 @@ def test_every_status_is_in_the_table(status: int | None) -> None:
             Decision(
                 ResponseAction.REFRESH_TOKEN,
                 Failure.UNAUTHORIZED,
-                "401: token missing, expired or revoked",
+                "401: unauthorized",
             ),
         ),
         (400, 3.0, 1, Decision(FAIL, Failure.CLIENT, "400: request refused")),
