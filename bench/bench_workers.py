@@ -64,8 +64,8 @@ import fastavro
 import orjson
 
 from pipeline.core.contract.records import SCHEMA_VERSION, MetricRecord, new_metric_record
-from pipeline.core.workers.coalesce import LatestValues
 from pipeline.core.workers.freshness import FreshnessMonitor
+from pipeline.core.workers.latest import LatestValues
 from pipeline.kafka.consumer import AvroDecoder, _plain_longs
 from pipeline.kafka.outbox import Outbox
 from pipeline.kafka.schemas import CONTRACT, load_schema, topic_names

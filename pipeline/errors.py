@@ -16,13 +16,17 @@
     ├── SchemaError            a schema is missing, invalid or incompatible
     └── DashboardError         the external dashboard refused a push
 
-Every class says whether retrying can help (``retriable``). Messages are built from safe
-fields only: never from request bodies, headers, tokens or secrets.
+Every class says whether retrying can help (``retriable``) and, when the server said so,
+after how long (``retry_after``, seconds; None: use your backoff). For answers from an HTTP
+server both follow the one table of :mod:`pipeline.core.http_policy`. Messages are built from
+safe fields only: never from request bodies, headers, tokens or secrets.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+from pipeline.core.http_policy import is_retriable
 
 __all__ = [
     "ApiError",
@@ -45,6 +49,7 @@ class PipelineError(Exception):
     """Base class of every error the pipeline raises on purpose."""
 
     retriable: ClassVar[bool] = False
+    retry_after: float | None = None
 
 
 class ConfigError(PipelineError):
@@ -102,22 +107,33 @@ class ApiError(GenesysError):
         message: the error's message text (safe: Genesys puts no secrets in it).
         correlation_id: ``ININ-Correlation-Id``, for Genesys support.
         path: the request path (no query string).
+        retry_after: the answer's ``Retry-After`` seconds (capped), if any.
+
+    Status 0 stands for "no answer" (refused, reset, timed out at the last attempt).
     """
 
     def __init__(
-        self, status: int, code: str, message: str, correlation_id: str | None, path: str
+        self,
+        status: int,
+        code: str,
+        message: str,
+        correlation_id: str | None,
+        path: str,
+        *,
+        retry_after: float | None = None,
     ) -> None:
         self.status = status
         self.code = code
         self.message = message
         self.correlation_id = correlation_id
         self.path = path
+        self.retry_after = retry_after
         super().__init__(f"{path}: {status} {code}: {message} (correlation id {correlation_id})")
 
     @property
-    def retriable(self) -> bool:  # type: ignore[override]  # per instance: 5xx and 408 are
-        """True for server-side failures worth retrying."""
-        return self.status >= 500 or self.status == 408
+    def retriable(self) -> bool:  # type: ignore[override]  # per instance, by the status
+        """True when the shared table retries this status (transport, 408, 429, most 5xx)."""
+        return is_retriable(self.status or None)
 
 
 class FrameError(PipelineError):

@@ -8,7 +8,7 @@ bottom (both enforced by import-linter contracts in ``pyproject.toml``)::
     workers/  subscription/     the workers' logic; subscription files and plans
          contract/              the Kafka records: what lands in the topics
          genesys/               the Genesys wire: frames, topics, tokens, the channel session
-    http_policy  backoff        shared rules: what to do with an HTTP answer, jittered backoff
+    http_policy                 shared rules: what an HTTP failure means, Retry-After, backoff
     audit                       the audit vocabulary: AuditKind, its detail fields, AuditEvent
 
 Subpackages:

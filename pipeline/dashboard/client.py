@@ -3,10 +3,12 @@
 Each request carries the batch body exactly as signed (``Content-Type: application/json``),
 its ``Idempotency-Key`` (the same on every re-send of one batch, so the dashboard applies it
 once) and ``X-Signature-SHA256``: the lowercase hex HMAC-SHA256 of the body bytes under the
-shared secret (:func:`pipeline.core.workers.coalesce.sign`). The secret never reaches a log line.
+shared secret (:func:`pipeline.core.workers.push.sign`). The secret never reaches a log line.
 
-No answer at all (refused, reset, timed out) is reported as status None; what to do about
-any answer is :func:`pipeline.core.workers.coalesce.classify_push`'s business, not this module's.
+One call is one attempt: no answer at all (refused, reset, timed out) is reported as status
+None, ``Retry-After`` is parsed and capped (:func:`pipeline.core.http_policy.parse_retry_after`),
+and what to do about any answer is :func:`pipeline.core.workers.push.classify_push`'s
+business; the dashboard worker alone counts attempts.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from dataclasses import dataclass
 import httpx
 from pydantic import SecretStr
 
-from pipeline.core.http_policy import parse_retry_after
-from pipeline.core.workers.coalesce import sign
+from pipeline.core.http_policy import DEFAULT_MAX_RETRY_AFTER_S, parse_retry_after
+from pipeline.core.workers.push import sign
 
 __all__ = ["DashboardClient", "PushOutcome"]
 
@@ -32,7 +34,8 @@ class PushOutcome:
 
     Attributes:
         status: the HTTP status, or None when no answer came (refused, reset, timed out).
-        retry_after: the ``Retry-After`` header in seconds, when present and readable.
+        retry_after: the ``Retry-After`` header in seconds, when present, readable and
+            finite, cut to ``max_retry_after_s``.
     """
 
     status: int | None
@@ -47,15 +50,22 @@ class DashboardClient:
         url: the dashboard's push endpoint.
         secret: the HMAC-SHA256 key of the signature header.
         timeout_s: the whole-request timeout of one push.
+        max_retry_after_s: the longest ``Retry-After`` reported as given.
     """
 
     def __init__(
-        self, http: httpx.AsyncClient, url: str, secret: SecretStr, timeout_s: float
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        secret: SecretStr,
+        timeout_s: float,
+        max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S,
     ) -> None:
         self._http = http
         self.url = url
         self._secret = secret
         self._timeout = httpx.Timeout(timeout_s)
+        self._max_retry_after_s = max_retry_after_s
 
     def __repr__(self) -> str:
         return f"DashboardClient(url={self.url!r})"
@@ -89,5 +99,7 @@ class DashboardClient:
         except httpx.HTTPError as exc:
             log.warning("dashboard push to %s got no answer: %s", self.url, type(exc).__name__)
             return PushOutcome(None)
-        retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+        retry_after = parse_retry_after(
+            response.headers.get("Retry-After"), time.time(), self._max_retry_after_s
+        )
         return PushOutcome(response.status_code, retry_after)

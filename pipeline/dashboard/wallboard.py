@@ -1,7 +1,7 @@
 """A live wallboard: the real receiving end of the dashboard worker's signed pushes.
 
 ``POST /api/push`` takes the batches of :class:`pipeline.dashboard.client.DashboardClient`
-(body as :meth:`pipeline.core.workers.coalesce.Batch.body` makes it):
+(body as :meth:`pipeline.core.workers.latest.Batch.body` makes it):
 
 - 401 (JSON error) unless ``X-Signature-SHA256`` is the HMAC-SHA256 of the exact body;
 - 400 (JSON error) on a malformed body; nothing of it is applied;
@@ -48,7 +48,7 @@ import orjson
 from aiohttp import web
 from pydantic import SecretStr
 
-from pipeline.core.workers.coalesce import verify
+from pipeline.core.workers.push import verify
 
 __all__ = [
     "DEFAULT_REMEMBERED_KEYS",

@@ -2,9 +2,11 @@
 
 :class:`TokenProvider` caches the token, refreshes it once 80 % of its life has passed, and
 makes sure only one refresh runs however many callers ask at once (single flight: an
-``asyncio.Lock`` with a re-check inside). A 429 from the login service is obeyed
-(``Retry-After``); 5xx and transport errors are retried with backoff; a refused credential is
-final (:class:`~pipeline.errors.AuthError`).
+``asyncio.Lock`` with a re-check inside). Login answers follow the one table of
+:mod:`pipeline.core.http_policy`: a 429 is obeyed (``Retry-After``, capped), 408, 5xx and
+transport errors are retried with backoff, up to ``max_attempts`` per refresh (``attempts=1``
+for a caller that counts attempts itself: the channel session); a refused credential is final
+(:class:`~pipeline.errors.AuthError`).
 
 :class:`BearerAuth` plugs the provider into httpx: it adds the ``Authorization`` header and, on
 a 401, forces one refresh and sends the request again (httpx's ``auth_flow`` generator shape).
@@ -21,9 +23,15 @@ from collections.abc import AsyncGenerator, Callable
 import httpx
 from pydantic import SecretStr
 
-from pipeline.core.backoff import full_jitter
 from pipeline.core.genesys.token import AccessToken, parse_token_answer
-from pipeline.core.http_policy import Outcome, decide, parse_retry_after
+from pipeline.core.http_policy import (
+    Backoff,
+    Failure,
+    ResponseAction,
+    decide,
+    is_retriable,
+    parse_retry_after,
+)
 from pipeline.errors import AuthError, RateLimitedError
 
 __all__ = ["BearerAuth", "TokenObserver", "TokenProvider"]
@@ -52,6 +60,7 @@ class TokenProvider:
         max_attempts: login attempts per refresh before giving up.
         clock: epoch seconds (injectable for tests).
         observer: token event hooks.
+        backoff: waits between login attempts, and the longest ``Retry-After`` obeyed.
     """
 
     def __init__(
@@ -64,6 +73,7 @@ class TokenProvider:
         max_attempts: int = 6,
         clock: Callable[[], float] = time.time,
         observer: TokenObserver | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self._http = http
         self._url = login_url.rstrip("/") + "/oauth/token"
@@ -71,12 +81,28 @@ class TokenProvider:
         self._max_attempts = max_attempts
         self._clock = clock
         self._observer = observer or TokenObserver()
+        self._backoff = backoff or Backoff()
         self._token: AccessToken | None = None
         self._lock = asyncio.Lock()
         self.refreshes = 0
 
-    async def token(self, *, force: bool = False) -> str:
-        """A valid bearer token; ``force`` replaces a token the API refused."""
+    async def token(self, *, force: bool = False, attempts: int | None = None) -> str:
+        """A valid bearer token.
+
+        Args:
+            force: replace the current token (the API refused it).
+            attempts: login attempts if a refresh is due (default ``max_attempts``).
+
+        Returns:
+            The token value.
+
+        Raises:
+            AuthError: the login service refused the credentials, or stayed unavailable.
+            RateLimitedError: the login service still throttled the last attempt.
+            ValueError: ``attempts`` < 1.
+        """
+        if attempts is not None and attempts < 1:
+            raise ValueError(f"attempts must be ≥ 1, got {attempts}")
         stale = self._token
         if not force and stale is not None and stale.is_fresh(self._clock()):
             return stale.value
@@ -85,17 +111,17 @@ class TokenProvider:
             # Another caller refreshed while we waited for the lock: use its token.
             if current is not None and current is not stale and current.is_fresh(self._clock()):
                 return current.value
-            self._token = await self._login()
+            self._token = await self._login(self._max_attempts if attempts is None else attempts)
             self.refreshes += 1
             expires_in = self._token.expires_at - self._token.issued_at
             log.info("token refreshed (expires in %.0fs)", expires_in)
             self._observer.on_token_refreshed(expires_in)
             return self._token.value
 
-    async def _login(self) -> AccessToken:
-        for attempt in range(1, self._max_attempts + 1):
+    async def _login(self, attempts: int) -> AccessToken:
+        for attempt in range(1, attempts + 1):
             sent_at = self._clock()
-            status: int | None = None
+            answer: httpx.Response | None = None
             retry_after: float | None = None
             try:
                 answer = await self._http.post(
@@ -105,23 +131,20 @@ class TokenProvider:
                 log.warning(
                     "login failed in transport (%s); attempt %d", type(exc).__name__, attempt
                 )
-                status, retry_after = None, None
             else:
-                status = answer.status_code
-                retry_after = parse_retry_after(answer.headers.get("Retry-After"), sent_at)
-                if status not in {429, 408} and status < 500:
-                    return parse_token_answer(status, answer.content, sent_at)
-            decision = decide(status, retry_after, attempt, self._max_attempts)
-            if decision.outcome is not Outcome.RETRY:
-                if status == 429:
-                    raise RateLimitedError(self._url, retry_after)
-                raise AuthError(status or 0, "login_unavailable", decision.reason)
-            wait = (
-                decision.wait_s
-                if decision.wait_s is not None
-                else full_jitter(attempt - 1, 0.5, 30.0, random.random)
-            )
-            if status == 429:
+                header = answer.headers.get("Retry-After")
+                retry_after = parse_retry_after(header, sent_at, self._backoff.max_retry_after_s)
+            status = None if answer is None else answer.status_code
+            if answer is not None and not is_retriable(status):
+                # A token, or the OAuth error of a refused credential (AuthError).
+                return parse_token_answer(answer.status_code, answer.content, sent_at)
+            decision = decide(status, retry_after, attempt, attempts)
+            if decision.action is not ResponseAction.RETRY:
+                if decision.failure is Failure.THROTTLED:
+                    raise RateLimitedError(self._url, decision.wait_s)
+                raise AuthError(status or 0, "login_unavailable", decision.message)
+            wait = self._backoff.delay(attempt - 1, decision.wait_s, random.random)
+            if decision.failure is Failure.THROTTLED:
                 self._observer.on_login_throttled(wait)
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -3,9 +3,14 @@
 Every call goes through :meth:`GenesysRest.request`, which waits for the client's shared
 :class:`~pipeline.core.genesys.budget.RequestBudget`, sends with a bearer token (:class:`BearerAuth`
 refreshes it once on a 401), learns from the ``inin-ratelimit-*`` headers, and follows the
-pure decision table in :mod:`pipeline.core.http_policy`: 429 waits ``Retry-After`` (pausing every
-caller), 5xx/408/transport errors back off with full jitter, other 4xx raise
-:class:`~pipeline.errors.ApiError` with the body's code and the correlation id.
+one table of :mod:`pipeline.core.http_policy`: 429 pauses every caller of the client for
+``Retry-After`` (capped; backoff when absent), 408/5xx/transport errors back off with full
+jitter, anything else raises :class:`~pipeline.errors.ApiError` with the body's code and the
+correlation id.
+
+Attempts are counted here, up to ``max_attempts`` per call, unless the caller counts them
+itself and asks for ``attempts=1``: the channel session does, for create, subscribe and HEAD
+(the rule is written down in :mod:`pipeline.core.http_policy`).
 
 The official SDK is synchronous and hides 429s inside urllib3 retries (reference §4.4), so the
 hot and retry-sensitive paths use httpx directly; the SDK is used by the tests to prove the
@@ -24,9 +29,15 @@ from typing import Any
 import httpx
 import orjson
 
-from pipeline.core.backoff import full_jitter
 from pipeline.core.genesys.budget import RequestBudget
-from pipeline.core.http_policy import Outcome, decide, parse_retry_after
+from pipeline.core.http_policy import (
+    Backoff,
+    Decision,
+    Failure,
+    ResponseAction,
+    decide,
+    parse_retry_after,
+)
 from pipeline.errors import ApiError, RateLimitedError
 from pipeline.genesys.auth import BearerAuth, TokenProvider
 
@@ -54,9 +65,10 @@ class GenesysRest:
         http: an httpx client whose ``base_url`` is the API base (``https://api.<region>``).
         tokens: the client's token provider.
         budget: the client's request budget (share one per OAuth client).
-        max_attempts: attempts per call before giving up.
+        max_attempts: attempts per call before giving up (callers may ask for fewer).
         clock: epoch seconds.
         observer: REST event hooks.
+        backoff: waits between attempts, and the longest ``Retry-After`` obeyed.
     """
 
     def __init__(
@@ -68,6 +80,7 @@ class GenesysRest:
         max_attempts: int = 6,
         clock: Callable[[], float] = time.time,
         observer: RestObserver | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self._http = http
         self.tokens = tokens
@@ -76,6 +89,7 @@ class GenesysRest:
         self._max_attempts = max_attempts
         self._clock = clock
         self._observer = observer or RestObserver()
+        self._backoff = backoff or Backoff()
 
     async def request(
         self,
@@ -84,40 +98,70 @@ class GenesysRest:
         *,
         json: Any = None,
         params: Mapping[str, str | list[str]] | None = None,
+        attempts: int | None = None,
     ) -> Any:
-        """Send one call with retries; returns the decoded JSON answer (None when empty).
+        """Send one call, with retries; returns the decoded JSON answer (None when empty).
+
+        Args:
+            method: the HTTP method.
+            path: the path under the API base.
+            json: a body to send as JSON, if any.
+            params: query parameters.
+            attempts: the most attempts in total (default ``max_attempts``); 1 for a caller
+                that counts attempts itself.
 
         Raises:
-            ApiError: a final error answer.
-            RateLimitedError: still 429 after every attempt.
+            ApiError: a final error answer, or no answer at the last attempt (status 0).
+            RateLimitedError: still 429 at the last attempt.
+            ValueError: ``attempts`` < 1.
         """
+        limit = self._max_attempts if attempts is None else attempts
+        if limit < 1:
+            raise ValueError(f"attempts must be ≥ 1, got {limit}")
         content = None if json is None else orjson.dumps(json)
         headers = {"Content-Type": "application/json"} if content is not None else None
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in range(1, limit + 1):
             await self._wait_for_budget()
-            sent_at = self._clock()
-            answer: httpx.Response | None = None
-            status: int | None = None
-            retry_after: float | None = None
-            try:
-                answer = await self._http.request(
-                    method, path, content=content, params=params, headers=headers, auth=self._auth
+            answer = await self._send(method, path, content, params, headers)
+            status = None if answer is None else answer.status_code
+            retry_after = None
+            if answer is not None:
+                header = answer.headers.get("Retry-After")
+                retry_after = parse_retry_after(
+                    header, self._clock(), self._backoff.max_retry_after_s
                 )
-            except httpx.TransportError as exc:
-                log.warning("%s %s failed in transport: %s", method, path, type(exc).__name__)
-            else:
-                status = answer.status_code
-                retry_after = parse_retry_after(answer.headers.get("Retry-After"), sent_at)
-                self.budget.observe(answer.headers, self._clock())
-            decision = decide(status, retry_after, attempt, self._max_attempts)
-            if decision.outcome is Outcome.DONE and answer is not None:
+            decision = decide(status, retry_after, attempt, limit)
+            if decision.action is ResponseAction.DONE and answer is not None:
                 return orjson.loads(answer.content) if answer.content else None
-            if decision.outcome is Outcome.RETRY:
-                await self._before_retry(path, status, attempt, decision.wait_s)
-                continue
-            # FAIL; REFRESH_TOKEN cannot reach here: BearerAuth already retried the 401.
-            raise self._error(path, status, retry_after, answer)
+            wait = self._backoff.delay(attempt - 1, decision.wait_s, random.random)
+            if decision.failure is Failure.THROTTLED:
+                self._throttled(path, wait)  # every caller pauses, whether we retry or not
+            if decision.action is not ResponseAction.RETRY:
+                # FAIL, or REFRESH_TOKEN: BearerAuth already re-sent the 401 with a new token.
+                raise self._error(path, decision, answer)
+            if decision.failure is not Failure.THROTTLED:  # a 429 waits in the budget
+                self._observer.on_retry(path, status, attempt, wait)
+                await asyncio.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        content: bytes | None,
+        params: Mapping[str, str | list[str]] | None,
+        headers: dict[str, str] | None,
+    ) -> httpx.Response | None:
+        """One HTTP exchange; None when no answer came."""
+        try:
+            answer = await self._http.request(
+                method, path, content=content, params=params, headers=headers, auth=self._auth
+            )
+        except httpx.TransportError as exc:
+            log.warning("%s %s failed in transport: %s", method, path, type(exc).__name__)
+            return None
+        self.budget.observe(answer.headers, self._clock())
+        return answer
 
     async def _wait_for_budget(self) -> None:
         # A loop, not an Event: another caller's 429 can push the deadline while we sleep.
@@ -125,35 +169,17 @@ class GenesysRest:
             await asyncio.sleep(wait)
         self.budget.spend()
 
-    async def _before_retry(
-        self, path: str, status: int | None, attempt: int, retry_after: float | None
-    ) -> None:
-        if status == 429:
-            wait = (
-                retry_after
-                if retry_after is not None
-                else full_jitter(attempt - 1, 1.0, 60.0, random.random)
-            )
-            self.budget.throttled(wait, self._clock())
-            log.warning("429 on %s: all callers wait %.1fs", path, wait)
-            self._observer.on_throttled(path, wait)
-            return  # the budget's pause does the waiting
-        wait = (
-            retry_after
-            if retry_after is not None
-            else full_jitter(attempt - 1, 0.5, 30.0, random.random)
-        )
-        self._observer.on_retry(path, status, attempt, wait)
-        await asyncio.sleep(wait)
+    def _throttled(self, path: str, wait: float) -> None:
+        self.budget.throttled(wait, self._clock())
+        log.warning("429 on %s: all callers wait %.1fs", path, wait)
+        self._observer.on_throttled(path, wait)
 
     @staticmethod
-    def _error(
-        path: str, status: int | None, retry_after: float | None, answer: httpx.Response | None
-    ) -> Exception:
-        if status == 429:
-            return RateLimitedError(path, retry_after)
+    def _error(path: str, decision: Decision, answer: httpx.Response | None) -> Exception:
+        if decision.failure is Failure.THROTTLED:
+            return RateLimitedError(path, decision.wait_s)
         if answer is None:
-            return ApiError(0, "transport.error", "no answer after retries", None, path)
+            return ApiError(0, "transport.error", decision.message, None, path)
         try:
             body = orjson.loads(answer.content) if answer.content else {}
         except orjson.JSONDecodeError:
@@ -165,26 +191,41 @@ class GenesysRest:
             str(body.get("message", answer.reason_phrase)),
             answer.headers.get("ININ-Correlation-Id"),
             path,
+            retry_after=decision.wait_s,
         )
 
     # ------------------------------------------------------------------ notifications (§5.1)
 
-    async def create_channel(self) -> dict[str, Any]:
-        """``POST /api/v2/notifications/channels`` → ``{"id", "connectUri", "expires"}``."""
-        channel: dict[str, Any] = await self.request("POST", CHANNELS)
+    async def create_channel(self, *, attempts: int | None = None) -> dict[str, Any]:
+        """``POST /api/v2/notifications/channels`` → ``{"id", "connectUri", "expires"}``.
+
+        ``attempts`` as in :meth:`request` (the channel session passes 1).
+        """
+        channel: dict[str, Any] = await self.request("POST", CHANNELS, attempts=attempts)
         return channel
 
-    async def put_subscriptions(self, channel_id: str, topics: list[str]) -> dict[str, Any]:
-        """``PUT .../subscriptions``: replace the channel's topics (extends its life)."""
+    async def put_subscriptions(
+        self, channel_id: str, topics: list[str], *, attempts: int | None = None
+    ) -> dict[str, Any]:
+        """``PUT .../subscriptions``: replace the channel's topics (extends its life).
+
+        ``attempts`` as in :meth:`request` (the channel session passes 1).
+        """
         listing: dict[str, Any] = await self.request(
-            "PUT", f"{CHANNELS}/{channel_id}/subscriptions", json=[{"id": t} for t in topics]
+            "PUT",
+            f"{CHANNELS}/{channel_id}/subscriptions",
+            json=[{"id": t} for t in topics],
+            attempts=attempts,
         )
         return listing
 
-    async def channel_exists(self, channel_id: str) -> bool:
-        """``HEAD .../channels/{id}``: True on 200, False on 404."""
+    async def channel_exists(self, channel_id: str, *, attempts: int | None = None) -> bool:
+        """``HEAD .../channels/{id}``: True on 200, False on 404.
+
+        ``attempts`` as in :meth:`request` (the channel session passes 1).
+        """
         try:
-            await self.request("HEAD", f"{CHANNELS}/{channel_id}")
+            await self.request("HEAD", f"{CHANNELS}/{channel_id}", attempts=attempts)
         except ApiError as exc:
             if exc.status == 404:
                 return False

@@ -57,10 +57,10 @@ def _failure(exc: Exception) -> tuple[str, float | None, int | None]:
     """(reason, retry_after, status) of a REST failure; the reason holds no secrets."""
     if isinstance(exc, RateLimitedError):
         return "rate limited", exc.retry_after, 429
-    if isinstance(exc, ApiError):
-        return f"{exc.status} {exc.code}", None, exc.status
+    if isinstance(exc, ApiError):  # status 0: no answer
+        return f"{exc.status} {exc.code}", exc.retry_after, exc.status or None
     if isinstance(exc, AuthError):
-        return f"login refused: {exc.error}", None, exc.status
+        return f"login refused: {exc.error}", None, exc.status or None
     return type(exc).__name__, None, None
 
 
@@ -171,10 +171,12 @@ class ChannelStream:
         await self._inbox.put(event)
 
     # ------------------------------------------------------------------ REST outcomes
+    # One HTTP request per session call (attempts=1): the session counts attempts and backs
+    # off itself (pipeline.core.http_policy, "Where attempts are counted").
 
     async def _fetch_token(self, force: bool) -> None:
         try:
-            await self._rest.tokens.token(force=force)
+            await self._rest.tokens.token(force=force, attempts=1)
         except GenesysError as exc:
             reason, retry_after, _ = _failure(exc)
             await self._put(inp.TokenFailed(self._clock(), reason, retry_after))
@@ -183,7 +185,7 @@ class ChannelStream:
 
     async def _create_channel(self) -> None:
         try:
-            channel = await self._rest.create_channel()
+            channel = await self._rest.create_channel(attempts=1)
         except GenesysError as exc:
             reason, retry_after, status = _failure(exc)
             await self._put(inp.ChannelCreateFailed(self._clock(), reason, retry_after, status))
@@ -196,7 +198,7 @@ class ChannelStream:
 
     async def _subscribe(self, channel_id: str, topics: tuple[str, ...]) -> None:
         try:
-            await self._rest.put_subscriptions(channel_id, list(topics))
+            await self._rest.put_subscriptions(channel_id, list(topics), attempts=1)
         except GenesysError as exc:
             reason, retry_after, status = _failure(exc)
             await self._put(inp.SubscribeFailed(self._clock(), reason, retry_after, status))
@@ -206,7 +208,7 @@ class ChannelStream:
 
     async def _check_channel(self, channel_id: str) -> None:
         try:
-            exists = await self._rest.channel_exists(channel_id)
+            exists = await self._rest.channel_exists(channel_id, attempts=1)
         except GenesysError as exc:
             reason, retry_after, status = _failure(exc)
             await self._put(inp.ChannelCheckFailed(self._clock(), reason, retry_after, status))

@@ -1,8 +1,10 @@
 """The dashboard worker: ``<prefix>.metrics`` → latest value per key → signed HTTP pushes.
 
-Wiring only: coalescing, offsets, push decisions and the circuit breaker are
-:mod:`pipeline.core.workers.coalesce`; consumers, decoders and the producer of dead letters
-and audit records are :class:`pipeline.kafka.worker.WorkerKafka` (records built by its
+Wiring only: coalescing is :mod:`pipeline.core.workers.latest`, the offset rule
+:mod:`pipeline.core.workers.offsets`, push decisions :mod:`pipeline.core.workers.push` (over the
+shared table of :mod:`pipeline.core.http_policy`), the circuit breaker
+:mod:`pipeline.core.workers.breaker`; consumers, decoders and the producer of dead letters and
+audit records are :class:`pipeline.kafka.worker.WorkerKafka` (records built by its
 :class:`~pipeline.kafka.outbox.Outbox`); the HTTP side is
 :class:`pipeline.dashboard.client.DashboardClient`.
 
@@ -11,12 +13,16 @@ and offset); every ``push_interval_s``, while the breaker allows, take batches o
 ``max_batch`` values and push them one at a time, in order:
 
 - **ack** (2xx): ``acknowledged``, then commit what became committable;
-- **retry** (429, 5xx, 408, no answer): wait (``Retry-After``, else full-jitter backoff) and
-  send the very same bytes again — same idempotency key — while the breaker allows; once it
-  opens the batch is abandoned (its keys join the next batch with their newest values);
+- **retry** (429, 5xx but 501/505, 408, no answer): wait (``Retry-After`` capped, else
+  full-jitter backoff) and send the very same bytes again — same idempotency key — while the
+  breaker allows; once it opens the batch is abandoned (its keys join the next batch);
+- **too large** (413): the batch is abandoned and the batch size halved (a single value still
+  too large is rejected);
 - **reject** (any other 4xx): ``rejected``, one dead letter to ``<prefix>.dlq`` (stage
   ``dashboard``, ``raw`` = the batch body, reason ``HTTP <status>``) and an audit record
-  ``dashboard.rejected`` to ``<prefix>.audit``.
+  ``dashboard.rejected`` to ``<prefix>.audit``;
+- **fatal** (401, 403, 404, 405, 407, 501, 505, 1xx, 3xx: a wrong URL, secret or proxy):
+  stop with a :class:`~pipeline.errors.DashboardError`; nothing goes to the DLQ or is committed.
 
 Offsets are committed only once the dashboard holds (or refused for good) what they carry, so
 a crash re-reads only what was not acknowledged. A clean stop makes one last push attempt,
@@ -48,18 +54,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from pipeline.core.audit import AuditEvent, AuditKind
 from pipeline.core.contract.records import audit_record, dead_letter_record
 from pipeline.core.genesys.events import DeadLetter
-from pipeline.core.workers.coalesce import (
-    Batch,
-    CircuitBreaker,
-    LatestValues,
-    PushAction,
-    PushDecision,
-    RetryPlan,
-    classify_push,
-)
+from pipeline.core.http_policy import Backoff
+from pipeline.core.workers.breaker import CircuitBreaker
 from pipeline.core.workers.freshness import StalenessTracker
+from pipeline.core.workers.latest import Batch, LatestValues
+from pipeline.core.workers.push import PushAction, PushDecision, classify_push
 from pipeline.dashboard.client import DashboardClient
-from pipeline.errors import DecodeError
+from pipeline.errors import DashboardError, DecodeError
 from pipeline.kafka.consumer import KafkaSource
 from pipeline.kafka.worker import WorkerKafka
 from pipeline.services.ops import OpsServer
@@ -80,7 +81,7 @@ class DashboardConfig:
     registry: RegistrySettings
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
-    retry: RetryPlan = field(default_factory=RetryPlan)
+    retry: Backoff = field(default_factory=Backoff)
 
     @property
     def instance(self) -> str:
@@ -168,6 +169,8 @@ class DashboardWorker:
         self._client: DashboardClient | None = None
         self._committed: dict[tuple[str, int], int] = {}
         self._bodies: dict[int, bytes] = {}  # batch id → the exact bytes sent (re-sends)
+        self.batch_limit = config.dashboard.max_batch
+        """The most values per push; halved by every 413 (``Payload Too Large``)."""
 
     # ------------------------------------------------------------------ lifecycle
     def readiness(self) -> list[str]:
@@ -208,7 +211,9 @@ class DashboardWorker:
         )
         async with self._kafka, httpx.AsyncClient() as http:
             d = cfg.dashboard
-            self._client = DashboardClient(http, d.url, d.secret, d.timeout_s)
+            self._client = DashboardClient(
+                http, d.url, d.secret, d.timeout_s, cfg.retry.max_retry_after_s
+            )
             await self._loop(stop)
             await self._last_push()
 
@@ -283,13 +288,16 @@ class DashboardWorker:
 
     # ------------------------------------------------------------------ push
     async def _push_pending(self, stop: asyncio.Event, retries: bool) -> None:
-        """Push the batches in flight (re-sends) and then new ones, one at a time."""
-        size = self.config.dashboard.max_batch
+        """Push the batches in flight (re-sends) and then new ones, one at a time.
+
+        Raises:
+            DashboardError: the dashboard refused a push for a reason no batch can fix.
+        """
         while True:
             if not self.breaker.allow(self._clock()):
                 break
-            flying = self.values.in_flight
-            batch = flying[0] if flying else self.values.take_batch(size, self.staleness.is_stale)
+            flying, limit = self.values.in_flight, self.batch_limit
+            batch = flying[0] if flying else self.values.take_batch(limit, self.staleness.is_stale)
             if batch is None:
                 break
             if not await self._deliver(batch, stop, retries):
@@ -297,7 +305,7 @@ class DashboardWorker:
         self._update_gauges()
 
     async def _deliver(self, batch: Batch, stop: asyncio.Event, retries: bool) -> bool:
-        """Push one batch until it is settled; False when it was abandoned."""
+        """Push one batch until it is settled or split; False when it was abandoned."""
         _, client = self._parts()
         body = self._bodies.get(batch.batch_id)
         if body is None:
@@ -306,15 +314,24 @@ class DashboardWorker:
         while True:
             outcome = await client.push(body, batch.idempotency_key)
             decision = classify_push(outcome.status, outcome.retry_after)
-            if decision.action is not PushAction.RETRY:
-                await self._settle(batch, body, outcome.status, decision)
-                return True
-            self._failed(decision)
-            wait = self.config.retry.wait(decision, attempt, self._rand)
-            attempt += 1
-            if not retries or not await self._may_retry(wait, stop):
-                self._abandon(batch)
-                return False
+            match decision.action:
+                case PushAction.RETRY:
+                    self._failed(decision)
+                    wait = self.config.retry.delay(attempt, decision.wait_s, self._rand)
+                    attempt += 1
+                    if not retries or not await self._may_retry(wait, stop):
+                        self._abandon(batch)
+                        return False
+                case PushAction.FATAL_CONFIG:
+                    self._abandon(batch)
+                    raise self._misconfigured(decision)
+                case PushAction.TOO_LARGE if len(batch.values) > 1:
+                    self.breaker.record_success(self._clock())  # it answered: it is up
+                    self._split(batch, decision)
+                    return True
+                case _:
+                    await self._settle(batch, body, outcome.status, decision)
+                    return True
 
     async def _may_retry(self, wait_s: float, stop: asyncio.Event) -> bool:
         """Wait ``wait_s`` (stop cuts it short); True when the breaker allows a re-send."""
@@ -331,6 +348,18 @@ class DashboardWorker:
         log.warning("dashboard push failed (%s)", decision.reason)
         self._update_gauges()
 
+    def _split(self, batch: Batch, decision: PushDecision) -> None:
+        # 413: the same values go out again in batches half this size (and stay that small).
+        self.metrics.pushes.labels("too_large").inc()
+        self.batch_limit = max(1, len(batch.values) // 2)
+        log.warning("%s: batches of at most %d values now", decision.reason, self.batch_limit)
+        self._abandon(batch)
+
+    def _misconfigured(self, decision: PushDecision) -> DashboardError:
+        self.metrics.pushes.labels("fatal").inc()
+        log.error("stopping: %s; check DASHBOARD_URL and DASHBOARD_SECRET", decision.reason)
+        return DashboardError(f"{decision.reason}: check DASHBOARD_URL and DASHBOARD_SECRET")
+
     def _abandon(self, batch: Batch) -> None:
         self.values.abandoned(batch.batch_id)
         self._bodies.pop(batch.batch_id, None)
@@ -344,7 +373,7 @@ class DashboardWorker:
             self.values.acknowledged(batch.batch_id)
             self.metrics.pushes.labels("ok").inc()
             self.metrics.count_out(len(batch.values))
-        else:
+        else:  # REJECT, or TOO_LARGE for a single value: this batch can never pass
             await self._reject(batch, body, status)
         await self._commit()
 

@@ -3,7 +3,8 @@
 The fake dashboard verifies every signature, applies each idempotency key once, keeps the
 latest value per key and notes any value older than the one it holds (a regression). It can
 be down (not listening), answer 500, answer 429 with ``Retry-After: 1``, be slow (answer after
-the worker's timeout) or answer 400.
+the worker's timeout) or answer 400; it answers 413 to batches over ``max_values`` and 401 to a
+wrong signature.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from pipeline.core.contract.records import MetricRecord
-from pipeline.core.workers.coalesce import RetryPlan, verify
+from pipeline.core.http_policy import Backoff
+from pipeline.core.workers.push import verify
+from pipeline.errors import DashboardError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.consumer import AvroDecoder, KafkaSource
 from pipeline.kafka.outbox import Outbox
@@ -55,6 +58,8 @@ class FakeDashboard:
         self.bad_signatures = 0
         self.rejected = 0
         self.answers: dict[str, int] = {}  # mode → requests answered in it
+        self.max_values: int | None = None  # larger batches get 413
+        self.too_large = 0
         self._runner: web.AppRunner | None = None
 
     async def up(self) -> None:
@@ -101,13 +106,17 @@ class FakeDashboard:
             case "400":
                 self.rejected += 1
                 return web.Response(status=400)
+        values = orjson.loads(body)["values"]
+        if self.max_values is not None and len(values) > self.max_values:
+            self.too_large += 1
+            return web.Response(status=413)
         key = request.headers["Idempotency-Key"]
         if key in self.seen:
             self.duplicates += 1
             return web.json_response({"status": "duplicate"})
         self.seen.add(key)
         self.pushes += 1
-        for value in orjson.loads(body)["values"]:
+        for value in values:
             self._apply(value)
         return web.json_response({"status": "ok"})
 
@@ -184,7 +193,9 @@ class Stack:
         await self.publisher.publish_many(out)
         assert await self.publisher.flush() == 0
 
-    def config(self, dashboard: FakeDashboard, group: str, session_ms: int) -> DashboardConfig:
+    def config(
+        self, dashboard: FakeDashboard, group: str, session_ms: int, secret: str = SECRET
+    ) -> DashboardConfig:
         return DashboardConfig(
             kafka=KafkaSettings(bootstrap_servers=self.endpoints.bootstrap_servers),
             registry=RegistrySettings(url=self.endpoints.schema_registry_url),
@@ -197,14 +208,14 @@ class Stack:
             ),
             dashboard=DashboardSettings(
                 url=dashboard.url,
-                secret=SecretStr(SECRET),
+                secret=SecretStr(secret),
                 push_interval_s=0.1,
                 max_batch=40,
                 timeout_s=0.3,
                 failure_threshold=3,
                 reset_after_s=0.5,
             ),
-            retry=RetryPlan(base_s=0.05, cap_s=0.2),
+            retry=Backoff(base_s=0.05, cap_s=0.2),
         )
 
     async def read(self, suffix: str, schema: str, count: int) -> list[dict[str, Any]]:
@@ -234,6 +245,14 @@ async def wait_for(condition: Callable[[], bool], timeout_s: float) -> None:
     async with asyncio.timeout(seconds(timeout_s)):
         while not condition():  # noqa: ASYNC110 - polls state other tasks change
             await asyncio.sleep(0.05)
+
+
+def dead_letters(worker: DashboardWorker) -> float:
+    """Dead letters the worker wrote for refused pushes."""
+    value = worker.metrics.registry.get_sample_value(
+        "dashboard_dead_letters_total", {"stage": "dashboard"}
+    )
+    return value or 0.0
 
 
 @contextlib.asynccontextmanager
@@ -369,6 +388,60 @@ async def test_values_of_a_silent_producer_are_pushed_as_stale_then_fresh_again(
             await stack.publisher.publish_many([stack.outbox.metric(fresh)[0]])
             assert await stack.publisher.flush() == 0
             await wait_for(lambda: not any(v["stale"] for v in dashboard.store.values()), 30)
+    finally:
+        await dashboard.down()
+        await stack.aclose()
+
+
+async def test_a_413_splits_batches_until_they_pass_and_nothing_is_dead_lettered(
+    endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
+) -> None:
+    stack = Stack(endpoints)
+    dashboard = FakeDashboard()
+    dashboard.max_values = 15  # the worker starts with batches of 40
+    await stack.start()
+    await dashboard.up()
+    worker = DashboardWorker(
+        stack.config(dashboard, unique_name("split"), group_timeouts["session.timeout.ms"])
+    )
+    try:
+        async with running(worker):
+            await stack.publish_rounds(range(2))
+            await wait_for(lambda: dashboard.holds_round(1), 30)
+            assert dashboard.too_large >= 1
+            assert worker.batch_limit <= 15
+            assert worker.rejected == 0
+            assert not dead_letters(worker)
+            assert dashboard.regressions == []
+    finally:
+        await dashboard.down()
+        await stack.aclose()
+
+
+async def test_a_wrong_secret_stops_the_worker_loudly_without_dead_letters_or_commits(
+    endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
+) -> None:
+    stack = Stack(endpoints)
+    dashboard = FakeDashboard()
+    await stack.start()
+    await dashboard.up()
+    group, session_ms = unique_name("wrong"), group_timeouts["session.timeout.ms"]
+    worker = DashboardWorker(stack.config(dashboard, group, session_ms, "canary-wrong"))
+    try:
+        await stack.publish_rounds(range(1))
+        task = asyncio.create_task(worker.run(asyncio.Event()))
+        with pytest.raises(DashboardError) as info:
+            await asyncio.wait_for(task, seconds(60))
+        assert "401" in str(info.value)
+        assert "canary-wrong" not in str(info.value)
+        assert dashboard.bad_signatures == 1  # one push, no retries
+        assert worker.rejected == 0
+        assert not dead_letters(worker)
+
+        fixed = DashboardWorker(stack.config(dashboard, group, session_ms))
+        async with running(fixed):
+            await wait_for(lambda: dashboard.holds_round(0), 30)
+        assert fixed.metrics.records_in == KEYS  # nothing was committed: all read again
     finally:
         await dashboard.down()
         await stack.aclose()

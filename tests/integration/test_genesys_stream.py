@@ -175,6 +175,9 @@ async def test_session_survives_every_failure_and_accounts_for_every_frame(rig: 
     emulator.inject(DropSocket(rig.channel_id))
     await one_more_gap()
     assert emulator.emulator.state.faults.pending_request_faults() == 0
+    # One HTTP request per session call (core/http_policy): every 429 reached the session.
+    throttled = [a for a in collector.of(AuditEvent) if a.details.get("status") == 429]
+    assert len(throttled) == 4
 
     # 7. a malformed frame becomes a dead letter with its bytes
     emulator.inject(MalformedFrames(rig.channel_id, 1))

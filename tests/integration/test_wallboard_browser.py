@@ -20,7 +20,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 from pydantic import SecretStr
 
-from pipeline.core.workers.coalesce import sign
+from pipeline.core.workers.push import sign
 from pipeline.dashboard.client import DashboardClient
 from pipeline.dashboard.wallboard import Wallboard
 from tests.conftest import seconds
@@ -52,7 +52,7 @@ def value(
     stale: bool = False,
     unit: str = "count",
 ) -> dict[str, Any]:
-    """One batch value, shaped as :meth:`pipeline.core.workers.coalesce.BatchValue.to_json`."""
+    """One batch value, shaped as :meth:`pipeline.core.workers.latest.BatchValue.to_json`."""
     return {
         "key": f"{queue}|{metric}|{qualifier or ''}|{media or ''}",
         "entity_type": "queue",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.core.backoff import full_jitter
 from pipeline.core.genesys.actions import (
+    Action,
     Backfill,
     CheckChannel,
     CloseSocket,
@@ -32,6 +32,7 @@ from pipeline.core.genesys.inputs import (
     TokenReady,
 )
 from pipeline.core.genesys.session import ChannelSession, SessionSettings, SessionState
+from pipeline.core.http_policy import DEFAULT_MAX_RETRY_AFTER_S
 from tests.unit.session_helpers import (
     CH,
     EXPIRES,
@@ -55,29 +56,6 @@ def creating(jitter: float = 0.0, settings: SessionSettings | None = None) -> Ch
     return session
 
 
-# -- full_jitter ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("attempt", "draw", "expected"),
-    [(0, 0.0, 0.0), (0, 0.5, 0.25), (3, 0.5, 2.0), (10, 0.5, 15.0), (5000, 1.0, 30.0)],
-)
-def test_full_jitter_draws_below_the_capped_ceiling(
-    attempt: int, draw: float, expected: float
-) -> None:
-    assert full_jitter(attempt, 0.5, 30.0, lambda: draw) == expected
-
-
-def test_full_jitter_clamps_a_bad_random_source() -> None:
-    assert full_jitter(0, 1.0, 10.0, lambda: 7.0) == 1.0
-    assert full_jitter(0, 1.0, 10.0, lambda: -1.0) == 0.0
-
-
-def test_full_jitter_rejects_negative_inputs() -> None:
-    with pytest.raises(ValueError, match="must be ≥ 0"):
-        full_jitter(-1, 0.5, 30.0, lambda: 0.5)
-
-
 # -- Retry-After and backoff ------------------------------------------------------------------
 
 
@@ -95,6 +73,25 @@ def test_session_respects_retry_after_on_429() -> None:
     assert session.next_deadline() == T0 + 6
     assert session.handle(Tick(T0 + 5.999)) == []
     assert session.handle(Tick(T0 + 6)) == [CreateChannel()]
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "expected"),
+    [(3600.0, 60.0), (float("inf"), 0.25), (float("nan"), 0.25), (1.5, 1.5)],
+)
+def test_session_caps_retry_after_and_ignores_one_that_is_not_finite(
+    retry_after: float, expected: float
+) -> None:
+    session = creating(jitter=0.5, settings=SessionSettings(max_retry_after_s=60.0))
+    actions = session.handle(ChannelCreateFailed(T0, "throttled", retry_after, 429))
+    assert audits(actions)[0].details["retry_in_s"] == expected
+    assert session.next_deadline() == T0 + expected
+
+
+def test_session_caps_retry_after_at_five_minutes_by_default() -> None:
+    session = creating()
+    session.handle(ChannelCreateFailed(T0, "throttled", 86_400.0, 429))
+    assert session.next_deadline() == T0 + DEFAULT_MAX_RETRY_AFTER_S == T0 + 300.0
 
 
 def test_session_backs_off_exponentially_up_to_the_cap() -> None:
@@ -248,3 +245,69 @@ def test_session_new_backfill_supersedes_a_waiting_retry() -> None:
     assert [a.reason for a in actions if isinstance(a, Backfill)] == ["gap"]
     assert session.next_deadline() == T0 + 1.2 + 70  # the stale retry is gone
     assert session.handle(Tick(T0 + 1.25)) == []
+
+
+# -- every status, every call: the shared table decides -----------------------------------
+
+
+def _failed_create(status: int | None) -> tuple[ChannelSession, list[Action]]:
+    session = creating()
+    return session, session.handle(ChannelCreateFailed(T0, "r", None, status))
+
+
+def _failed_subscribe(status: int | None) -> tuple[ChannelSession, list[Action]]:
+    session = creating()
+    session.handle(ChannelCreated(T0, CH, URI, EXPIRES))
+    return session, session.handle(SubscribeFailed(T0, "r", None, status))
+
+
+def _failed_extend(status: int | None) -> tuple[ChannelSession, list[Action]]:
+    session = live_session()
+    session.handle(FrameReceived(EXPIRES - 3601, 1, Heartbeat()))
+    assert session.handle(Tick(EXPIRES - 3600)) == [Subscribe(CH, TOPICS)]
+    return session, session.handle(SubscribeFailed(EXPIRES - 3599, "r", None, status))
+
+
+def _failed_check(status: int | None) -> tuple[ChannelSession, list[Action]]:
+    session = live_session()
+    assert plain(session.handle(SocketClosed(T0 + 10, 1, 1006, ""))) == [CheckChannel(CH)]
+    return session, session.handle(ChannelCheckFailed(T0 + 11, "r", None, status))
+
+
+CALLS = {
+    "create": (_failed_create, CreateChannel()),
+    "subscribe": (_failed_subscribe, Subscribe(CH, TOPICS)),
+    "extend": (_failed_extend, Subscribe(CH, TOPICS)),
+    "check": (_failed_check, CheckChannel(CH)),
+}
+
+
+def expected_next(call: str, status: int | None) -> str:
+    """The session's rules over the shared table, written out independently."""
+    if status == 401:
+        return "new token"
+    if status == 404 and call != "create":
+        return "new channel"
+    if status is None or status in (408, 429) or 200 <= status < 300:
+        return "same call"  # a 2xx reported as a failure: its answer was unusable
+    if 500 <= status < 600 and status not in (501, 505):
+        return "same call"
+    return "fail"
+
+
+@pytest.mark.parametrize("status", [None, *range(100, 600)])
+def test_every_failed_status_of_every_call_follows_the_shared_table(status: int | None) -> None:
+    for call, (fail, same_call) in CALLS.items():
+        session, actions = fail(status)
+        done = plain(actions)
+        expected = {
+            "new token": [FetchToken(force=True)],
+            "new channel": [CreateChannel()],
+            "same call": [same_call],
+        }.get(expected_next(call, status))
+        if expected is None:
+            assert isinstance(done[-1], Stopped), (call, done)
+            assert state_of(session) is SessionState.FAILED
+        else:
+            assert done == expected, (call, status)
+            assert state_of(session) is not SessionState.FAILED

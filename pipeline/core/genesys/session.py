@@ -39,8 +39,8 @@ of those facts::
          ▼                                           │
         LIVE ───── drop, heartbeat timeout ──────────┘
 
-    any REST failure → WAITING (Retry-After, else backoff) → the same call again
-    4xx rejection, max_recreate_attempts reached → FAILED;  Stop → STOPPED  (both final)
+    retriable REST failure → WAITING (Retry-After, else backoff) → the same call again
+    final REST failure, max_recreate_attempts reached → FAILED;  Stop → STOPPED  (both final)
 
 Inside LIVE, without leaving it:
 
@@ -59,11 +59,20 @@ which the stream is live again; the machine then emits the :class:`Gap` and a ``
 whose snapshot, taken after ``ended_at``, covers it. The first socket ever opened asks for
 the ``initial`` backfill instead (the service sends nothing until values change, §7).
 
-Backoff: a delay is ``retry_after`` when the server gave one, else full jitter over
-``attempt`` (:func:`~pipeline.core.backoff.full_jitter`), so the first retry waits
-``uniform(0, backoff_base_s)``. ``attempt`` counts delays since the last socket went live (or
-the last successful extension). After a socket failure the HEAD goes at once; the backoff
-sits before the next ``OpenSocket``.
+REST failures: what a status means comes from the one table of
+:func:`pipeline.core.http_policy.classify`, narrowed to what a session can do (:func:`_classify`):
+401 → a new token (and a new channel: channels die with their token, §5.4); 404 on subscribe,
+extend or HEAD → the channel is gone, build a new one; every RETRY row of the table (408, 429,
+5xx but 501/505, no answer) and a 2xx the shell could not use → the same call after a delay;
+anything else (other 4xx, 501, 505, 1xx, 3xx) → FAILED. The session is the one place that
+counts attempts of its REST calls (unbounded; its shell makes one HTTP request per call), see
+:mod:`pipeline.core.http_policy`.
+
+Backoff: a delay is ``retry_after`` when the server gave one (cut to ``max_retry_after_s``),
+else full jitter over ``attempt`` (:class:`~pipeline.core.http_policy.Backoff`), so the first
+retry waits ``uniform(0, backoff_base_s)``. ``attempt`` counts delays since the last socket
+went live (or the last successful extension). After a socket failure the HEAD goes at once;
+the backoff sits before the next ``OpenSocket``.
 
 Edge cases not handled: a shell that never answers an action stalls that step (the shell
 owns I/O timeouts); times must not go backwards; a Stop drops an open gap unreported.
@@ -78,7 +87,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pipeline.core.audit import AuditEvent, AuditKind
-from pipeline.core.backoff import full_jitter
 from pipeline.core.genesys.actions import (
     Action,
     Backfill,
@@ -114,6 +122,14 @@ from pipeline.core.genesys.inputs import (
     TokenFailed,
     TokenReady,
 )
+from pipeline.core.http_policy import (
+    DEFAULT_MAX_RETRY_AFTER_S,
+    Backoff,
+    Failure,
+    ResponseAction,
+    classify,
+    full_jitter,
+)
 
 __all__ = ["MAX_TOPICS", "ChannelSession", "SessionSettings", "SessionState"]
 
@@ -134,6 +150,7 @@ class SessionSettings:
             ``expires`` (UNVERIFIED, §5.4: "pushed to now + 24 h" is not documented).
         backoff_base_s: ceiling of the first retry delay.
         backoff_cap_s: largest ceiling of a retry delay.
+        max_retry_after_s: the longest ``Retry-After`` obeyed as given (longer: cut to it).
         max_recreate_attempts: channels created in a row without one going live before the
             session fails (guards against an eviction fight over the 20-channel limit, §5.4).
         max_backfill_attempts: tries per backfill before it is abandoned (audited).
@@ -145,13 +162,15 @@ class SessionSettings:
     channel_lifetime_s: float = 24 * 3600.0
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 30.0
+    max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S
     max_recreate_attempts: int = 5
     max_backfill_attempts: int = 3
 
     def __post_init__(self) -> None:
         positive = (self.heartbeat_timeout_s, self.ping_timeout_s, self.channel_lifetime_s)
-        if min(positive) <= 0 or min(self.extend_margin_s, self.backoff_base_s) < 0:
-            raise ValueError("timeouts and lifetime must be > 0, margin and base ≥ 0")
+        non_negative = (self.extend_margin_s, self.backoff_base_s, self.max_retry_after_s)
+        if min(positive) <= 0 or min(non_negative) < 0:
+            raise ValueError("timeouts and lifetime must be > 0, margin, base and max ≥ 0")
         if self.backoff_cap_s < self.backoff_base_s:
             raise ValueError("backoff_cap_s must be ≥ backoff_base_s")
         if min(self.max_recreate_attempts, self.max_backfill_attempts) < 1:
@@ -216,17 +235,21 @@ class _Outcome(enum.Enum):
     FATAL = "fatal"
 
 
+_ON_A_CHANNEL = (_Call.SUBSCRIBE, _Call.EXTEND, _Call.CHECK)
+
+
 def _classify(call: _Call, status: int | None) -> _Outcome:
     """What a failed REST call means (status None: network error or timeout)."""
-    if status == 401:
+    verdict = classify(status)
+    if verdict.action is ResponseAction.REFRESH_TOKEN:
         return _Outcome.REAUTH
-    if status == 404 and call in (_Call.SUBSCRIBE, _Call.EXTEND, _Call.CHECK):
+    if verdict.failure is Failure.NOT_FOUND and call in _ON_A_CHANNEL:
         return _Outcome.GONE
-    # Other 4xx (400 too many topics, 403 missing permission, ...) will not heal by retrying
-    # the same topic set (§5.1, §5.4). 408/429 and 5xx/network errors are retried.
-    if status is not None and 400 <= status < 500 and status not in (404, 408, 429):
-        return _Outcome.RETRY if call is _Call.CHECK else _Outcome.FATAL
-    return _Outcome.RETRY
+    if verdict.action in (ResponseAction.RETRY, ResponseAction.DONE):
+        return _Outcome.RETRY  # DONE: a 2xx whose answer the shell could not use
+    # Other 4xx (400 too many topics, 403 missing permission, a 404 on the channel list ...)
+    # will not heal by retrying the same topic set (§5.1, §5.4); nor will 501/505 or a 3xx.
+    return _Outcome.FATAL
 
 
 @dataclass(slots=True)
@@ -275,7 +298,8 @@ class ChannelSession:
         self._topics = tuple(dict.fromkeys(topics))
         if not self._topics or len(self._topics) > MAX_TOPICS:
             raise ValueError(f"a session takes 1 to {MAX_TOPICS} topics, got {len(self._topics)}")
-        self._settings = settings or SessionSettings()
+        self._settings = s = settings or SessionSettings()
+        self._backoff = Backoff(s.backoff_base_s, s.backoff_cap_s, s.max_retry_after_s)
         self._jitter = jitter or random.Random().random  # noqa: S311 - jitter, not crypto
         self._started = False
         self._end: SessionState | None = None
@@ -462,11 +486,7 @@ class ChannelSession:
         )
 
     def _delay(self, retry_after: float | None) -> float:
-        s = self._settings
-        if retry_after is not None:
-            delay = max(0.0, retry_after)
-        else:
-            delay = full_jitter(self._attempt, s.backoff_base_s, s.backoff_cap_s, self._jitter)
+        delay = self._backoff.delay(self._attempt, retry_after, self._jitter)
         self._attempt += 1
         return delay
 

@@ -1,0 +1,177 @@
+"""Coalescing: the latest value per key, and batches of the keys that changed."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from pipeline.core.contract.records import MetricRecord
+from pipeline.core.workers.latest import Batch, LatestValues
+from pipeline.core.workers.offsets import Offset
+from tests.unit.dashboard_helpers import T0_MS, TOPIC, key, record, take
+
+
+# ---------------------------------------------------------------------------- latest value
+def test_newer_record_replaces_the_value() -> None:
+    values = LatestValues()
+    values.offer(record(value=1.0), TOPIC, 0, 0)
+
+    assert values.offer(record(event_time=T0_MS + 1, value=2.0), TOPIC, 0, 1)
+    assert values.value(key()) == record(event_time=T0_MS + 1, value=2.0)
+
+
+def test_older_record_arriving_late_does_not_overwrite() -> None:
+    values = LatestValues()
+    values.offer(record(event_time=T0_MS + 5, value=2.0), TOPIC, 0, 0)
+
+    assert not values.offer(record(event_time=T0_MS, value=1.0), TOPIC, 0, 1)
+    assert values.value(key()) == record(event_time=T0_MS + 5, value=2.0)
+
+
+def test_equal_event_times_are_settled_by_ingest_time() -> None:
+    values = LatestValues()
+    values.offer(record(ingest_time=T0_MS + 9, value=2.0), TOPIC, 0, 0)
+
+    assert not values.offer(record(ingest_time=T0_MS + 1, value=1.0), TOPIC, 0, 1)
+
+
+def test_duplicate_record_does_not_queue_the_key_again() -> None:
+    values = LatestValues()
+    values.offer(record(), TOPIC, 0, 0)
+    take(values)
+
+    assert not values.offer(record(), TOPIC, 0, 1)
+    assert values.take_batch(500) is None
+
+
+def test_redelivered_offset_is_ignored() -> None:
+    values = LatestValues()
+    values.offer(record(), TOPIC, 0, 5)
+
+    assert not values.offer(record(event_time=T0_MS + 1), TOPIC, 0, 5)
+    assert values.value(key()) == record()
+
+
+# ---------------------------------------------------------------------------- batches
+def test_batch_holds_only_keys_changed_since_the_last_one() -> None:
+    values = LatestValues()
+    values.offer(record("a"), TOPIC, 0, 0)
+    values.offer(record("b"), TOPIC, 0, 1)
+    take(values)
+    values.offer(record("b", T0_MS + 1), TOPIC, 0, 2)
+
+    batch = take(values)
+
+    assert [v.key for v in batch.values] == [key("b")]
+    assert values.take_batch(500) is None
+
+
+def test_batch_size_is_capped_and_the_rest_waits_its_turn() -> None:
+    values = LatestValues()
+    for n in range(5):
+        values.offer(record(f"q{n}"), TOPIC, 0, n)
+
+    first, second = take(values, 3), take(values, 3)
+
+    assert [v.key for v in first.values] == [key("q0"), key("q1"), key("q2")]
+    assert [v.key for v in second.values] == [key("q3"), key("q4")]
+
+
+def test_take_batch_refuses_an_empty_size() -> None:
+    with pytest.raises(ValueError, match="max_items"):
+        LatestValues().take_batch(0)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**32))
+def test_a_second_of_10k_updates_over_500_keys_coalesces_into_a_few_small_batches(
+    seed: int,
+) -> None:
+    rng = random.Random(seed)
+    values = LatestValues()
+    batches: list[Batch] = []
+    newest: dict[str, MetricRecord] = {}
+    for n in range(10_000):  # 10k updates in one second, a batch every 250 ms
+        rec = record(f"q{rng.randrange(500)}", T0_MS + n // 10, float(n))
+        values.offer(rec, TOPIC, n % 6, n // 6)
+        newest[key(rec.entity_id)] = rec
+        if n % 2500 == 2499:
+            batches.append(take(values, 10_000))
+
+    assert len(batches) == 4
+    assert all(len(b.values) <= 500 for b in batches)
+    sent = {v.key: v.record for b in batches for v in b.values}
+    assert sent == newest
+
+
+def test_stale_flag_comes_from_the_caller() -> None:
+    values = LatestValues()
+    values.offer(record("a"), TOPIC, 0, 0)
+    values.offer(record("b"), TOPIC, 0, 1)
+
+    batch = values.take_batch(10, is_stale=lambda k: k == key("b"))
+
+    assert batch is not None
+    assert [v.stale for v in batch.values] == [False, True]
+
+
+def test_touched_keys_are_sent_again_without_a_new_value() -> None:
+    values = LatestValues()
+    values.offer(record(), TOPIC, 0, 0)
+    take(values)
+
+    assert values.touch([key(), "unknown"]) == 1
+    assert [v.record for v in take(values).values] == [record()]
+
+
+def test_idempotency_key_follows_contents_not_order_or_batch_id() -> None:
+    one, two = LatestValues(), LatestValues()
+    one.offer(record("a"), TOPIC, 0, 0)
+    one.offer(record("b"), TOPIC, 0, 1)
+    two.offer(record("x"), TOPIC, 0, 0)
+    take(two)
+    two.offer(record("b"), TOPIC, 0, 1)
+    two.offer(record("a"), TOPIC, 0, 2)
+
+    first, second = take(one), take(two)
+
+    assert first.batch_id != second.batch_id
+    assert first.idempotency_key == second.idempotency_key
+    assert len(first.idempotency_key) == 32
+
+
+def test_idempotency_key_changes_with_the_stale_flag() -> None:
+    fresh, stale = LatestValues(), LatestValues()
+    fresh.offer(record(), TOPIC, 0, 0)
+    stale.offer(record(), TOPIC, 0, 0)
+
+    a = fresh.take_batch(10)
+    b = stale.take_batch(10, is_stale=lambda _: True)
+
+    assert a is not None
+    assert b is not None
+    assert a.idempotency_key != b.idempotency_key
+
+
+def test_batch_body_is_json_with_every_value_field() -> None:
+    values = LatestValues()
+    values.offer(record(value=3.0), TOPIC, 2, 7)
+    batch = take(values)
+
+    body = orjson.loads(orjson.dumps(batch.body(now=T0_MS / 1000 + 0.25)))
+
+    assert body["batch_id"] == batch.batch_id
+    assert body["idempotency_key"] == batch.idempotency_key
+    assert body["generated_at"] == T0_MS + 250
+    [value] = body["values"]
+    assert value == {
+        "key": key(), "entity_type": "queue", "entity_id": "q1", "metric": "oWaiting",
+        "qualifier": None, "media_type": "voice", "value": 3.0, "unit": "count",
+        "event_time": T0_MS, "interval_start": None, "interval_end": None, "stale": False,
+        "event_id": record(value=3.0).event_id, "ingest_time": T0_MS, "derived": False,
+        "backfill": False,
+    }  # fmt: skip
+    assert batch.offsets == (Offset(TOPIC, 2, 7),)
