@@ -3,6 +3,9 @@
 The package is a functional core (``pipeline.core``: pure, no I/O) inside thin shells
 (``genesys``, ``kafka``, ``dashboard``, ``services``, ``emulator``, ``local``).
 See docs/architecture.md.
+
+Citations: a comment's ``§N.M`` is a section of ``docs/genesys-api.md``, where each Genesys
+fact the code relies on is written down with its public source (VERIFIED or BELIEF).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ class GenesysSettings(BaseSettings):
     Attributes:
         client_id: OAuth client id (client-credentials grant).
         client_secret: its secret.
-        region: an SDK region name such as ``eu_west_1`` (reference §2.1).
+        region: an SDK region name such as ``eu_west_1`` (docs/genesys-api.md §2.1).
         api_url: an explicit API base URL; wins over ``region`` (the emulator:
             ``http://127.0.0.1:8089``).
     """
@@ -79,7 +79,7 @@ class GenesysSettings(BaseSettings):
         )
 
     def login_base(self, api_base: str) -> str:
-        """The login base for ``api_base`` (reference §2 rule)."""
+        """The login base for ``api_base`` (docs/genesys-api.md §2 rule)."""
         return login_base(api_base)
 
     def has_credentials(self) -> bool:

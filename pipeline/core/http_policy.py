@@ -33,7 +33,7 @@ version; neither heals with time, unlike 500/502/503/504 (and the rarer 5xx, whi
 transient: retrying a few times costs little, and a stuck caller is worse). 405 is grouped
 with them: the endpoint does not take this method, whatever the body. Genesys documents 429
 with ``Retry-After`` in seconds, 401 for a missing, expired or revoked token, 5xx and 408 as
-its trouble and other 4xx as ours (reference/genesys-cloud-api.md §4).
+its trouble and other 4xx as ours (docs/genesys-api.md §4).
 
 Retry-After
 -----------

@@ -14,7 +14,7 @@ These are the emulator's answers to *its* clients, not errors of the pipeline, s
 tokens or secrets.
 
 Message texts are the ``x-inin-error-codes`` strings of the Platform API swagger
-(``reference/genesys-cloud-api.md`` §0 SPEC, notifications tag, snapshot 2026-08-07): VERIFIED.
+(``docs/genesys-api.md`` §0 SPEC, notifications tag, snapshot 2026-08-07): VERIFIED.
 Which extra fields (``messageWithParams``/``messageParams``) real answers carry is UNVERIFIED.
 """
 
@@ -95,7 +95,7 @@ _EXTRA_FIELDS: Final = frozenset(
 def error_body(
     status: int, code: str, message: str, correlation_id: str, **extra: Any
 ) -> dict[str, Any]:
-    """Build a Platform API ``ErrorBody`` (``reference/genesys-cloud-api.md`` §4.1).
+    """Build a Platform API ``ErrorBody`` (``docs/genesys-api.md`` §4.1).
 
     Args:
         status: HTTP status, repeated in the body.

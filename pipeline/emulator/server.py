@@ -1,8 +1,8 @@
 """The Genesys Cloud emulator: login, Platform API and notification WebSocket on one base URL.
 
 The official SDK sends the login to the same base when its host has no ``api.`` in it
-(reference §2), so ``http://127.0.0.1:PORT`` serves ``/oauth/token``, ``/api/v2/**`` and the
-channel sockets at ``ws://127.0.0.1:PORT/channels/{id}`` (the ``connectUri`` it hands out).
+(docs/genesys-api.md §2), so ``http://127.0.0.1:PORT`` serves ``/oauth/token``, ``/api/v2/**`` and
+the channel sockets at ``ws://127.0.0.1:PORT/channels/{id}`` (the ``connectUri`` it hands out).
 ``/__emulator/**`` is the admin API for tests (a path the real service does not have).
 
 :class:`Emulator` owns the parts and wires them; it decides nothing itself:

@@ -34,7 +34,7 @@ async def genesys_client(
         api_base: the API base URL.
         client_id: the OAuth client id.
         client_secret: its secret.
-        timeout_s: per-request timeout (the SDK has none, reference §8; we do).
+        timeout_s: per-request timeout (the SDK has none, docs/genesys-api.md §8; we do).
         observer: receives token and REST events (an object may implement both hook sets).
     """
     async with httpx.AsyncClient(base_url=api_base, timeout=timeout_s) as http:

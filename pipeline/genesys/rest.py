@@ -12,8 +12,8 @@ Attempts are counted here, up to ``max_attempts`` per call, unless the caller co
 itself and asks for ``attempts=1``: the channel session does, for create, subscribe and HEAD
 (the rule is written down in :mod:`pipeline.core.http_policy`).
 
-The official SDK is synchronous and hides 429s inside urllib3 retries (reference §4.4), so the
-hot and retry-sensitive paths use httpx directly; the SDK is used by the tests to prove the
+The official SDK is synchronous and hides 429s inside urllib3 retries (docs/genesys-api.md §4.4), so
+the hot and retry-sensitive paths use httpx directly; the SDK is used by the tests to prove the
 emulator is faithful.
 """
 

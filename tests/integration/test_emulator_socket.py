@@ -2,7 +2,7 @@
 
 Heartbeats, ping/pong, socket_closing, one socket per channel, eviction of the 21st channel,
 the 1,000-topic cap, token revocation and expiry, channel expiry, abrupt drops, rate limits
-and frame accounting all behave as reference §5 documents.
+and frame accounting all behave as docs/genesys-api.md §5 documents.
 
 Time-based behaviour runs on a :class:`ManualClock`: the test advances it and calls
 ``step()``, so nothing waits for real seconds to pass. Where a test needs the server to have

@@ -173,7 +173,7 @@ def test_a_naive_now_or_an_empty_batch_is_refused() -> None:
 
 # ----------------------------------------------------------------------------- report
 
-# reference §7.1 response (one queue with data, a queue-only group for user metrics)
+# docs/genesys-api.md §7.1 response (one queue with data, a queue-only group for user metrics)
 OBSERVATIONS_ANSWER = {
     "systemToOrganizationMappings": {"ON_QUEUE": ["p1"]},
     "results": [
@@ -185,7 +185,7 @@ OBSERVATIONS_ANSWER = {
          "data": [{"metric": "oWaiting", "stats": {"count": 0}}]},
     ],
 }  # fmt: skip
-# reference §7.2 response: Q2 had no conversations; tHandle has no data anywhere
+# docs/genesys-api.md §7.2 response: Q2 had no conversations; tHandle has no data anywhere
 AGGREGATES_ANSWER = {
     "results": [
         {"group": {"queueId": Q1},

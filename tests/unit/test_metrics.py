@@ -24,7 +24,7 @@ from pipeline.core.genesys.metrics import (
     suggest,
 )
 
-# reference/genesys-cloud-api.md §7.2, the metrics enum as written there.
+# docs/genesys-api.md §7.2, the metrics enum as written there.
 REFERENCE_7_2 = (
     "nBlindTransferred, nBotInteractions, nCallbackAttempts, nCallbackOverSla, "
     "nCallbackScheduled, nCfcOffered, nCobrowseSessions, nConnected, nConsult, "

@@ -338,7 +338,8 @@ def test_a_shard_over_twenty_channels_is_an_error_with_the_numbers() -> None:
         plan_shards(topics, 1, max_topics_per_channel=10, max_channels_per_client=2)
     assert caught.value.problems == [
         "shard 0: needs 3 channels for 25 topics, but an OAuth client holds at most 2 channels of "
-        "10 topics (reference §5.4); use --shards 2 or more, with one OAuth client per shard"
+        "10 topics (docs/genesys-api.md §5.4); use --shards 2 or more, with one OAuth client "
+        "per shard"
     ]
 
 
@@ -359,7 +360,7 @@ def test_shards_sharing_one_client_share_its_twenty_channels() -> None:
     assert caught.value.problems == [
         f"plan: 2 shards need {alone.channel_count} channels in total, but they share one OAuth "
         "client, which holds at most 2 (another channel evicts the least recently used one, "
-        "reference §5.4); give each shard its own OAuth client"
+        "docs/genesys-api.md §5.4); give each shard its own OAuth client"
     ]
 
 

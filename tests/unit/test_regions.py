@@ -1,4 +1,4 @@
-"""Region hosts and the login host rule (reference §2)."""
+"""Region hosts and the login host rule (docs/genesys-api.md §2)."""
 
 from __future__ import annotations
 

@@ -589,8 +589,8 @@ def test_topic_budget_over_one_client_is_an_error_that_suggests_shards() -> None
     ) == [
         "subscriptions: 20,004 topics from explicit ids, plus what 2 references resolve to at "
         "plan time, but one OAuth client holds at most 20,000 (20 channels × 1,000 topics each, "
-        "reference §5.4); split the set with --shards N and give each shard its own OAuth "
-        "client: shards that share a client also share its 20 channels"
+        "docs/genesys-api.md §5.4); split the set with --shards N and give each shard its own "
+        "OAuth client: shards that share a client also share its 20 channels"
     ]
 
 

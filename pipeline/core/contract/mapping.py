@@ -6,7 +6,7 @@ event was a :class:`~pipeline.core.genesys.events.BackfillEvent`, ``correlation_
 ``metadata.CorrelationId``. Anything malformed raises :class:`MappingError` with a specific
 reason, the raw bytes and the topic, for the dead-letter queue (stage ``map``).
 
-Mapping table (``reference/genesys-cloud-api.md`` §6.1, §6.2, §6.4; bodies as the emulator's
+Mapping table (``docs/genesys-api.md`` §6.1, §6.2, §6.4; bodies as the emulator's
 ``simulation_topics.py`` builds them):
 
 - ``v2.analytics.queues.{id}.observations`` → one record per ``data[].metrics[]`` entry, entity

@@ -1,7 +1,7 @@
 """After a gap (or at start), the current state from the REST API, shaped like topic frames.
 
-The notification service keeps nothing while a client is disconnected (reference §5), and it
-sends only *changes*, so after any gap the current values come from the analytics query API:
+The notification service keeps nothing while a client is disconnected (docs/genesys-api.md §5), and
+it sends only *changes*, so after any gap the current values come from the analytics query API:
 
 - queue observations (``POST /api/v2/analytics/queues/observations/query``, §7.1) stand in for
   the instant flavour of ``v2.analytics.queues.{id}.observations``;

@@ -1,8 +1,8 @@
 """One OAuth client's request budget, shared by every REST caller of that client.
 
 Genesys puts ``inin-ratelimit-count``, ``inin-ratelimit-allowed`` and ``inin-ratelimit-reset``
-on its answers (reference §4.3; read as "requests used in this window", "requests allowed",
-"seconds until the window resets" — the usual reading, UNVERIFIED). A 429 carries
+on its answers (docs/genesys-api.md §4.3; read as "requests used in this window", "requests
+allowed", "seconds until the window resets" — the usual reading, UNVERIFIED). A 429 carries
 ``Retry-After``. The budget learns from both and tells each caller how long to wait before its
 next request, so that a burst of callers slows down *before* Genesys says 429 rather than
 after, and a 429 seen by one caller pauses all of them.

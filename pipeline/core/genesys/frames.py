@@ -1,6 +1,6 @@
 """Notification frames: bytes from the Genesys WebSocket → typed values.
 
-Every text frame on a notification channel is a JSON envelope (reference §5.3)::
+Every text frame on a notification channel is a JSON envelope (docs/genesys-api.md §5.3)::
 
     {"topicName": "...", "version": "2", "eventBody": {...}, "metadata": {"CorrelationId": "..."}}
 

@@ -3,10 +3,10 @@
 This is a catalogue, not logic. The emulator uses it to decide what it may emit and what a
 query may ask for; the subscription validator uses it to reject invented names with a
 "did you mean" hint. Every set is copied from the sources named in
-``reference/genesys-cloud-api.md`` (§6.4, §7.1, §7.2, §7.3, §9) or from the enums of the
+``docs/genesys-api.md`` (§6.4, §7.1, §7.2, §7.3, §9) or from the enums of the
 installed ``PureCloudPlatformClientV2`` models.
 
-Naming rule (reference §1): ``n*`` metrics are counts, ``t*`` metrics are durations in
+Naming rule (docs/genesys-api.md §1): ``n*`` metrics are counts, ``t*`` metrics are durations in
 milliseconds carrying count/sum/min/max, and ``o*`` metrics are observations (a count now) or
 ratios (``oServiceLevel``).
 

@@ -1,4 +1,5 @@
-"""Genesys Cloud regions and their hosts (reference §2.1, from the SDK's ``PureCloudRegionHosts``).
+"""Genesys Cloud regions and their hosts (docs/genesys-api.md §2.1, from the SDK's
+``PureCloudRegionHosts``).
 
 Login host rule (§2): the SDKs replace ``//api.`` with ``//login.`` in the API base URL; a
 base without ``api.`` (the emulator's ``http://127.0.0.1:8089``) logs in on the same base.

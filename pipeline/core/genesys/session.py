@@ -2,11 +2,11 @@
 
 Theory of operation
 -------------------
-A session keeps one notification channel (≤ 1,000 topics, reference §5.4) streaming through
-one WebSocket. The shell feeds it what happened (:mod:`~pipeline.core.genesys.inputs`, each
+A session keeps one notification channel (≤ 1,000 topics, docs/genesys-api.md §5.4) streaming
+through one WebSocket. The shell feeds it what happened (:mod:`~pipeline.core.genesys.inputs`, each
 with ``now``) and carries out what it returns (:mod:`~pipeline.core.genesys.actions`). After
 applying an input, the machine derives the next step from the facts it holds, in this order
-(reference §5.5):
+(docs/genesys-api.md §5.5):
 
 1. a token is needed (start, a 401, ``token_revoked``)  → ``FetchToken``
 2. there is no usable channel                           → ``CreateChannel``

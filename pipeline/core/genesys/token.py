@@ -1,8 +1,9 @@
 """OAuth client-credentials tokens: the answer's parsing and the refresh rule (pure).
 
 ``POST /oauth/token`` with Basic auth answers ``{"access_token", "token_type", "expires_in"}``
-(reference §3.2); an error answers ``{"error", "description", "error_description"}`` (§3.3).
-Client-credentials tokens have no refresh token: a new one is simply requested before the old
+(docs/genesys-api.md §3.2); an error answers ``{"error", "description", "error_description"}``
+(§3.3). Client-credentials tokens have no refresh token: a new one is simply requested before the
+old
 one expires. We refresh once 80 % of its life has passed (24 h tokens: after 19.2 h), so a slow
 login never leaves callers without a valid token.
 """

@@ -1,7 +1,7 @@
 """The notification topic-name grammar: build, parse and validate concrete topics (pure).
 
 A topic *family* is a template with one entity slot, ``v2.analytics.queues.{id}.observations``;
-a concrete topic fills the slot with an entity id (``reference/genesys-cloud-api.md`` §5.2,
+a concrete topic fills the slot with an entity id (``docs/genesys-api.md`` §5.2,
 VERIFIED). The families here are the §6.1 table, spelt exactly as the emulator's catalogue
 (``pipeline/emulator/catalogue.py``) spells them, plus the §6.1 queue media variants the
 emulator does not offer (``cobrowseSessions``, ``screenshares``, ``socialexpressions``,

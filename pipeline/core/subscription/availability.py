@@ -2,7 +2,7 @@
 
 Before streaming, the shell POSTs the queries :func:`availability_query_bodies` builds and
 hands the JSON answers to :func:`availability_report`, which says which metric returned
-data for which entity. Bodies follow ``reference/genesys-cloud-api.md`` §7 exactly:
+data for which entity. Bodies follow ``docs/genesys-api.md`` §7 exactly:
 
 - queue observation metrics (``o*`` of §7.1) → ``POST /api/v2/analytics/queues/observations/query``
   with ``filter`` (an ``or`` of ``queueId`` predicates, and'ed with the media types) and

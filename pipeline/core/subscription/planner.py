@@ -35,10 +35,10 @@ Stability
 The REST side (metric availability queries and their report) lives in
 :mod:`pipeline.core.subscription.availability` and is re-exported here, as is resolution.
 
-Limits: 1,000 topics per channel and 20 channels per OAuth client (reference §5.4, VERIFIED).
-Shards that share one OAuth client share its 20 channels; a 21st channel silently evicts the
-least recently used one, so the plan refuses it (``client_per_shard=False``, the default).
-The size limit of a subscription PUT body is not documented (UNVERIFIED): 1,000 topics of
+Limits: 1,000 topics per channel and 20 channels per OAuth client (docs/genesys-api.md §5.4,
+VERIFIED). Shards that share one OAuth client share its 20 channels; a 21st channel silently
+evicts the least recently used one, so the plan refuses it (``client_per_shard=False``, the
+default). The size limit of a subscription PUT body is not documented (UNVERIFIED): 1,000 topics of
 ~70 characters make ~82 KB, which real clients send; ``max_request_bytes`` lets the shell
 split channels further should a limit show up.
 """
@@ -379,7 +379,8 @@ def _capacity_problems(plan: Plan) -> list[str]:
     problems = [
         f"shard {shard.index}: needs {len(shard.channels)} channels for {shard.topic_count:,} "
         f"topics, but an OAuth client holds at most {most} channels of {cap:,} topics "
-        f"(reference §5.4); use --shards {enough} or more, with one OAuth client per shard"
+        f"(docs/genesys-api.md §5.4); use --shards {enough} or more, with one OAuth client "
+        "per shard"
         for shard in plan.shards
         if len(shard.channels) > most
     ]
@@ -387,7 +388,8 @@ def _capacity_problems(plan: Plan) -> list[str]:
         problems.append(
             f"plan: {len(plan.shards)} shards need {plan.channel_count} channels in total, but "
             f"they share one OAuth client, which holds at most {most} (another channel evicts "
-            "the least recently used one, reference §5.4); give each shard its own OAuth client"
+            "the least recently used one, docs/genesys-api.md §5.4); give each shard its own "
+            "OAuth client"
         )
     return problems
 

@@ -4,7 +4,7 @@ Schema (YAML; every mapping rejects unknown keys)::
 
     version: 1                    # optional; the only version so far
     genesys:                      # optional; credentials never go here (environment only)
-      region: eu_west_1           # an SDK region (reference §2.1) ... OR
+      region: eu_west_1           # an SDK region (docs/genesys-api.md §2.1) ... OR
       api_url: https://api.mypurecloud.ie   # an http(s) base URL (the emulator's, say)
     defaults:
       media_types: [voice, chat]  # optional media filter for queue subscriptions
@@ -132,7 +132,7 @@ def parse_spec(
         text: the file's contents.
         source: the file's name, used in file-level messages (YAML syntax, empty file).
         oauth_clients: how many OAuth clients the shards will use; the topic budget is
-            ``oauth_clients × 20 channels × 1,000 topics`` (reference §5.4).
+            ``oauth_clients × 20 channels × 1,000 topics`` (docs/genesys-api.md §5.4).
 
     Returns:
         The validated, normalised spec (friendly metric names mapped, ids lower-cased).
@@ -270,9 +270,10 @@ def _budget(spec: SubscriptionSpec, oauth_clients: int) -> list[str]:
     )
     return [
         f"subscriptions: {count}, but {holder} at most {capacity:,} "
-        f"({MAX_CHANNELS_PER_CLIENT} channels × {MAX_TOPICS_PER_CHANNEL:,} topics each, reference "
-        "§5.4); split the set with --shards N and give each shard its own OAuth client: shards "
-        f"that share a client also share its {MAX_CHANNELS_PER_CLIENT} channels"
+        f"({MAX_CHANNELS_PER_CLIENT} channels × {MAX_TOPICS_PER_CHANNEL:,} topics each, "
+        "docs/genesys-api.md §5.4); split the set with --shards N and give each shard its own "
+        f"OAuth client: shards that share a client also share its {MAX_CHANNELS_PER_CLIENT} "
+        "channels"
     ]
 
 

@@ -6,7 +6,7 @@ Pure: record and audit values in, typed changes out; every time-dependent call t
 
 Cadence model (what "on time" means per family)
 -----------------------------------------------
-Genesys pushes values when they change, not on a clock (``reference/genesys-cloud-api.md``
+Genesys pushes values when they change, not on a clock (``docs/genesys-api.md``
 §6.1: "sent on change, at most one per second"). So silence on one key says nothing: a queue
 where nobody waits sends no new ``oWaiting``. What can be judged is the *producer*:
 

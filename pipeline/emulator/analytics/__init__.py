@@ -1,4 +1,4 @@
-"""The analytics query engine over the simulation, pure (reference §7).
+"""The analytics query engine over the simulation, pure (docs/genesys-api.md §7).
 
 Modules:
     queries   queue observations, conversation aggregates and user aggregates

@@ -1,4 +1,5 @@
-"""``POST /api/v2/analytics/routing/activity/query`` over a ContactCenter (reference §7.1).
+"""``POST /api/v2/analytics/routing/activity/query`` over a ContactCenter (docs/genesys-api.md
+§7.1).
 
 A snapshot of agents per queue membership: every (user, queue) membership is an entity with
 the dimensions ``userId``, ``queueId``, ``routingStatus``, ``systemPresence``,

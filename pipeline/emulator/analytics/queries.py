@@ -1,4 +1,4 @@
-"""The emulator's analytics query engine over a :class:`ContactCenter` (reference §7).
+"""The emulator's analytics query engine over a :class:`ContactCenter` (docs/genesys-api.md §7).
 
 Pure functions from a request body (already decoded JSON) to a response dict shaped like the
 SDK models ``QueueObservationQueryResponse``, ``ConversationAggregateQueryResponse``,

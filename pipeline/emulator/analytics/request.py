@@ -1,8 +1,8 @@
 """Validation and parsing of analytics query bodies, shared by the emulator's query endpoints.
 
 Turns the JSON of ``ConversationAggregationQuery``, ``UserAggregationQuery`` and
-``QueueObservationQuery`` (reference §7) into checked values: an interval in epoch ms, bucket
-edges from an ISO-8601 granularity, and a compiled and/or filter. Every rejection is a
+``QueueObservationQuery`` (docs/genesys-api.md §7) into checked values: an interval in epoch ms,
+bucket edges from an ISO-8601 granularity, and a compiled and/or filter. Every rejection is a
 :class:`QueryError` carrying a real Genesys status and code (§4.2) and a message that names
 the offending field.
 

@@ -1,4 +1,4 @@
-"""The analytics query endpoints over the simulated contact center (reference §7).
+"""The analytics query endpoints over the simulated contact center (docs/genesys-api.md §7).
 
 Each ``POST .../query`` parses its JSON body, brings the simulation up to the emulator's
 current instant (so the answer describes the same moment as the socket frames), and runs the

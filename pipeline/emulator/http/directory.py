@@ -2,7 +2,7 @@
 
 :class:`DirectoryApi` serves ``/api/v2/routing/queues[/{id}[/members]]``,
 ``/api/v2/routing/wrapupcodes`` and ``/api/v2/users`` from the simulated contact center
-(reference §8), paged by ``pageSize`` / ``pageNumber`` (:func:`page`).
+(docs/genesys-api.md §8), paged by ``pageSize`` / ``pageNumber`` (:func:`page`).
 
 The JSON shapes (pure functions) follow the SDK models (``Queue``, ``QueueEntityListing``,
 ``QueueMember``, ``WrapupCode``…), so the official SDK deserialises them. Analytics call the

@@ -1,8 +1,9 @@
 """Which topic frames a channel's socket sends next: on change, at most one per topic per second.
 
 Theory of operation. Genesys sends analytics notifications *on change*, at most one per second
-(reference §6.1; "per topic" is UNVERIFIED, so the interval is configurable). A topic can carry
-several bodies at once: the queue observations topic has one body per media type, one agent-state
+(docs/genesys-api.md §6.1; "per topic" is UNVERIFIED, so the interval is configurable). A topic can
+carry several bodies at once: the queue observations topic has one body per media type, one
+agent-state
 body and one 30-minute aggregate body per media type (§6.2). The feed remembers the last body
 it sent under each body key and, when a topic's interval has passed, sends the changed body that
 has waited longest (round-robin over the topic's bodies), so every body reaches the client

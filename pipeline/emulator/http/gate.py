@@ -1,6 +1,6 @@
 """The gate every request passes before its handler: planned faults, bearer token, budget.
 
-:class:`RequestGate` is the aiohttp middleware. In order (reference §4, §10):
+:class:`RequestGate` is the aiohttp middleware. In order (docs/genesys-api.md §4, §10):
 
 1. a request to ``/oauth/**`` or ``/api/v2/**`` may be answered by a planned REST fault
    (:meth:`~pipeline.emulator.state.faults.FaultPlan.take_request_fault`);

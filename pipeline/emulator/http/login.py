@@ -1,4 +1,5 @@
-"""The login service: ``POST /oauth/token`` with the client-credentials grant (reference §3).
+"""The login service: ``POST /oauth/token`` with the client-credentials grant (docs/genesys-api.md
+§3).
 
 The official SDK sends the login to the API's base URL when its host has no ``api.`` in it
 (§2), so the emulator serves it on the same base as everything else. What to answer is the

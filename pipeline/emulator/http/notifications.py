@@ -1,4 +1,5 @@
-"""The notifications API: channels, their subscriptions, the topic catalogue (reference §5.1).
+"""The notifications API: channels, their subscriptions, the topic catalogue (docs/genesys-api.md
+§5.1).
 
 Thin: parse the request, call the org's pure :class:`~pipeline.emulator.state.org.OrgState`,
 answer. Creating a channel may evict the client's least recently used one (the 21st channel,

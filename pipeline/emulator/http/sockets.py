@@ -1,4 +1,4 @@
-"""One live notification WebSocket of the emulator (reference §5.3).
+"""One live notification WebSocket of the emulator (docs/genesys-api.md §5.3).
 
 Each socket runs two loops. The *reader* answers ``{"message": "ping"}`` with a ``pong`` on
 ``channel.metadata`` and ignores anything else. The *writer* wakes every ``tick_s`` of real

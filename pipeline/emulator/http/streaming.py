@@ -1,4 +1,5 @@
-"""The notification WebSocket endpoint, and the hub of live sockets (reference §5.3, §5.4).
+"""The notification WebSocket endpoint, and the hub of live sockets (docs/genesys-api.md §5.3,
+§5.4).
 
 A client opens ``ws://host:port/channels/{id}`` (the channel's ``connectUri``). The channel
 must be live (404 otherwise); a second socket on the same channel kicks the first (§5.4).

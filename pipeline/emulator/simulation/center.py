@@ -30,7 +30,7 @@ work with a wrap-up code → the agent takes the oldest waiting conversation it 
 leave the queue for breaks, meals, meetings, OFFLINE … and come back; an agent with work
 finishes it first (no new offers meanwhile).
 
-Metrics are recorded when they complete (reference §7.2, FORUM-AGG): nOffered at arrival,
+Metrics are recorded when they complete (docs/genesys-api.md §7.2, FORUM-AGG): nOffered at arrival,
 tAnswered/tAcd/tWait/tAlert/nConnected/oServiceLevel at answer, tAbandon/tAcd/tWait/
 oServiceLevel at abandon, tHeld at hold end, tTalk/nTransferred at end of talk, tAcw/tHandle
 at end of after-call work. tHandle = talk + hold + after-call work (UNVERIFIED composition).

@@ -4,8 +4,8 @@ The :class:`Floor` holds the live tables the :class:`~.engine.Engine` changes (c
 waiting per queue-media slot, conversations connected, agents with their presence and routing
 status, member counts per queue) and the *committed* values the outside reads.
 
-Committing is what makes "send on change" work (reference §6.1): the engine marks a slot or a
-queue as touched when it changes something, and at the end of each tick :meth:`Floor.commit`
+Committing is what makes "send on change" work (docs/genesys-api.md §6.1): the engine marks a slot
+or a queue as touched when it changes something, and at the end of each tick :meth:`Floor.commit`
 compares the touched ones with their last committed value. Only a real change moves a value
 and its instant, so a body built from committed values is equal (``==``) to the previous one
 until something really changed.

@@ -10,7 +10,7 @@ Two logs feed the analytics query engine:
   or presence (the source of tAgentRoutingStatus / tSystemPresence / tOrganizationPresence).
 
 :class:`StatAccumulator` keeps count/sum/min/max and :func:`render_stats` turns it into the
-``stats`` map of reference §6.2 / §7.2, so the topic bodies and the query engine render
+``stats`` map of docs/genesys-api.md §6.2 / §7.2, so the topic bodies and the query engine render
 identical numbers from identical inputs.
 """
 

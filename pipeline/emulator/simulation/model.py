@@ -34,7 +34,7 @@ __all__ = [
     "to_ms",
 ]
 
-# Aggregate topics carry 30-minute intervals (reference §6.1, DOC-AN-NOTIF).
+# Aggregate topics carry 30-minute intervals (docs/genesys-api.md §6.1, DOC-AN-NOTIF).
 INTERVAL_MS = 30 * 60 * 1000
 
 # Conversation metrics the simulation emits, each at the moment it completes (§7.2, FORUM-AGG).

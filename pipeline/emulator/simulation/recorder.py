@@ -1,8 +1,8 @@
 """What the simulation recorded: metric rows, status segments and this interval's totals.
 
 The :class:`~.engine.Engine` calls :meth:`Recorder.emit` when a conversation metric completes
-(reference §7.2, FORUM-AGG) and :meth:`Recorder.close_segment` when an agent leaves a routing
-status or presence. Each call lands in two places:
+(docs/genesys-api.md §7.2, FORUM-AGG) and :meth:`Recorder.close_segment` when an agent leaves a
+routing status or presence. Each call lands in two places:
 
 * the logs (:class:`~.log.EmissionLog`, :class:`~.log.SegmentLog`), which the analytics query
   engine reads for any interval within the retention;

@@ -1,4 +1,4 @@
-"""Notification ``eventBody`` dicts built from the simulation's state (reference §6).
+"""Notification ``eventBody`` dicts built from the simulation's state (docs/genesys-api.md §6).
 
 One function per topic family; :func:`bodies_for_topic` dispatches on the topic name. Bodies
 are rebuilt on every call from committed state, so two calls with no change in between return

@@ -4,7 +4,7 @@ A topic template has one entity slot, ``{id}``: ``v2.analytics.queues.{id}.obser
 A concrete topic fills it with an id of letters, digits, ``-`` and ``_`` (real ids are UUIDs;
 how strictly Genesys checks an id's form is UNVERIFIED). A compound request
 ``v2.users.<id>?presence&routingStatus`` stands for ``v2.users.<id>.presence`` and
-``v2.users.<id>.routingStatus`` (``reference/genesys-cloud-api.md`` §5.2, VERIFIED usage; each
+``v2.users.<id>.routingStatus`` (``docs/genesys-api.md`` §5.2, VERIFIED usage; each
 counts as one topic toward the cap, UNVERIFIED).
 
 Template names are VERIFIED (§6.1, DOTNET-TOPICS). Everything a real org would answer in

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 A channel belongs to the OAuth client that created it and remembers the handle of the creating
-token (``reference/genesys-cloud-api.md`` §5.1, §5.4). It lives from creation until ``expires``
+token (``docs/genesys-api.md`` §5.1, §5.4). It lives from creation until ``expires``
 (24 h) unless a successful POST/PUT of its subscriptions pushes ``expires`` to now + 24 h
 (configurable; "extends" is VERIFIED, "to now + 24 h" UNVERIFIED). It also ends when:
 

@@ -12,7 +12,7 @@ they meet:
 Token events reach channels only through here: revoking a token ends the channels it created
 (``dies_with_token_revoke``, default on), and a token's expiry does the same only when
 ``dies_with_token_expiry`` is on (default off) — both UNVERIFIED,
-``reference/genesys-cloud-api.md`` §5.4 and §11. Everything that ends channels returns
+``docs/genesys-api.md`` §5.4 and §11. Everything that ends channels returns
 :class:`~.channels.ChannelEnded` values: the shell sends each ``notice`` (if any) on the
 channel's socket, then closes it.
 

@@ -9,7 +9,7 @@ until the window closes (rounded up), and does not count toward the budget.
 
 Every answer carries ``inin-ratelimit-count`` (requests admitted in this window),
 ``inin-ratelimit-allowed`` (the budget) and ``inin-ratelimit-reset`` (seconds until the window
-closes) — names VERIFIED, semantics UNVERIFIED (``reference/genesys-cloud-api.md`` §4.3). The
+closes) — names VERIFIED, semantics UNVERIFIED (``docs/genesys-api.md`` §4.3). The
 default budget (``EmulatorConfig.rate_limit`` per ``rate_window_s``: 300 per 60 s) is
 UNVERIFIED (the official limits page was not read).
 """

@@ -1,6 +1,6 @@
 """Subscription requests and answers of a notification channel (pure).
 
-A subscriptions call (``reference/genesys-cloud-api.md`` §5.1) sends ``[{"id": topic}, ...]``;
+A subscriptions call (``docs/genesys-api.md`` §5.1) sends ``[{"id": topic}, ...]``;
 :func:`parse_subscription_body` checks that shape and :func:`validate_topics` checks the topics,
 in this order, failing the whole call at the first problem:
 

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 The emulator knows a fixed set of OAuth clients (:class:`OAuthClientConfig`). A client-credentials
-grant (``reference/genesys-cloud-api.md`` §3.1) checks the client id and secret and mints an opaque
+grant (``docs/genesys-api.md`` §3.1) checks the client id and secret and mints an opaque
 access token valid for the client's lifetime (§3.2: default 86399 s, UNVERIFIED exact value).
 
 Every token gets a non-secret handle, a :data:`TokenId` (``tok-0001``...). The rest of the
