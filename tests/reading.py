@@ -19,9 +19,17 @@ Read = tuple[str | None, int, dict[str, Any], dict[str, bytes]]
 
 
 def read_topic(
-    endpoints: Endpoints, topic: str, partitions: int, idle_s: float = 2.0
+    endpoints: Endpoints,
+    topic: str,
+    partitions: int,
+    idle_s: float = 2.0,
+    max_s: float | None = None,
 ) -> list[Read]:
-    """Every record of ``topic`` from the beginning, until it stays quiet for ``idle_s``."""
+    """Every record of ``topic`` from the beginning, until it stays quiet for ``idle_s``.
+
+    A topic that never stays quiet (a producer still writing to it) is read for at most
+    ``max_s`` seconds, when given.
+    """
     registry = SchemaRegistryClient({"url": endpoints.schema_registry_url})
     deserializer = AvroDeserializer(registry)
     consumer = Consumer(
@@ -29,9 +37,11 @@ def read_topic(
     )
     consumer.assign([TopicPartition(topic, p, -2) for p in range(partitions)])
     out: list[Read] = []
-    idle_since = time.monotonic()
+    idle_since = started = time.monotonic()
     try:
         while time.monotonic() - idle_since < idle_s:
+            if max_s is not None and time.monotonic() - started >= max_s:
+                break
             msg = consumer.poll(0.2)
             if msg is None or msg.error() is not None:
                 continue

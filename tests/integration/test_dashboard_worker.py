@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from confluent_kafka import Consumer, TopicPartition
 from pydantic import SecretStr
 
 from pipeline.core.contract.records import MetricRecord
@@ -35,6 +36,8 @@ from pipeline.local.stack import Endpoints
 from pipeline.services.dashboard_worker import DashboardConfig, DashboardWorker
 from pipeline.settings import DashboardSettings, KafkaSettings, RegistrySettings, WorkerSettings
 from tests.conftest import seconds
+from tests.polling import until
+from tests.records import metric_record
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +104,7 @@ class FakeDashboard:
             case "429":
                 return web.Response(status=429, headers={"Retry-After": "1"})
             case "slow":
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(1.0)  # the fault itself: answer after the worker's timeout
                 return web.Response(status=503)
             case "400":
                 self.rejected += 1
@@ -139,31 +142,15 @@ def event_time(round_: int, k: int) -> int:
 
 def metric(round_: int, k: int) -> MetricRecord:
     t = event_time(round_, k)
-    return MetricRecord(
-        f"r{round_}-k{k}",
-        f"v2.analytics.queues.q{k}.observations",
-        "queue",
-        f"q{k}",
-        "oWaiting",
-        None,
-        "voice",
-        None,
-        None,
-        round_,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        float(round_),
-        "count",
-        False,
-        t,
-        t + 50,
-        False,
-        "producer-0",
+    return metric_record(
+        event_id=f"r{round_}-k{k}",
+        source_topic=f"v2.analytics.queues.q{k}.observations",
+        entity_id=f"q{k}",
+        count=round_,
+        value=float(round_),
+        event_time=t,
+        ingest_time=t + 50,
+        correlation_id=None,
     )
 
 
@@ -218,6 +205,11 @@ class Stack:
             retry=Backoff(base_s=0.05, cap_s=0.2),
         )
 
+    def topic(self, suffix: str) -> str:
+        """The full name of one of the contract's topics."""
+        assert self.outbox is not None
+        return self.outbox.topics[suffix]
+
     async def read(self, suffix: str, schema: str, count: int) -> list[dict[str, Any]]:
         """The first ``count`` records of a topic, decoded."""
         assert self.outbox is not None
@@ -241,10 +233,25 @@ class Stack:
         assert await self.publisher.aclose() == 0
 
 
-async def wait_for(condition: Callable[[], bool], timeout_s: float) -> None:
-    async with asyncio.timeout(seconds(timeout_s)):
-        while not condition():  # noqa: ASYNC110 - polls state other tasks change
-            await asyncio.sleep(0.05)
+def pushes_met(worker: DashboardWorker, dashboard: FakeDashboard, mode: str) -> float:
+    """Pushes that met the dashboard in ``mode``: answered in it, or failed while it was down."""
+    if mode == "down":
+        failed = worker.metrics.registry.get_sample_value(
+            "dashboard_pushes_total", {"outcome": "failed"}
+        )
+        return failed or 0.0
+    return dashboard.answers.get(mode, 0)
+
+
+def committed(endpoints: Endpoints, group: str, topic: str) -> int:
+    """The records of ``topic`` that ``group`` has committed, over its 3 partitions."""
+    consumer = Consumer({"bootstrap.servers": endpoints.bootstrap_servers, "group.id": group})
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(3)]
+        offsets = consumer.committed(partitions, timeout=seconds(10))
+    finally:
+        consumer.close()
+    return sum(max(tp.offset, 0) for tp in offsets)
 
 
 def dead_letters(worker: DashboardWorker) -> float:
@@ -288,10 +295,18 @@ async def test_latest_values_survive_outages_and_a_400_goes_to_the_dlq(
                 elif not dashboard.is_up:
                     await dashboard.up()
                 dashboard.mode = mode
+                hits, records = pushes_met(worker, dashboard, mode), 4 * KEYS * (i + 1)
                 await stack.publish_rounds(range(4 * i, 4 * i + 4))
-                await asyncio.sleep(1.0)
+                await until(
+                    lambda mode=mode, hits=hits, records=records: (
+                        worker.metrics.records_in >= records
+                        and pushes_met(worker, dashboard, mode) > hits
+                    ),
+                    seconds(30),
+                    message=f"the records of phase {mode!r} consumed and pushed into it",
+                )
             dashboard.mode = "ok"
-            await wait_for(lambda: dashboard.holds_round(19), 30)
+            await until(lambda: dashboard.holds_round(19), seconds(30), message="round 19 shown")
             assert worker.metrics.records_in == 2000
             assert set(dashboard.answers) == {"ok", "500", "429", "slow"}  # each one was hit
             assert worker.breaker.state == "closed"
@@ -304,10 +319,11 @@ async def test_latest_values_survive_outages_and_a_400_goes_to_the_dlq(
             # A 400: the batches go to the DLQ, with an audit record, and the worker goes on.
             dashboard.mode = "400"
             await stack.publish_rounds(range(20, 21))
-            await wait_for(lambda: worker.rejected >= 3, 20)  # 100 keys / 40 per batch
+            # 100 keys / 40 per batch
+            await until(lambda: worker.rejected >= 3, seconds(20), message="3 batches rejected")
             dashboard.mode = "ok"
             await stack.publish_rounds(range(21, 22))
-            await wait_for(lambda: dashboard.holds_round(21), 20)
+            await until(lambda: dashboard.holds_round(21), seconds(20), message="round 21 shown")
             assert worker.readiness() == []
         dead = await stack.read("dlq", "dead_letter", 3)
         audits = await stack.read("audit", "audit", 3)
@@ -337,13 +353,26 @@ async def test_a_killed_worker_is_resumed_from_the_last_acknowledged_values(
         stop = asyncio.Event()
         task = asyncio.create_task(first.run(stop))
         await stack.publish_rounds(range(5))
-        await wait_for(lambda: dashboard.holds_round(4), 30)
-        await wait_for(lambda: first.values.pending == 0 and not first.values.in_flight, 5)
-        await asyncio.sleep(0.3)  # the commit follows the acknowledgement
+        await until(lambda: dashboard.holds_round(4), seconds(30), message="round 4 shown")
+        metrics_topic = stack.topic("metrics")
+
+        async def acknowledged_is_committed() -> bool:
+            offsets = await asyncio.to_thread(committed, stack.endpoints, group, metrics_topic)
+            return offsets == 5 * KEYS
+
+        await until(
+            acknowledged_is_committed,
+            seconds(10),
+            message="the offsets of the acknowledged rounds 0-4 committed",
+            poll_s=0.1,
+        )
         dashboard.mode = "500"
         await stack.publish_rounds(range(5, 10))
-        await wait_for(lambda: first.metrics.records_in == 1000, 30)
-        await asyncio.sleep(0.3)
+        await until(
+            lambda: first.metrics.records_in == 1000 and dashboard.answers.get("500", 0) >= 1,
+            seconds(30),
+            message="rounds 5-9 consumed and a push of them refused",
+        )
         task.cancel()  # a crash: no last push, no commit
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -353,7 +382,7 @@ async def test_a_killed_worker_is_resumed_from_the_last_acknowledged_values(
         applied_before = len(dashboard.applied)
         second = DashboardWorker(stack.config(dashboard, group, session_ms))
         async with running(second):
-            await wait_for(lambda: dashboard.holds_round(9), 30)
+            await until(lambda: dashboard.holds_round(9), seconds(30), message="round 9 shown")
         assert second.metrics.records_in == 500  # only the unacknowledged half is re-read
         resent = dashboard.applied[applied_before:]
         assert resent
@@ -379,15 +408,25 @@ async def test_values_of_a_silent_producer_are_pushed_as_stale_then_fresh_again(
         # Round 0 was ingested long ago (BASE_MS) and the producer has said nothing since.
         await stack.publish_rounds(range(1))
         async with running(worker):
-            await wait_for(lambda: len(dashboard.store) == KEYS, 30)
-            await wait_for(lambda: all(v["stale"] for v in dashboard.store.values()), 30)
+            await until(
+                lambda: len(dashboard.store) == KEYS, seconds(30), message="every key shown"
+            )
+            await until(
+                lambda: all(v["stale"] for v in dashboard.store.values()),
+                seconds(30),
+                message="every key shown as stale",
+            )
             # The producer speaks again: one fresh record makes its keys fresh again.
             assert stack.outbox is not None
             now_ms = int(time.time() * 1000)
             fresh = dataclasses.replace(metric(1, 0), event_time=now_ms, ingest_time=now_ms)
             await stack.publisher.publish_many([stack.outbox.metric(fresh)[0]])
             assert await stack.publisher.flush() == 0
-            await wait_for(lambda: not any(v["stale"] for v in dashboard.store.values()), 30)
+            await until(
+                lambda: not any(v["stale"] for v in dashboard.store.values()),
+                seconds(30),
+                message="every key shown as fresh again",
+            )
     finally:
         await dashboard.down()
         await stack.aclose()
@@ -407,7 +446,7 @@ async def test_a_413_splits_batches_until_they_pass_and_nothing_is_dead_lettered
     try:
         async with running(worker):
             await stack.publish_rounds(range(2))
-            await wait_for(lambda: dashboard.holds_round(1), 30)
+            await until(lambda: dashboard.holds_round(1), seconds(30), message="round 1 shown")
             assert dashboard.too_large >= 1
             assert worker.batch_limit <= 15
             assert worker.rejected == 0
@@ -440,7 +479,7 @@ async def test_a_wrong_secret_stops_the_worker_loudly_without_dead_letters_or_co
 
         fixed = DashboardWorker(stack.config(dashboard, group, session_ms))
         async with running(fixed):
-            await wait_for(lambda: dashboard.holds_round(0), 30)
+            await until(lambda: dashboard.holds_round(0), seconds(30), message="round 0 shown")
         assert fixed.metrics.records_in == KEYS  # nothing was committed: all read again
     finally:
         await dashboard.down()

@@ -35,6 +35,7 @@ from pipeline.emulator.state.faults import (
 )
 from pipeline.emulator.thread import EmulatorThread
 from tests.conftest import seconds
+from tests.polling import until
 
 pytestmark = pytest.mark.integration
 
@@ -141,13 +142,6 @@ async def served(ws: ClientConnection) -> None:
 async def step(emulator: EmulatorThread) -> None:
     """Do the emulator's and every socket's tick work now (off this loop: it blocks)."""
     await asyncio.to_thread(emulator.step)
-
-
-async def until(condition: Callable[[], Any], within: float = 5.0) -> None:
-    """Poll an async ``condition`` until it holds."""
-    async with asyncio.timeout(seconds(within)):
-        while not await condition():  # noqa: ASYNC110 - polls the server over HTTP
-            await asyncio.sleep(0.02)
 
 
 def is_heartbeat(frame: dict[str, Any]) -> bool:
@@ -401,7 +395,9 @@ async def test_every_frame_sent_is_in_the_admin_log(
             events[:] = [f for f in log if f["kind"] == "event"]
             return got <= {f["correlation_id"] for f in events if f["intact"]}
 
-        await until(logged_all_received)
+        await until(
+            logged_all_received, seconds(5), message="the server logged every frame we received"
+        )
     broken = [f for f in events if not f["intact"]]
     assert len(broken) == 1
     assert broken[0]["correlation_id"] not in got

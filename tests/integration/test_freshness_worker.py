@@ -25,7 +25,9 @@ from pipeline.local.stack import Endpoints
 from pipeline.services.freshness_worker import FreshnessConfig, FreshnessWorker
 from pipeline.settings import KafkaSettings, RegistrySettings, WorkerSettings
 from tests.conftest import seconds
+from tests.polling import until
 from tests.reading import read_topic
+from tests.records import metric_record
 
 pytestmark = pytest.mark.integration
 
@@ -36,31 +38,15 @@ SLO = SloSettings(live_p95_s=5.0, window_s=1.0, liveness_cadence_s=30.0)
 def metric(i: int, age_s: float) -> MetricRecord:
     """A live observation whose Genesys time lies ``age_s`` in the past."""
     now_ms = round(time.time() * 1000)
-    return MetricRecord(
+    return metric_record(
         event_id=f"e{i}-{uuid.uuid4().hex[:6]}",
         source_topic=f"v2.analytics.queues.q{i % 30}.observations",
-        entity_type="queue",
         entity_id=f"q{i % 30}",
-        metric="oWaiting",
-        qualifier=None,
-        media_type="voice",
-        interval_start=None,
-        interval_end=None,
         count=i,
-        sum=None,
-        min=None,
-        max=None,
-        ratio=None,
-        numerator=None,
-        denominator=None,
-        target=None,
         value=float(i),
-        unit="count",
-        derived=False,
         event_time=now_ms - round(age_s * 1000),
         ingest_time=now_ms - 100,
-        backfill=False,
-        producer_instance="producer-0",
+        correlation_id=None,
     )
 
 
@@ -68,12 +54,6 @@ def consumed(worker: FreshnessWorker, topic: str = "metrics") -> float:
     return (
         worker.metrics.registry.get_sample_value("freshness_records_total", {"topic": topic}) or 0.0
     )
-
-
-async def until(condition: Callable[[], bool], limit_s: float = 20) -> None:
-    async with asyncio.timeout(seconds(limit_s)):
-        while not condition():  # noqa: ASYNC110 - polls state other tasks change
-            await asyncio.sleep(0.05)
 
 
 def config(
@@ -122,26 +102,43 @@ async def test_two_workers_share_take_over_report_and_flag_slo_breaches(
             ready = all(w.readiness() == [] for w in workers)
             return ready and bool(a) and bool(b) and not a & b and a | b == everything
 
-        await until(shared)
+        await until(shared, seconds(20), message="both workers ready on disjoint partitions")
         event = AuditEvent(AuditKind.SOCKET_CONNECTED, time.time(), "channel-1", {"socket_id": 1})
         await publisher.publish(outbox.audit(audit_record(event, "producer-0")))
         old = [metric(i, age_s=300.0) for i in range(60)]
         await publisher.publish_many([outbox.metric(r)[0] for r in old])
-        await until(lambda: sum(consumed(w) for w in workers) >= len(old))
-        await asyncio.sleep(0.5)  # nothing more may arrive
+        await until(
+            lambda: sum(consumed(w) for w in workers) >= len(old),
+            seconds(20),
+            message="every old record consumed",
+        )
+        # Letting time pass is the test here: no record may be consumed twice.
+        await asyncio.sleep(seconds(0.5))
         assert sum(consumed(w) for w in workers) == len(old)
         assert all(consumed(w) > 0 for w in workers)
-        await until(lambda: all(consumed(w, "audit") >= 1 for w in workers))  # each reads all
+        await until(
+            lambda: all(consumed(w, "audit") >= 1 for w in workers),
+            seconds(20),
+            message="each worker read the whole audit topic",
+        )
 
         # (b) the survivor takes every partition and keeps consuming.
         stops[0].set()
         await runs[0]
         survivor = workers[1]
-        await until(lambda: survivor.assignment() == everything)
+        await until(
+            lambda: survivor.assignment() == everything,
+            seconds(20),
+            message="the survivor holds every partition",
+        )
         before = consumed(survivor)
         fresh = [metric(100 + i, age_s=0.0) for i in range(30)]
         await publisher.publish_many([outbox.metric(r)[0] for r in fresh])
-        await until(lambda: consumed(survivor) >= before + len(fresh))
+        await until(
+            lambda: consumed(survivor) >= before + len(fresh),
+            seconds(20),
+            message="the survivor consumed the fresh records",
+        )
         assert survivor.ops is not None
         async with httpx.AsyncClient(base_url=survivor.ops.url) as ops:
             assert (await ops.get("/readyz")).json() == {"status": "ready"}

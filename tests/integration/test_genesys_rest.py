@@ -16,6 +16,8 @@ from pipeline.emulator.thread import EmulatorThread
 from pipeline.errors import ApiError, AuthError, RateLimitedError
 from pipeline.genesys.auth import TokenObserver, TokenProvider
 from pipeline.genesys.rest import GenesysRest, RestObserver
+from tests.conftest import seconds
+from tests.polling import until
 
 pytestmark = pytest.mark.integration
 
@@ -115,10 +117,17 @@ async def test_rest_waits_out_a_429_storm(client: Client) -> None:
 async def test_a_429_pauses_other_callers_too(client: Client) -> None:
     await client.tokens.token()
     client.plan_failures(1, 429, 1, "/api/v2/routing/queues")
-    started = time.monotonic()
-    await asyncio.gather(client.rest.queues(), asyncio.sleep(0.1))
+    first = asyncio.create_task(client.rest.queues())
+    await until(
+        lambda: ("throttled", 1.0) in client.recorder.events,
+        seconds(5),
+        message="the first caller got its 429 (Retry-After: 1)",
+        poll_s=0.005,
+    )
+    throttled_at = time.monotonic()
     await client.rest.wrapup_codes()  # another caller, after the 429: must wait too
-    assert time.monotonic() - started >= 0.9
+    assert time.monotonic() - throttled_at >= 0.9
+    assert len(await first) == 4
 
 
 async def test_rest_retries_server_errors(client: Client) -> None:

@@ -32,6 +32,7 @@ from pipeline.genesys.auth import TokenProvider
 from pipeline.genesys.rest import GenesysRest
 from pipeline.genesys.stream import ChannelStream
 from tests.conftest import seconds
+from tests.polling import until
 
 pytestmark = pytest.mark.integration
 
@@ -60,11 +61,6 @@ class Collector:
     def audits(self, kind: AuditKind) -> list[AuditEvent]:
         return [a for a in self.of(AuditEvent) if a.kind == kind]
 
-    async def until(self, condition: Callable[[], bool], within: float = 15.0) -> None:
-        async with asyncio.timeout(seconds(within)):
-            while not condition():  # noqa: ASYNC110 - polls state that many tasks change
-                await asyncio.sleep(0.02)
-
 
 @dataclass
 class Rig:
@@ -73,6 +69,7 @@ class Rig:
     collector: Collector
     stream: ChannelStream
     topics: list[str]
+    task: asyncio.Task[None]
 
     @property
     def channel_id(self) -> str:
@@ -82,11 +79,13 @@ class Rig:
 
     async def live_with_events(self, after: int = 0) -> None:
         """Wait until the session is live and 10 more topic events arrived than ``after``."""
-        await self.collector.until(
+        await until(
             lambda: (
                 self.stream.session.state.name == "LIVE"
                 and len(self.collector.of(TopicEvent)) >= after + 10
-            )
+            ),
+            seconds(15),
+            message=f"live, with 10 topic events after the first {after}",
         )
 
 
@@ -108,7 +107,7 @@ async def rig(emulator_factory: Callable[..., EmulatorThread]) -> AsyncIterator[
         stream = ChannelStream(rest, topics, collector, settings=FAST)
         task = asyncio.create_task(stream.run())
         try:
-            yield Rig(emulator, rest, collector, stream, topics)
+            yield Rig(emulator, rest, collector, stream, topics, task)
         finally:
             stream.stop()
             await asyncio.wait_for(task, seconds(10))
@@ -132,7 +131,9 @@ async def test_session_survives_every_failure_and_accounts_for_every_frame(rig: 
 
     async def one_more_gap() -> None:
         before = gaps()
-        await collector.until(lambda: gaps() == before + 1 and live())
+        await until(
+            lambda: gaps() == before + 1 and live(), seconds(15), message="one more gap, then live"
+        )
 
     # 1. the socket drops without a close frame
     emulator.inject(DropSocket(rig.channel_id))
@@ -145,8 +146,10 @@ async def test_session_survives_every_failure_and_accounts_for_every_frame(rig: 
     # backfills it (it cannot tell a kick from a close), which the accounting below covers.
     before, connected = gaps(), len(collector.audits(AuditKind.SOCKET_CONNECTED))
     emulator.inject(SendSocketClosing(rig.channel_id, close_after=1.0))
-    await collector.until(
-        lambda: len(collector.audits(AuditKind.SOCKET_CONNECTED)) > connected and live()
+    await until(
+        lambda: len(collector.audits(AuditKind.SOCKET_CONNECTED)) > connected and live(),
+        seconds(15),
+        message="the replacement socket connected and live",
     )
     replaced = len(collector.audits(AuditKind.SOCKET_REPLACED)) == 1
     assert (replaced and gaps() == before) or (not replaced and gaps() == before + 1)
@@ -181,12 +184,12 @@ async def test_session_survives_every_failure_and_accounts_for_every_frame(rig: 
 
     # 7. a malformed frame becomes a dead letter with its bytes
     emulator.inject(MalformedFrames(rig.channel_id, 1))
-    await collector.until(lambda: len(collector.of(DeadLetter)) == 1)
+    await until(lambda: len(collector.of(DeadLetter)) == 1, seconds(15), message="one dead letter")
 
     await rig.live_with_events(len(collector.of(TopicEvent)))
     rig.stream.stop()
     stopped_at = time.time()
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(rig.task, seconds(10))
     account_for_every_frame(rig, stopped_at)
 
 

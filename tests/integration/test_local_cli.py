@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from tests.conftest import seconds
+from tests.polling import until_sync
 
 pytestmark = pytest.mark.integration
 
@@ -96,10 +96,11 @@ def test_local_up_prints_addresses_serves_and_stops_cleanly(
         assert httpx.get(f"{env['SCHEMA_REGISTRY_URL']}/subjects").json() == []
         proc.send_signal(stop_signal)
         assert proc.wait(seconds(20)) == 0
-    deadline = time.monotonic() + seconds(5)
-    while any(_is_alive(c) for c in children) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [c for c in children if _is_alive(c)], "orphan processes left behind"
+    until_sync(
+        lambda: not any(_is_alive(c) for c in children),
+        seconds(5),
+        message="orphan processes left behind",
+    )
 
 
 def test_demo_runs_the_producer_and_exits_healthy(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from pipeline.local.stack import Endpoints
 from pipeline.services.producer import ProducerConfig, ProducerService
 from pipeline.settings import GenesysSettings, KafkaSettings, ProducerSettings, RegistrySettings
 from tests.conftest import seconds
+from tests.polling import until
 from tests.reading import read_topic
 
 pytestmark = pytest.mark.integration
@@ -90,17 +91,16 @@ async def test_every_frame_becomes_records_downstream_tools_can_read(
     stop = asyncio.Event()
     run = asyncio.create_task(service.run(stop))
 
-    async def until(condition: Callable[[], bool]) -> None:
-        async with asyncio.timeout(seconds(20)):
-            while not condition():  # noqa: ASYNC110 - polls state other tasks change
-                await asyncio.sleep(0.05)
-
     def live() -> list[str]:
         return [
             s.session.channel_id or "" for s in service._streams if s.session.state.name == "LIVE"
         ]
 
-    await until(lambda: bool(live()) and service.metrics.delivered._value.get() > 50)
+    await until(
+        lambda: bool(live()) and service.metrics.delivered._value.get() > 50,
+        seconds(20),
+        message="a live channel and records delivered",
+    )
     assert service.readiness() == []
     assert service.ops is not None
     async with httpx.AsyncClient(base_url=service.ops.url) as ops:
@@ -111,12 +111,40 @@ async def test_every_frame_becomes_records_downstream_tools_can_read(
     assert "pipeline_delivery_latency_seconds_bucket" in exposition
     channel = live()[0]
     emulator.inject(MalformedFrames(channel, 1))
-    await until(lambda: service.metrics.dead_letters.labels("parse")._value.get() == 1)
+    await until(
+        lambda: service.metrics.dead_letters.labels("parse")._value.get() == 1,
+        seconds(20),
+        message="the malformed frame dead-lettered",
+    )
     emulator.inject(DropSocket(channel))
-    await until(lambda: service.metrics.gaps._value.get() == 1 and bool(live()))
+    await until(
+        lambda: service.metrics.gaps._value.get() == 1 and bool(live()),
+        seconds(20),
+        message="one gap and a live channel again",
+    )
     sent = emulator.emulator.frames.frames
-    await until(lambda: len([f for f in sent() if f.kind == "event"]) >= 40)
-    await asyncio.sleep(1.0)
+    await until(
+        lambda: len([f for f in sent() if f.kind == "event"]) >= 40,
+        seconds(20),
+        message="40 events sent by the emulator",
+    )
+
+    async def audit_tells_backfill_and_dead_letter() -> bool:
+        # The heartbeats keep the audit topic busy: read what is there within 3 s.
+        audit = await asyncio.to_thread(read_topic, endpoints, f"{prefix}.audit", 1, 1.0, 3.0)
+        facts = [(v["kind"], orjson.loads(v["details_json"])) for _, _, v, _ in audit]
+        return any(
+            kind == "backfill.finished" and details["backfill"] == "gap" for kind, details in facts
+        ) and any(
+            kind == "producer.heartbeat" and details["dead_letters"] == 1 for kind, details in facts
+        )
+
+    await until(
+        audit_tells_backfill_and_dead_letter,
+        seconds(30),
+        message="the gap's backfill finished and a heartbeat counted the dead letter",
+        poll_s=0.2,
+    )
     stop.set()
     stopped_at = time.time()
     await asyncio.wait_for(run, seconds(30))

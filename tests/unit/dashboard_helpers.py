@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pipeline.core.contract.records import MetricRecord
 from pipeline.core.workers.latest import Batch, LatestValues
+from tests.records import metric_record
 
 __all__ = ["T0_MS", "TOPIC", "key", "record", "take"]
 
@@ -21,31 +22,16 @@ def record(
 ) -> MetricRecord:
     """A queue observation whose event id follows its content."""
     ingest = event_time if ingest_time is None else ingest_time
-    return MetricRecord(
+    return metric_record(
         event_id=f"{entity_id}-{metric}-{event_time}-{ingest}-{value}",
         source_topic=f"v2.analytics.queues.{entity_id}.observations",
-        entity_type="queue",
         entity_id=entity_id,
         metric=metric,
-        qualifier=None,
-        media_type="voice",
-        interval_start=None,
-        interval_end=None,
         count=int(value),
-        sum=None,
-        min=None,
-        max=None,
-        ratio=None,
-        numerator=None,
-        denominator=None,
-        target=None,
         value=value,
-        unit="count",
-        derived=False,
         event_time=event_time,
         ingest_time=ingest,
-        backfill=False,
-        producer_instance="producer-0",
+        correlation_id=None,
     )
 
 
