@@ -34,7 +34,8 @@ from pipeline.core.genesys.backfill import (
 )
 from pipeline.core.genesys.events import StreamEvent
 from pipeline.core.genesys.frames import parse_frame
-from pipeline.core.genesys.session import ChannelSession, SessionSettings, SessionState
+from pipeline.core.genesys.session import ChannelSession, SessionState
+from pipeline.core.genesys.session_settings import SessionSettings
 from pipeline.errors import ApiError, AuthError, FrameError, GenesysError, RateLimitedError
 from pipeline.genesys.rest import GenesysRest
 

@@ -25,7 +25,8 @@ from pipeline.core.contract.mapping import MappingError, map_event
 from pipeline.core.contract.records import audit_record, dead_letter_record, gap_audit, to_epoch_ms
 from pipeline.core.genesys.events import BackfillEvent, DeadLetter, Gap, StreamEvent
 from pipeline.core.genesys.frames import TopicEvent
-from pipeline.core.genesys.session import SessionSettings, SessionState
+from pipeline.core.genesys.session import SessionState
+from pipeline.core.genesys.session_settings import SessionSettings
 from pipeline.core.subscription.selection import RecordFilter, record_filter
 from pipeline.core.subscription.spec import SubscriptionSpec
 from pipeline.genesys.auth import TokenObserver

@@ -15,7 +15,7 @@ import orjson
 from pydantic import SecretStr
 
 from pipeline.core.genesys.events import StreamEvent, event_to_json
-from pipeline.core.genesys.session import SessionSettings
+from pipeline.core.genesys.session_settings import SessionSettings
 from pipeline.core.subscription.spec import SubscriptionSpec
 from pipeline.genesys.client import genesys_client
 from pipeline.genesys.stream import run_channels

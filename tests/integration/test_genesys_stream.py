@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from pipeline.core.audit import AuditEvent, AuditKind
 from pipeline.core.genesys.events import BackfillEvent, DeadLetter, Gap, StreamEvent
 from pipeline.core.genesys.frames import TopicEvent
-from pipeline.core.genesys.session import SessionSettings
+from pipeline.core.genesys.session_settings import SessionSettings
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from pipeline.emulator.state.faults import (
     DropSocket,

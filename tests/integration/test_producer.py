@@ -17,7 +17,7 @@ import pytest
 
 from pipeline.core.audit import AuditKind, check_details
 from pipeline.core.contract.partition import partition_for_key
-from pipeline.core.genesys.session import SessionSettings
+from pipeline.core.genesys.session_settings import SessionSettings
 from pipeline.core.subscription.spec import load_spec
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from pipeline.emulator.state.faults import DropSocket, MalformedFrames

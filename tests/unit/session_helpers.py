@@ -17,7 +17,8 @@ from pipeline.core.genesys.inputs import (
     Subscribed,
     TokenReady,
 )
-from pipeline.core.genesys.session import ChannelSession, SessionSettings, SessionState
+from pipeline.core.genesys.session import ChannelSession, SessionState
+from pipeline.core.genesys.session_settings import SessionSettings
 
 __all__ = [
     "CH",

@@ -39,7 +39,8 @@ from pipeline.core.genesys.inputs import (
     Tick,
     TokenReady,
 )
-from pipeline.core.genesys.session import ChannelSession, SessionSettings, SessionState
+from pipeline.core.genesys.session import ChannelSession, SessionState
+from pipeline.core.genesys.session_settings import SessionSettings
 from pipeline.errors import FrameError
 from tests.unit.session_helpers import (
     CH,

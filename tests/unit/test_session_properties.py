@@ -49,7 +49,8 @@ from pipeline.core.genesys.inputs import (
     TokenFailed,
     TokenReady,
 )
-from pipeline.core.genesys.session import ChannelSession, SessionSettings, SessionState
+from pipeline.core.genesys.session import ChannelSession, SessionState
+from pipeline.core.genesys.session_settings import SessionSettings
 from pipeline.errors import FrameError
 from tests.unit.session_helpers import CH, T0, TOPICS, frame
 

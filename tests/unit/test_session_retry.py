@@ -31,7 +31,8 @@ from pipeline.core.genesys.inputs import (
     TokenFailed,
     TokenReady,
 )
-from pipeline.core.genesys.session import ChannelSession, SessionSettings, SessionState
+from pipeline.core.genesys.session import ChannelSession, SessionState
+from pipeline.core.genesys.session_settings import SessionSettings
 from pipeline.core.http_policy import DEFAULT_MAX_RETRY_AFTER_S
 from tests.unit.session_helpers import (
     CH,

@@ -11,5 +11,8 @@ Modules:
     inputs     what the channel session is fed (REST outcomes, socket events, ticks)
     actions    what the channel session asks the shell to do
     session    the channel session state machine (input, now → actions)
+    session_settings   the session's timeouts and retry limits
+    calls      the session's REST calls and what a failed one means (retry, reauth, gone, fatal)
+    backfill_schedule  which backfill the session wants, and when a failed one is retried
     backfill   the REST snapshot after a gap, shaped like topic bodies
 """

@@ -58,15 +58,18 @@ none). The next socket that opens ends it: ``ended_at`` is that moment, the earl
 which the stream is live again; the machine then emits the :class:`Gap` and a ``Backfill``
 whose snapshot, taken after ``ended_at``, covers it. The first socket ever opened asks for
 the ``initial`` backfill instead (the service sends nothing until values change, §7).
+Which backfill is wanted, and when a failed one is asked for again:
+:class:`~pipeline.core.genesys.backfill_schedule.BackfillSchedule`.
 
 REST failures: what a status means comes from the one table of
-:func:`pipeline.core.http_policy.classify`, narrowed to what a session can do (:func:`_classify`):
-401 → a new token (and a new channel: channels die with their token, §5.4); 404 on subscribe,
-extend or HEAD → the channel is gone, build a new one; every RETRY row of the table (408, 429,
-5xx but 501/505, no answer) and a 2xx the shell could not use → the same call after a delay;
-anything else (other 4xx, 501, 505, 1xx, 3xx) → FAILED. The session is the one place that
-counts attempts of its REST calls (unbounded; its shell makes one HTTP request per call), see
-:mod:`pipeline.core.http_policy`.
+:func:`pipeline.core.http_policy.classify`, narrowed to what a session can do by
+:func:`~pipeline.core.genesys.calls.classify_failure`: 401 → a new token (and a new channel:
+channels die with their token, §5.4); 404 on subscribe, extend or HEAD → the channel is gone,
+build a new one; every RETRY row of the table (408, 429, 5xx but 501/505, no answer) and a 2xx
+the shell could not use → the same call after a delay; anything else (other 4xx, 501, 505,
+1xx, 3xx) → FAILED. The session is the one place that counts attempts of its REST calls
+(unbounded; its shell makes one HTTP request per call), see :mod:`pipeline.core.http_policy`.
+Timeouts and limits: :class:`~pipeline.core.genesys.session_settings.SessionSettings`.
 
 Backoff: a delay is ``retry_after`` when the server gave one (cut to ``max_retry_after_s``),
 else full jitter over ``attempt`` (:class:`~pipeline.core.http_policy.Backoff`), so the first
@@ -76,6 +79,12 @@ the backoff sits before the next ``OpenSocket``.
 
 Edge cases not handled: a shell that never answers an action stalls that step (the shell
 owns I/O timeouts); times must not go backwards; a Stop drops an open gap unreported.
+
+This module is long because it holds one state machine: every transition reads and writes
+the same few facts (token, channel, sockets, gap), and the order of ``_advance`` is the
+protocol; split across modules, each part would need all of them. Its tables and bookkeeping
+live beside it: :mod:`~pipeline.core.genesys.calls`,
+:mod:`~pipeline.core.genesys.backfill_schedule`, :mod:`~pipeline.core.genesys.session_settings`.
 """
 
 from __future__ import annotations
@@ -100,6 +109,15 @@ from pipeline.core.genesys.actions import (
     Stopped,
     Subscribe,
 )
+from pipeline.core.genesys.backfill_schedule import BackfillSchedule
+from pipeline.core.genesys.calls import (
+    ANSWERED_BY,
+    FAILED_KIND,
+    REJECTED_KIND,
+    Call,
+    Outcome,
+    classify_failure,
+)
 from pipeline.core.genesys.events import DeadLetter, Gap
 from pipeline.core.genesys.frames import SocketClosing, SystemMessage, TopicEvent
 from pipeline.core.genesys.inputs import (
@@ -122,59 +140,11 @@ from pipeline.core.genesys.inputs import (
     TokenFailed,
     TokenReady,
 )
-from pipeline.core.http_policy import (
-    DEFAULT_MAX_RETRY_AFTER_S,
-    Backoff,
-    Failure,
-    ResponseAction,
-    classify,
-    full_jitter,
-)
+from pipeline.core.genesys.session_settings import SessionSettings
+from pipeline.core.genesys.topics import MAX_TOPICS_PER_CHANNEL
+from pipeline.core.http_policy import Backoff
 
-__all__ = ["MAX_TOPICS", "ChannelSession", "SessionSettings", "SessionState"]
-
-MAX_TOPICS = 1000
-"""Topics per channel (§5.4: more → HTTP 400); larger sets are sharded across sessions."""
-
-
-@dataclass(frozen=True, slots=True)
-class SessionSettings:
-    """Timing and retry limits of a :class:`ChannelSession` (seconds unless noted).
-
-    Attributes:
-        heartbeat_timeout_s: silence before a ping (server heartbeats come every ~30 s, §5.3).
-        ping_timeout_s: silence after the ping before the socket counts as dead.
-        extend_margin_s: re-subscribe this long before ``expires`` (§5.4). With a lifetime
-            shorter than twice the margin, the halfway point is used instead.
-        channel_lifetime_s: assumed new lifetime after an extension whose answer carries no
-            ``expires`` (UNVERIFIED, §5.4: "pushed to now + 24 h" is not documented).
-        backoff_base_s: ceiling of the first retry delay.
-        backoff_cap_s: largest ceiling of a retry delay.
-        max_retry_after_s: the longest ``Retry-After`` obeyed as given (longer: cut to it).
-        max_recreate_attempts: channels created in a row without one going live before the
-            session fails (guards against an eviction fight over the 20-channel limit, §5.4).
-        max_backfill_attempts: tries per backfill before it is abandoned (audited).
-    """
-
-    heartbeat_timeout_s: float = 70.0
-    ping_timeout_s: float = 10.0
-    extend_margin_s: float = 3600.0
-    channel_lifetime_s: float = 24 * 3600.0
-    backoff_base_s: float = 0.5
-    backoff_cap_s: float = 30.0
-    max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S
-    max_recreate_attempts: int = 5
-    max_backfill_attempts: int = 3
-
-    def __post_init__(self) -> None:
-        positive = (self.heartbeat_timeout_s, self.ping_timeout_s, self.channel_lifetime_s)
-        non_negative = (self.extend_margin_s, self.backoff_base_s, self.max_retry_after_s)
-        if min(positive) <= 0 or min(non_negative) < 0:
-            raise ValueError("timeouts and lifetime must be > 0, margin, base and max ≥ 0")
-        if self.backoff_cap_s < self.backoff_base_s:
-            raise ValueError("backoff_cap_s must be ≥ backoff_base_s")
-        if min(self.max_recreate_attempts, self.max_backfill_attempts) < 1:
-            raise ValueError("max_recreate_attempts and max_backfill_attempts must be ≥ 1")
+__all__ = ["ChannelSession", "SessionState"]
 
 
 class SessionState(enum.Enum):
@@ -192,64 +162,18 @@ class SessionState(enum.Enum):
     FAILED = "failed"
 
 
-class _Call(enum.Enum):
-    TOKEN = "token"  # noqa: S105 - a name, not a password
-    CREATE = "channel.create"
-    SUBSCRIBE = "subscribe"
-    EXTEND = "channel.extend"
-    CHECK = "channel.check"
-
-
 _STATE_OF = {
-    _Call.TOKEN: SessionState.AUTHENTICATING,
-    _Call.CREATE: SessionState.CREATING,
-    _Call.SUBSCRIBE: SessionState.SUBSCRIBING,
-    _Call.EXTEND: SessionState.SUBSCRIBING,
-    _Call.CHECK: SessionState.CHECKING,
+    Call.TOKEN: SessionState.AUTHENTICATING,
+    Call.CREATE: SessionState.CREATING,
+    Call.SUBSCRIBE: SessionState.SUBSCRIBING,
+    Call.EXTEND: SessionState.SUBSCRIBING,
+    Call.CHECK: SessionState.CHECKING,
 }
-_FAILED = {
-    _Call.TOKEN: AuditKind.TOKEN_FAILED,
-    _Call.CREATE: AuditKind.CHANNEL_CREATE_FAILED,
-    _Call.SUBSCRIBE: AuditKind.SUBSCRIBE_FAILED,
-    _Call.EXTEND: AuditKind.CHANNEL_EXTEND_FAILED,
-    _Call.CHECK: AuditKind.CHANNEL_CHECK_FAILED,
-}
-_REJECTED = {_Call.CREATE: AuditKind.CHANNEL_CREATE_REJECTED}  # the others: SUBSCRIBE_REJECTED
 _SYSTEM = {
     "no_longer_subscribed": AuditKind.SYSTEM_NO_LONGER_SUBSCRIBED,
     "token_revoked": AuditKind.SYSTEM_TOKEN_REVOKED,
     "subscription_changed": AuditKind.SYSTEM_SUBSCRIPTION_CHANGED,
 }  # any other v2.system.* kind: SYSTEM_UNKNOWN, with the kind in its details
-_ANSWERED_BY: dict[type, tuple[_Call, ...]] = {
-    TokenFailed: (_Call.TOKEN,),
-    ChannelCreateFailed: (_Call.CREATE,),
-    SubscribeFailed: (_Call.SUBSCRIBE, _Call.EXTEND),
-    ChannelCheckFailed: (_Call.CHECK,),
-}
-
-
-class _Outcome(enum.Enum):
-    RETRY = "retry"
-    REAUTH = "reauth"
-    GONE = "gone"
-    FATAL = "fatal"
-
-
-_ON_A_CHANNEL = (_Call.SUBSCRIBE, _Call.EXTEND, _Call.CHECK)
-
-
-def _classify(call: _Call, status: int | None) -> _Outcome:
-    """What a failed REST call means (status None: network error or timeout)."""
-    verdict = classify(status)
-    if verdict.action is ResponseAction.REFRESH_TOKEN:
-        return _Outcome.REAUTH
-    if verdict.failure is Failure.NOT_FOUND and call in _ON_A_CHANNEL:
-        return _Outcome.GONE
-    if verdict.action in (ResponseAction.RETRY, ResponseAction.DONE):
-        return _Outcome.RETRY  # DONE: a 2xx whose answer the shell could not use
-    # Other 4xx (400 too many topics, 403 missing permission, a 404 on the channel list ...)
-    # will not heal by retrying the same topic set (§5.1, §5.4); nor will 501/505 or a 3xx.
-    return _Outcome.FATAL
 
 
 @dataclass(slots=True)
@@ -272,7 +196,7 @@ class _Socket:
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    call: _Call
+    call: Call
     channel_id: str | None
 
 
@@ -286,7 +210,8 @@ class ChannelSession:
             ``random.Random`` (tests pass a constant).
 
     Raises:
-        ValueError: no topics, or more than :data:`MAX_TOPICS`.
+        ValueError: no topics, or more than a channel holds
+            (:data:`~pipeline.core.genesys.topics.MAX_TOPICS_PER_CHANNEL`).
     """
 
     def __init__(
@@ -296,8 +221,9 @@ class ChannelSession:
         jitter: Callable[[], float] | None = None,
     ) -> None:
         self._topics = tuple(dict.fromkeys(topics))
-        if not self._topics or len(self._topics) > MAX_TOPICS:
-            raise ValueError(f"a session takes 1 to {MAX_TOPICS} topics, got {len(self._topics)}")
+        count, most = len(self._topics), MAX_TOPICS_PER_CHANNEL
+        if not 1 <= count <= most:
+            raise ValueError(f"a session takes 1 to {most} topics, got {count}")
         self._settings = s = settings or SessionSettings()
         self._backoff = Backoff(s.backoff_base_s, s.backoff_cap_s, s.max_retry_after_s)
         self._jitter = jitter or random.Random().random  # noqa: S311 - jitter, not crypto
@@ -312,9 +238,9 @@ class ChannelSession:
         self._opening: _Socket | None = None
         self._backoff_open = self._was_live = False
         self._gap: Gap | None = None
-        self._backfill: Backfill | None = None  # the last one asked for, until it finishes
-        self._backfill_retry_at: float | None = None
-        self._backfill_failures = 0
+        self._backfills = BackfillSchedule(
+            s.max_backfill_attempts, s.backoff_base_s, s.backoff_cap_s, self._jitter
+        )
 
     @property
     def state(self) -> SessionState:
@@ -363,7 +289,7 @@ class ChannelSession:
         """The latest time at which the shell must call ``handle(Tick(now))``."""
         if self._end is not None or not self._started:
             return None
-        timers = (self._resume_at, self._backfill_retry_at, self._extend_at())
+        timers = (self._resume_at, self._backfills.retry_at, self._extend_at())
         times = [t for t in timers if t is not None]
         if self._live is not None:
             live = self._live
@@ -424,18 +350,18 @@ class ChannelSession:
                 return []
             self._resume_at = None
         if self._need_token:
-            return [self._call(_Call.TOKEN, None, FetchToken(self._force_token))]
+            return [self._call(Call.TOKEN, None, FetchToken(self._force_token))]
         ch = self._channel
         if ch is None:
             if self._fresh_channels >= self._settings.max_recreate_attempts:
                 details = {"channels_created": self._fresh_channels}
                 exhausted = AuditKind.CHANNEL_RECREATE_EXHAUSTED
                 return self._fail(now, exhausted, None, details)
-            return [self._call(_Call.CREATE, None, CreateChannel())]
+            return [self._call(Call.CREATE, None, CreateChannel())]
         if ch.subscribed_at is None:
-            return [self._call(_Call.SUBSCRIBE, ch.id, Subscribe(ch.id, self._topics))]
+            return [self._call(Call.SUBSCRIBE, ch.id, Subscribe(ch.id, self._topics))]
         if ch.suspect:
-            return [self._call(_Call.CHECK, ch.id, CheckChannel(ch.id))]
+            return [self._call(Call.CHECK, ch.id, CheckChannel(ch.id))]
         if self._live is None or self._live.channel_id != ch.id:
             if self._opening is not None:
                 return []
@@ -446,7 +372,7 @@ class ChannelSession:
             return [self._open(ch)]
         extend_at = self._extend_at()
         if extend_at is not None and now >= extend_at:
-            return [self._call(_Call.EXTEND, ch.id, Subscribe(ch.id, self._topics))]
+            return [self._call(Call.EXTEND, ch.id, Subscribe(ch.id, self._topics))]
         return []
 
     def _extend_at(self) -> float | None:
@@ -467,11 +393,11 @@ class ChannelSession:
         halfway = ch.subscribed_at + (ch.expires_at - ch.subscribed_at) / 2
         return max(ch.expires_at - self._settings.extend_margin_s, halfway)
 
-    def _call(self, call: _Call, channel_id: str | None, action: Action) -> Action:
+    def _call(self, call: Call, channel_id: str | None, action: Action) -> Action:
         self._rest = _Pending(call, channel_id)
         return action
 
-    def _take(self, *calls: _Call) -> _Pending | None:
+    def _take(self, *calls: Call) -> _Pending | None:
         pending = self._rest
         if pending is None or pending.call not in calls:
             return None
@@ -493,25 +419,25 @@ class ChannelSession:
     # -- REST answers -------------------------------------------------------------------------
 
     def _on_token_ready(self, now: float) -> list[Action]:
-        if self._take(_Call.TOKEN) is None:
+        if self._take(Call.TOKEN) is None:
             return []
         forced, self._need_token, self._force_token = self._force_token, False, False
         return [self._audit(now, AuditKind.TOKEN_REFRESHED, forced=forced)]
 
     def _on_created(self, event: ChannelCreated) -> list[Action]:
-        if self._take(_Call.CREATE) is None:
+        if self._take(Call.CREATE) is None:
             return []
         self._channel = _Channel(event.channel_id, event.connect_uri, event.expires_at)
         self._fresh_channels += 1
         return [self._audit(event.now, AuditKind.CHANNEL_CREATED, expires_at=event.expires_at)]
 
     def _on_subscribed(self, event: Subscribed) -> list[Action]:
-        pending = self._take(_Call.SUBSCRIBE, _Call.EXTEND)
+        pending = self._take(Call.SUBSCRIBE, Call.EXTEND)
         ch = self._target(pending)
         if pending is None or ch is None:
             return []
         ch.subscribed_at = event.now
-        if pending.call is _Call.SUBSCRIBE:
+        if pending.call is Call.SUBSCRIBE:
             ch.expires_at = ch.expires_at if event.expires_at is None else event.expires_at
             topics = len(self._topics)
             return [self._audit(event.now, AuditKind.CHANNEL_SUBSCRIBED, topics=topics)]
@@ -522,7 +448,7 @@ class ChannelSession:
         return [self._audit(event.now, AuditKind.CHANNEL_EXTENDED, expires_at=ch.expires_at)]
 
     def _on_checked(self, event: ChannelChecked) -> list[Action]:
-        ch = self._target(self._take(_Call.CHECK))
+        ch = self._target(self._take(Call.CHECK))
         if ch is None:
             return []
         if event.exists:
@@ -534,26 +460,26 @@ class ChannelSession:
     def _on_failed(
         self, event: TokenFailed | ChannelCreateFailed | SubscribeFailed | ChannelCheckFailed
     ) -> list[Action]:
-        pending = self._take(*_ANSWERED_BY[type(event)])
+        pending = self._take(*ANSWERED_BY[type(event)])
         if pending is None or (pending.channel_id is not None and self._target(pending) is None):
             return []
         now, status = event.now, None if isinstance(event, TokenFailed) else event.status
-        outcome = _classify(pending.call, status)
+        outcome = classify_failure(pending.call, status)
         facts: dict[str, Any] = {"status": status, "reason": event.reason}
-        if outcome is _Outcome.FATAL:
-            rejected = _REJECTED.get(pending.call, AuditKind.SUBSCRIBE_REJECTED)
+        if outcome is Outcome.FATAL:
+            rejected = REJECTED_KIND.get(pending.call, AuditKind.SUBSCRIBE_REJECTED)
             return self._fail(now, rejected, pending.channel_id, facts)
         out: list[Action] = []
-        if outcome is _Outcome.REAUTH:
+        if outcome is Outcome.REAUTH:
             # Channels die with the token that made them (§5.4): new token, then new channel.
             self._need_token = self._force_token = True
             if self._channel is not None:
                 out = self._forget(self._channel.id, "token refused")
-        elif outcome is _Outcome.GONE and pending.channel_id is not None:
+        elif outcome is Outcome.GONE and pending.channel_id is not None:
             out = self._forget(pending.channel_id, "channel gone")
         delay = self._delay(event.retry_after)
         self._resume_at = now + delay
-        failed = _FAILED[pending.call]
+        failed = FAILED_KIND[pending.call]
         audit = self._audit(now, failed, pending.channel_id, **facts, retry_in_s=delay)
         return [audit, *out]
 
@@ -603,9 +529,9 @@ class ChannelSession:
             gap = replace(self._gap, ended_at=max(now, self._gap.started_at))
             self._gap = None
             # The Gap is the fact: the producer writes it as the gap.closed audit record.
-            out += [Emit(gap), *self._request_backfill(Backfill("gap", gap, gap.topics))]
+            out += [Emit(gap), self._backfills.request(Backfill("gap", gap, gap.topics))]
         elif not self._was_live:
-            out += self._request_backfill(Backfill("initial", None, self._topics))
+            out.append(self._backfills.request(Backfill("initial", None, self._topics)))
         self._was_live = True
         return out
 
@@ -732,34 +658,17 @@ class ChannelSession:
                 self._audit(now, AuditKind.HEARTBEAT_TIMEOUT, live.channel_id, silent_s=silent)
             )
             out += self._lose_live(now, live, "heartbeat.timeout", "heartbeat timeout")
-        retry_at = self._backfill_retry_at
-        if retry_at is not None and now >= retry_at and self._backfill is not None:
-            self._backfill_retry_at = None
-            out.append(self._backfill)
+        again = self._backfills.due(now)
+        if again is not None:
+            out.append(again)
         return out
 
-    def _request_backfill(self, backfill: Backfill) -> list[Action]:
-        # A snapshot shows the current state, so a new one covers every earlier gap: it
-        # supersedes one still running (the shell cancels that one and answers only this one).
-        self._backfill, self._backfill_retry_at, self._backfill_failures = backfill, None, 0
-        return [backfill]
-
     def _on_backfill_finished(self, event: BackfillFinished) -> list[Action]:
-        current, now, s = self._backfill, event.now, self._settings
-        if current is None or self._backfill_retry_at is not None:
+        verdict = self._backfills.finished(event.now, event.ok, event.reason)
+        if verdict is None:
             return []
-        facts = {"backfill": current.reason, "reason": event.reason}
-        failures = self._backfill_failures + (0 if event.ok else 1)
-        if event.ok or failures >= s.max_backfill_attempts:
-            self._backfill = None
-            kind = AuditKind.BACKFILL_FINISHED if event.ok else AuditKind.BACKFILL_ABANDONED
-            return [self._audit(now, kind, **facts, failures=failures)]
-        delay = full_jitter(
-            self._backfill_failures, s.backoff_base_s, s.backoff_cap_s, self._jitter
-        )
-        self._backfill_failures += 1
-        self._backfill_retry_at = now + delay
-        return [self._audit(now, AuditKind.BACKFILL_FAILED, **facts, retry_in_s=delay)]
+        kind, facts = verdict
+        return [self._audit(event.now, kind, **facts)]
 
     def _fail(
         self, now: float, kind: AuditKind, channel_id: str | None, facts: dict[str, Any]

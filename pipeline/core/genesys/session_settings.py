@@ -1,0 +1,55 @@
+"""A channel session's timing and retry limits (the topic limit is in ``topics``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.core.http_policy import DEFAULT_MAX_RETRY_AFTER_S
+
+__all__ = ["SessionSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """Timing and retry limits of a :class:`~pipeline.core.genesys.session.ChannelSession`.
+
+    Seconds unless noted.
+
+    Attributes:
+        heartbeat_timeout_s: silence before a ping (server heartbeats come every ~30 s, §5.3).
+        ping_timeout_s: silence after the ping before the socket counts as dead.
+        extend_margin_s: re-subscribe this long before ``expires`` (§5.4). With a lifetime
+            shorter than twice the margin, the halfway point is used instead.
+        channel_lifetime_s: assumed new lifetime after an extension whose answer carries no
+            ``expires`` (UNVERIFIED, §5.4: "pushed to now + 24 h" is not documented).
+        backoff_base_s: ceiling of the first retry delay.
+        backoff_cap_s: largest ceiling of a retry delay.
+        max_retry_after_s: the longest ``Retry-After`` obeyed as given (longer: cut to it).
+        max_recreate_attempts: channels created in a row without one going live before the
+            session fails (guards against an eviction fight over the 20-channel limit, §5.4).
+        max_backfill_attempts: tries per backfill before it is abandoned (audited).
+
+    Raises:
+        ValueError: a timeout or lifetime that is not positive, a negative margin, base or
+            Retry-After bound, a cap below the base, or an attempt limit below 1.
+    """
+
+    heartbeat_timeout_s: float = 70.0
+    ping_timeout_s: float = 10.0
+    extend_margin_s: float = 3600.0
+    channel_lifetime_s: float = 24 * 3600.0
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 30.0
+    max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S
+    max_recreate_attempts: int = 5
+    max_backfill_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        positive = (self.heartbeat_timeout_s, self.ping_timeout_s, self.channel_lifetime_s)
+        non_negative = (self.extend_margin_s, self.backoff_base_s, self.max_retry_after_s)
+        if min(positive) <= 0 or min(non_negative) < 0:
+            raise ValueError("timeouts and lifetime must be > 0, margin, base and max ≥ 0")
+        if self.backoff_cap_s < self.backoff_base_s:
+            raise ValueError("backoff_cap_s must be ≥ backoff_base_s")
+        if min(self.max_recreate_attempts, self.max_backfill_attempts) < 1:
+            raise ValueError("max_recreate_attempts and max_backfill_attempts must be ≥ 1")
