@@ -56,9 +56,9 @@ from pipeline.core.contract.records import audit_record, dead_letter_record
 from pipeline.core.genesys.events import DeadLetter
 from pipeline.core.http_policy import Backoff
 from pipeline.core.workers.breaker import CircuitBreaker
-from pipeline.core.workers.freshness import StalenessTracker
 from pipeline.core.workers.latest import Batch, LatestValues
 from pipeline.core.workers.push import PushAction, PushDecision, classify_push
+from pipeline.core.workers.staleness import StalenessTracker
 from pipeline.dashboard.client import DashboardClient
 from pipeline.errors import DashboardError, DecodeError
 from pipeline.kafka.consumer import KafkaSource

@@ -44,14 +44,10 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from pipeline.core.contract.records import audit_record
-from pipeline.core.workers.freshness import (
-    FreshnessMonitor,
-    FreshnessOutput,
-    SloChange,
-    SloSettings,
-    metric_family,
-)
+from pipeline.core.workers.family import metric_family
+from pipeline.core.workers.freshness import FreshnessMonitor, FreshnessOutput
 from pipeline.core.workers.latency import FreshnessReport, measure_stages
+from pipeline.core.workers.slo import SloChange, SloSettings
 from pipeline.errors import DecodeError
 from pipeline.kafka.admin import TopicSpec
 from pipeline.kafka.producer import OutRecord

@@ -15,7 +15,7 @@ import pytest
 
 from pipeline.core.audit import AuditEvent, AuditKind
 from pipeline.core.contract.records import MetricRecord, audit_record
-from pipeline.core.workers.freshness import SloSettings
+from pipeline.core.workers.slo import SloSettings
 from pipeline.errors import SchemaError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.outbox import CE_TYPES, Outbox

@@ -15,7 +15,7 @@ from pipeline.core.audit import (
     AuditKind,
     check_details,
 )
-from pipeline.core.workers.freshness import SloChange
+from pipeline.core.workers.slo import SloChange
 from pipeline.kafka.producer import OutRecord
 from pipeline.services.producer import _Hooks
 from pipeline.services.producer_metrics import ProducerMetrics

@@ -342,7 +342,7 @@ class LatencyWindows:
 
         Args:
             record: the consumed record.
-            family: its metric family (:func:`pipeline.core.workers.freshness.metric_family`).
+            family: its metric family (:func:`pipeline.core.workers.family.metric_family`).
             broker_time_ms: its Kafka timestamp (epoch ms) or None.
             now: when the worker received it (epoch seconds).
         """
@@ -380,7 +380,7 @@ class LatencyWindows:
 
         Each ended window gives one report per (stage, family, entity type) with samples.
         ``stale_counts`` (from
-        :meth:`~pipeline.core.workers.freshness.StalenessTracker.stale_counts`)
+        :meth:`~pipeline.core.workers.staleness.StalenessTracker.stale_counts`)
         sets ``stale_keys`` on them; a (family, entity type) in it without ``end_to_end``
         samples still gets an ``end_to_end`` report with count 0, so a dead stream (no data
         at all) is reported, and so is its recovery.

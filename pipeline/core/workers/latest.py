@@ -182,7 +182,7 @@ class LatestValues:
         Args:
             max_items: the most values in one batch (≥ 1).
             is_stale: whether a key's value is stale now (for example
-                :meth:`~pipeline.core.workers.freshness.StalenessTracker.is_stale`);
+                :meth:`~pipeline.core.workers.staleness.StalenessTracker.is_stale`);
                 all fresh if None.
 
         Returns:
