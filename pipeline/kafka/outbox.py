@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from pipeline.core.contract.mapping import current_key
+from pipeline.core.contract.identity import current_key
 from pipeline.core.contract.records import AuditRecord, DeadLetterRecord, MetricRecord
 from pipeline.core.contract.wire import compile_encoder, confluent_header
 from pipeline.core.workers.latency import FreshnessReport

@@ -11,13 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import pipeline.core.contract.mapping as mapping
-from pipeline.core.contract.mapping import (
-    DERIVED_METRICS,
-    MappingError,
-    current_key,
-    map_event,
-    metric_event_id,
-)
+from pipeline.core.contract.identity import current_key, metric_event_id
+from pipeline.core.contract.kpi import DERIVED_METRICS
+from pipeline.core.contract.mapping import MappingError, map_event
 from pipeline.core.contract.records import MetricRecord
 from pipeline.core.genesys.events import BackfillEvent
 from pipeline.core.genesys.frames import TopicEvent, parse_frame

@@ -2,7 +2,9 @@
 
 Modules:
     records    frozen dataclasses mirroring ``schemas/*.avsc`` (metric, audit, DLQ, freshness)
-    mapping    topic and backfill events → flat metric records and KPIs; event ids
+    mapping    topic and backfill events → flat metric records (the hot path)
+    kpi        the derived KPIs: formulas, and when each is emitted
+    identity   a metric record's event id (the recipe) and its current-value key
     wire       Confluent wire framing and the compiled, schema-specialised Avro encoder
     partition  Kafka's murmur2 partitioner, as the Java client computes it
 """

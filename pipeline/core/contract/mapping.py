@@ -13,7 +13,7 @@ Mapping table (``docs/genesys-api.md`` §6.1, §6.2, §6.4; bodies as the emulat
   queue, ``media_type`` = ``group.mediaType`` (null for the agent-state group). Instant flavour
   (interval start == end): interval columns null, ``event_time`` = the instant. Aggregate
   flavour (30-min interval): interval columns set, ``event_time`` = ingest time (Genesys sends
-  no other time), plus the derived KPIs below.
+  no other time), plus the derived KPIs (below).
 - ``v2.analytics.users.{id}.aggregates`` → the same, entity user (qualifier = the status or
   presence of tAgentRoutingStatus, tSystemPresence, tOrganizationPresence).
 - ``v2.analytics.wrapup.{id}.aggregates`` → the same, entity = the wrap-up code, ``qualifier`` =
@@ -36,29 +36,10 @@ the other ratio observations without a ratio → null/``ratio``; ``n*`` and othe
 count/``count``.
 
 Derived KPIs (``derived`` true), per aggregate-flavour ``data[]`` element, from that element's
-unqualified metrics, only when the inputs are there (a frame may carry any subset of metrics,
-§6.2, so a missing metric is not a zero):
-
-- ``serviceLevelPercent`` = ``oServiceLevel.ratio × 100`` (unit ``percent``; ``numerator``,
-  ``denominator``, ``target`` carried from oServiceLevel). Needs ``ratio``.
-- ``averageSpeedOfAnswerMs`` = ``tAnswered.sum / tAnswered.count`` (unit ``ms``; ``count`` and
-  ``sum`` carried). Needs ``sum`` and ``count > 0``.
-- ``averageHandleTimeMs`` = ``tHandle.sum / tHandle.count`` (unit ``ms``; ``count`` and ``sum``
-  carried). Needs ``sum`` and ``count > 0``.
-- ``abandonRatePercent`` = ``tAbandon.count / nOffered.count × 100`` (unit ``percent``;
-  ``numerator`` = tAbandon.count, ``denominator`` = nOffered.count). Needs both counts and
-  ``nOffered.count > 0``.
-
-Event id: hex of BLAKE2b with a 16-byte digest over ``H + T``, two JSON arrays back to back
-(self-delimiting, so unambiguous), with ``H = orjson.dumps([source_topic, entity_id,
-media_type, interval_start, interval_end, id_time])`` and ``T = orjson.dumps([metric,
-qualifier, count, sum, min, max, ratio, numerator, denominator, target, value])``; ``id_time``
-is ``event_time`` for instant data (observations, states, membership) and null for aggregates.
-``H`` is hashed once per ``data[]`` element and the hasher copied per record.
-:func:`metric_event_id` recomputes an id from a record. So the same frame mapped twice gives
-the same ids; a backfilled aggregate with the same interval and stats gives the live frame's
-ids (``backfill``, ``ingest_time``, ``correlation_id`` and an aggregate's ``event_time`` are
-left out on purpose); different values give different ids.
+unqualified metrics: :mod:`pipeline.core.contract.kpi` (formulas and when each is emitted).
+Event ids: :mod:`pipeline.core.contract.identity`; the hasher over the head of the recipe
+(:func:`~pipeline.core.contract.identity.id_hasher`) is built once per ``data[]`` element
+and copied per record.
 
 Speed: topic routes, interval strings and instants are memoised in bounded dicts (the same
 interval repeats across every metric of a frame), each metric's stats are read in one pass,
@@ -67,12 +48,13 @@ and records are built with :func:`~pipeline.core.contract.records.new_metric_rec
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Final
 
 import orjson
 
+from pipeline.core.contract.identity import id_hasher
+from pipeline.core.contract.kpi import KPI_INPUTS, derive_kpis
 from pipeline.core.contract.records import MetricRecord, new_metric_record
 from pipeline.core.genesys.events import BackfillEvent
 from pipeline.core.genesys.frames import TopicEvent
@@ -80,15 +62,7 @@ from pipeline.core.genesys.metrics import metric_unit
 from pipeline.core.genesys.topics import parse_topic
 from pipeline.errors import FrameError
 
-__all__ = ["DERIVED_METRICS", "MappingError", "current_key", "map_event", "metric_event_id"]
-
-DERIVED_METRICS: Final = (
-    "serviceLevelPercent",
-    "averageSpeedOfAnswerMs",
-    "averageHandleTimeMs",
-    "abandonRatePercent",
-)
-"""The KPIs the pipeline computes (``derived`` true), see the module docstring."""
+__all__ = ["MappingError", "map_event"]
 
 
 class MappingError(FrameError):
@@ -121,7 +95,6 @@ _STAT_SLOT: Final = {
     "count": 0, "sum": 1, "min": 2, "max": 3, "ratio": 4, "numerator": 5, "denominator": 6,
     "target": 7, "calculatedMetricValue": 8,
 }  # fmt: skip
-_KPI_INPUTS: Final = frozenset({"oServiceLevel", "tAnswered", "tHandle", "tAbandon", "nOffered"})
 _MEMO_LIMIT: Final = 4096
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS: Final = timedelta(milliseconds=1)
@@ -131,17 +104,6 @@ _kinds: dict[str, int] = {}
 _instants: dict[str, int] = {}
 _intervals: dict[str, tuple[int, int]] = {}
 _dumps = orjson.dumps
-_blake2b = hashlib.blake2b
-
-
-def current_key(record: MetricRecord) -> str:
-    """The key of ``record`` in the compacted current-value topic.
-
-    Returns:
-        ``entity_id|metric|qualifier|media_type``, with empty strings for nulls.
-    """
-    qualifier, media = record.qualifier, record.media_type
-    return f"{record.entity_id}|{record.metric}|{qualifier or ''}|{media or ''}"
 
 
 def _remember(memo: dict[str, Any], key: str, value: Any) -> None:
@@ -222,26 +184,6 @@ def _bad_stat(i: int, j: int, key: str, val: object) -> _Bad:
     return _Bad(f"{where} is not a number")
 
 
-def _head(topic: str, entity_id: str, media: str | None, start: int | None, end: int | None,
-          id_time: int | None) -> Any:  # fmt: skip
-    # The hasher over the head of the event-id recipe; copied once per record.
-    return _blake2b(_dumps((topic, entity_id, media, start, end, id_time)), digest_size=16)
-
-
-def metric_event_id(record: MetricRecord) -> str:
-    """Recompute the event id of a metric record from its fields (the recipe, executable).
-
-    Returns:
-        What :func:`map_event` put in ``record.event_id``.
-    """
-    r = record
-    id_time = r.event_time if r.interval_start is None else None
-    h = _head(r.source_topic, r.entity_id, r.media_type, r.interval_start, r.interval_end, id_time)
-    h.update(_dumps((r.metric, r.qualifier, r.count, r.sum, r.min, r.max, r.ratio, r.numerator,
-                     r.denominator, r.target, r.value)))  # fmt: skip
-    return str(h.hexdigest())
-
-
 def _map_stats(
     body: dict[str, Any], topic: str, kind: int, entity_type: str, entity_id: str,
     ingest_ms: int, backfill: bool, instance: str, correlation_id: str | None,
@@ -266,7 +208,7 @@ def _map_stats(
     append, new, dumps, kinds_get, slot_get = (
         out.append, new_metric_record, _dumps, _kinds.get, _STAT_SLOT.get
     )  # fmt: skip
-    kpi_inputs = _KPI_INPUTS
+    kpi_inputs = KPI_INPUTS
     for i, element in enumerate(data):
         where = f"eventBody.data[{i}]"
         if type(element) is not dict:
@@ -280,11 +222,11 @@ def _map_stats(
             istart = iend = None
             event_time = start
             inputs = None
-            head = _head(topic, entity_id, media, None, None, start)
+            head = id_hasher(topic, entity_id, media, None, None, start)
         else:  # 30-minute aggregate: Genesys sends no event time, the ingest time stands in
             istart, iend, event_time = start, end, ingest_ms
             inputs = {}
-            head = _head(topic, entity_id, media, start, end, None)
+            head = id_hasher(topic, entity_id, media, start, end, None)
         for j, entry in enumerate(metrics):
             if type(entry) is not dict:
                 raise _Bad(f"{where}.metrics[{j}] is not an object")
@@ -343,7 +285,7 @@ def _map_stats(
                 event_time, ingest_ms, backfill, instance, correlation_id, 1,
             ))  # fmt: skip
         if inputs:
-            for metric, value, unit, count, total, num, den, target in _kpis(inputs):
+            for metric, value, unit, count, total, num, den, target in derive_kpis(inputs):
                 h = head.copy()
                 h.update(dumps((metric, group_qualifier, count, total, None, None, None, num,
                                 den, target, value)))  # fmt: skip
@@ -356,37 +298,13 @@ def _map_stats(
     return out
 
 
-_Kpi = tuple[str, float, str, Any, Any, Any, Any, Any]
-
-
-def _kpis(inputs: dict[str, list[Any]]) -> list[_Kpi]:
-    # (metric, value, unit, count, sum, numerator, denominator, target); formulas in the
-    # module docstring. Stats lists are [count, sum, min, max, ratio, num, den, target, calc].
-    out: list[_Kpi] = []
-    sl = inputs.get("oServiceLevel")
-    if sl is not None and sl[4] is not None:
-        out.append(("serviceLevelPercent", sl[4] * 100.0, "percent", None, None, *sl[5:8]))
-    for metric, source in (("averageSpeedOfAnswerMs", "tAnswered"),
-                           ("averageHandleTimeMs", "tHandle")):  # fmt: skip
-        t = inputs.get(source)
-        if t is not None and t[1] is not None and t[0] is not None and t[0] > 0:
-            out.append((metric, t[1] / t[0], "ms", t[0], t[1], None, None, None))
-    offered, abandoned = inputs.get("nOffered"), inputs.get("tAbandon")
-    if offered is not None and abandoned is not None and abandoned[0] is not None:
-        n = offered[0]
-        if n is not None and n > 0:
-            rate, num, den = abandoned[0] / n * 100.0, float(abandoned[0]), float(n)
-            out.append(("abandonRatePercent", rate, "percent", None, None, num, den, None))
-    return out
-
-
 def _single(
     topic: str, entity_type: str, entity_id: str, metric: str, qualifier: str,
     value: float | None, unit: str, event_time: int, ingest_ms: int, backfill: bool,
     instance: str, correlation_id: str | None,
 ) -> MetricRecord:  # fmt: skip
     # A state or membership record: no media type, interval or stats; instant data.
-    h = _head(topic, entity_id, None, None, None, event_time)
+    h = id_hasher(topic, entity_id, None, None, None, event_time)
     h.update(_dumps((metric, qualifier, None, None, None, None, None, None, None, None, value)))
     return new_metric_record(
         h.hexdigest(), topic, entity_type, entity_id, metric, qualifier, None, None, None, None,

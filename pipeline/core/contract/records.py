@@ -8,7 +8,7 @@ encoder in :mod:`pipeline.core.contract.wire` reads the attributes directly.
 Event ids are deterministic: the hex of a 16-byte BLAKE2b digest over a canonical byte string
 of the fields that identify the fact, so a record produced twice (retry, replay) keeps its id
 and consumers can de-duplicate on it. The recipe for metric records lives in
-:mod:`pipeline.core.contract.mapping`; audit and dead-letter ids are built here.
+:mod:`pipeline.core.contract.identity`; audit and dead-letter ids are built here.
 
 Construction cost matters for metric records (one per metric datum, on the hot path): the
 generated ``__init__`` of a frozen dataclass assigns each of the 26 fields through

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.core.contract.mapping import current_key
+from pipeline.core.contract.identity import current_key
 from pipeline.core.contract.records import MetricRecord, digest_id, to_epoch_ms
 from pipeline.core.workers.offsets import Offset, OffsetTracker, TopicPartition
 

@@ -46,7 +46,7 @@ from typing import Final, Literal
 import orjson
 
 from pipeline.core.audit import AuditKind
-from pipeline.core.contract.mapping import current_key
+from pipeline.core.contract.identity import current_key
 from pipeline.core.contract.records import AuditRecord, MetricRecord
 from pipeline.core.workers.family import Family, metric_family
 from pipeline.core.workers.slo import SloSettings
