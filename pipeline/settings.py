@@ -1,7 +1,7 @@
 """Process settings from the environment (pydantic-settings), one frozen model per concern.
 
-Only ``cli.py`` constructs these: library code receives settings or plain arguments and never
-reads ``os.environ``. Secrets are ``SecretStr`` end to end.
+Only ``pipeline.cli`` constructs these: library code receives settings or plain arguments
+and never reads ``os.environ``. Secrets are ``SecretStr`` end to end.
 
 Environment variables use the names operators already know: ``GENESYS_CLIENT_ID``,
 ``GENESYS_CLIENT_SECRET``, ``GENESYS_REGION`` or ``GENESYS_API_URL``.

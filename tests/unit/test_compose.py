@@ -135,7 +135,7 @@ def _env_names(cls: type[BaseSettings]) -> set[str]:
 
 
 def _allowed_env(args: argparse.Namespace) -> set[str]:
-    """What the subcommand reads: its settings classes' fields and the variables cli.py reads."""
+    """What the subcommand reads: its settings classes' fields and what pipeline.cli reads."""
     classes: tuple[type[BaseSettings], ...]
     direct: set[str] = set()
     if args.command == "emulator":

@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from pipeline.cli import EMULATOR_FLAGS, build_parser
+from pipeline.cli import build_parser
+from pipeline.cli.servers import EMULATOR_FLAGS
 from pipeline.emulator.config import DEFAULTS, EmulatorConfig, help_of
 from pipeline.emulator.simulation.model import SimulationConfig
 from pipeline.emulator.state.org import OrgSettings

@@ -1,0 +1,135 @@
+"""``pipeline emulator`` and ``pipeline wallboard``: the local stand-ins for Genesys and the
+dashboard, each served until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from typing import Any
+
+from pipeline.cli.runner import EXIT_OK, add_duration, run_until_stopped
+from pipeline.emulator.config import (
+    DEFAULTS,
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    EmulatorConfig,
+    help_of,
+)
+from pipeline.errors import ConfigError
+
+__all__ = ["EMULATOR_FLAGS", "add_parsers", "run_emulator", "run_wallboard"]
+
+# The flags of `pipeline emulator`: each is an EmulatorConfig field, whose default and help it
+# reads, so no default is written twice. The OAuth client comes from the environment instead.
+EMULATOR_FLAGS: tuple[str, ...] = (
+    "host",
+    "port",
+    "queues",
+    "agents",
+    "seed",
+    "speed",
+    "arrival_rate",
+    "heartbeat_s",
+    "frame_interval_s",
+    "socket_closing_delay_s",
+    "token_lifetime_s",
+    "bad_credentials_status",
+    "rate_limit",
+    "send_initial_state",
+)
+_EMULATOR_CHOICES: dict[str, list[int]] = {"bad_credentials_status": [400, 401]}
+
+
+def run_emulator(args: argparse.Namespace) -> int:
+    """``pipeline emulator``: serve the Genesys Cloud emulator until stopped."""
+    from pipeline.emulator.server import Emulator
+
+    config = EmulatorConfig(
+        client_id=os.environ.get("GENESYS_CLIENT_ID", DEMO_CLIENT_ID),
+        client_secret=os.environ.get("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET),
+        **{name: getattr(args, name) for name in EMULATOR_FLAGS},
+    )
+
+    async def serve(stop: asyncio.Event) -> None:
+        async with Emulator(config) as emulator:
+            print(f"GENESYS_API_URL={emulator.base_url}", flush=True)
+            await stop.wait()
+
+    run_until_stopped(serve, None)
+    return EXIT_OK
+
+
+def run_wallboard(args: argparse.Namespace) -> int:
+    """``pipeline wallboard``: serve the live wallboard (push endpoint, state API, page).
+
+    Raises:
+        ConfigError: ``DASHBOARD_SECRET`` is unset, or a ``--queue-name`` is not ``ID=NAME``.
+    """
+    from pydantic import SecretStr
+
+    from pipeline.dashboard.wallboard import Wallboard
+
+    secret = os.environ.get("DASHBOARD_SECRET", "")
+    if not secret:
+        raise ConfigError("DASHBOARD_SECRET must be set (the dashboard push signing secret)")
+    names: dict[str, str] = {}
+    for item in args.queue_name:
+        queue_id, sep, name = item.partition("=")
+        if not sep or not queue_id or not name:
+            raise ConfigError(f"--queue-name wants ID=NAME, got {item!r}")
+        names[queue_id] = name
+
+    async def serve(stop: asyncio.Event) -> None:
+        board = Wallboard(args.host, args.port, SecretStr(secret), queue_names=names)
+        url = await board.start()
+        try:
+            print(f"WALLBOARD_URL={url}", flush=True)
+            print(f"DASHBOARD_URL={url}/api/push", flush=True)
+            await stop.wait()
+        finally:
+            await board.aclose()
+
+    run_until_stopped(serve, args.duration)
+    return EXIT_OK
+
+
+def add_parsers(commands: Any) -> None:
+    """Add ``emulator`` and ``wallboard`` to the subcommands."""
+    emulator = commands.add_parser(
+        "emulator", help="serve a local Genesys Cloud emulator (login, API, notification sockets)"
+    )
+    for name in EMULATOR_FLAGS:
+        flag, default = "--" + name.replace("_", "-"), getattr(DEFAULTS, name)
+        if isinstance(default, bool):
+            emulator.add_argument(flag, action="store_true", help=_escape(help_of(name)))
+            continue
+        emulator.add_argument(
+            flag,
+            type=type(default),
+            default=default,
+            choices=_EMULATOR_CHOICES.get(name),
+            help=f"{_escape(help_of(name))} (default %(default)s)",
+        )
+    emulator.set_defaults(handler=run_emulator)
+
+    wallboard = commands.add_parser(
+        "wallboard",
+        help="serve the live queue wallboard (signed pushes in, tiles out; DASHBOARD_SECRET)",
+    )
+    add = wallboard.add_argument
+    add("--host", default="127.0.0.1")
+    add("--port", type=int, default=8088, help="0 picks a free port (default 8088)")
+    add(
+        "--queue-name",
+        action="append",
+        default=[],
+        metavar="ID=NAME",
+        help="display name of a queue (repeatable; default: the id's short form)",
+    )
+    add_duration(wallboard)
+    wallboard.set_defaults(handler=run_wallboard)
+
+
+def _escape(help_text: str) -> str:
+    return help_text.replace("%", "%%")  # argparse formats help with %
