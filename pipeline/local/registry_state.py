@@ -4,8 +4,10 @@ A local stand-in for tests and the demo; production points ``SCHEMA_REGISTRY_URL
 registry. This module decides and never does I/O: subjects hold versions, each version points at
 a global schema id, and the same schema (compared in canonical form, with its references) gets
 the same id in every subject, as in Confluent Schema Registry. Compatibility is checked for real
-with the Apache ``avro`` package's reader/writer checker. Failures raise :class:`RegistryError`
-carrying Confluent's HTTP status and error code. ``to_data``/``from_data`` turn the state into
+with the Apache ``avro`` package's reader/writer checker
+(:mod:`~pipeline.local.registry_compatibility`). Failures raise
+:class:`~pipeline.local.registry_model.RegistryError` carrying Confluent's HTTP status and error
+code. ``to_data``/``from_data`` turn the state into
 plain JSON-ready data and back; the HTTP shell (``registry_server``) owns files and sockets.
 """
 
@@ -16,178 +18,33 @@ import logging
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Final
 
 import avro.errors
 import avro.name
 import avro.schema
-from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 
-__all__ = [
-    "LATEST",
-    "Compatibility",
-    "CompatibilityReport",
-    "RegisteredVersion",
-    "RegistryError",
-    "RegistryState",
-    "SchemaReference",
-    "StoredSchema",
-    "parse_version",
-]
+from pipeline.local.registry_compatibility import (
+    Compatibility,
+    CompatibilityReport,
+    check_compatibility,
+)
+from pipeline.local.registry_model import (
+    LATEST,
+    RegisteredVersion,
+    RegistryError,
+    SchemaReference,
+    StoredSchema,
+    invalid_schema,
+    subject_not_found,
+    version_not_found,
+)
+
+__all__ = ["RegistryState"]
 
 log = logging.getLogger(__name__)
 
-LATEST: Final = -1
-"""Version number standing for "latest", as in Confluent's API."""
-_MAX_VERSION: Final = 2**31 - 1
 _DATA_FORMAT: Final = 1
-
-
-class RegistryError(Exception):
-    """A request the registry refuses, with Confluent's HTTP status and error code.
-
-    Args:
-        http_status: HTTP status of the answer (404, 409, 422...).
-        error_code: Confluent error code (40401 subject not found, 42201 invalid schema...).
-        message: Human-readable message for the error body.
-    """
-
-    def __init__(self, http_status: int, error_code: int, message: str) -> None:
-        super().__init__(message)
-        self.http_status = http_status
-        self.error_code = error_code
-        self.message = message
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the Confluent error body ``{"error_code": N, "message": "..."}``."""
-        return {"error_code": self.error_code, "message": self.message}
-
-
-def _subject_not_found(subject: str) -> RegistryError:
-    return RegistryError(404, 40401, f"Subject '{subject}' not found.")
-
-
-def _version_not_found(version: int) -> RegistryError:
-    return RegistryError(404, 40402, f"Version {version} not found.")
-
-
-def _invalid_schema(detail: str) -> RegistryError:
-    return RegistryError(422, 42201, f"Invalid schema: {detail}")
-
-
-class Compatibility(StrEnum):
-    """Compatibility levels, with Confluent's default ``BACKWARD``."""
-
-    NONE = "NONE"
-    BACKWARD = "BACKWARD"
-    BACKWARD_TRANSITIVE = "BACKWARD_TRANSITIVE"
-    FORWARD = "FORWARD"
-    FORWARD_TRANSITIVE = "FORWARD_TRANSITIVE"
-    FULL = "FULL"
-    FULL_TRANSITIVE = "FULL_TRANSITIVE"
-
-    @classmethod
-    def parse(cls, value: object) -> Compatibility:
-        """Parse a level case-insensitively; raise 422/42203 for anything else."""
-        try:
-            return cls(str(value).upper())
-        except ValueError:
-            valid = ", ".join(level.value for level in cls)
-            msg = f"Invalid compatibility level {value!r}. Valid values are {valid}"
-            raise RegistryError(422, 42203, msg) from None
-
-    @property
-    def is_transitive(self) -> bool:
-        """Whether new schemas are checked against every version, not just the latest."""
-        return self.value.endswith("_TRANSITIVE")
-
-
-def parse_version(text: str) -> int:
-    """Parse a version path segment: ``latest``/``-1`` or 1..2^31-1, else 422/42202."""
-    if text == "latest":
-        return LATEST
-    try:
-        version = int(text)
-    except ValueError:
-        version = 0
-    if version == LATEST or 1 <= version <= _MAX_VERSION:
-        return version
-    msg = (
-        f"The specified version '{text}' is not a valid version id. Allowed values are "
-        f'between [1, {_MAX_VERSION}] and the string "latest"'
-    )
-    raise RegistryError(422, 42202, msg)
-
-
-@dataclass(frozen=True, slots=True)
-class SchemaReference:
-    """A named type imported from another subject's version."""
-
-    name: str
-    subject: str
-    version: int
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the Confluent JSON shape."""
-        return {"name": self.name, "subject": self.subject, "version": self.version}
-
-    @classmethod
-    def from_json(cls, data: object) -> SchemaReference:
-        """Build from the Confluent JSON shape; raise 422/42201 if malformed."""
-        if not isinstance(data, Mapping):
-            raise _invalid_schema(f"reference must be an object, got {data!r}")
-        name, subject, version = data.get("name"), data.get("subject"), data.get("version")
-        if not (isinstance(name, str) and isinstance(subject, str) and isinstance(version, int)):
-            raise _invalid_schema(f"reference needs name, subject and version: {dict(data)}")
-        return cls(name, subject, version)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSchema:
-    """A schema under its global id."""
-
-    schema_id: int
-    schema: str
-    schema_type: str = "AVRO"
-    references: tuple[SchemaReference, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the body of ``GET /schemas/ids/{id}`` (schemaType omitted for AVRO)."""
-        out: dict[str, Any] = {"schema": self.schema}
-        if self.schema_type != "AVRO":
-            out["schemaType"] = self.schema_type
-        if self.references:
-            out["references"] = [ref.to_json() for ref in self.references]
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class RegisteredVersion:
-    """One version of one subject, as ``GET /subjects/{s}/versions/{v}`` shows it."""
-
-    subject: str
-    version: int
-    stored: StoredSchema
-
-    @property
-    def schema_id(self) -> int:
-        """Global id of this version's schema."""
-        return self.stored.schema_id
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the Confluent JSON shape."""
-        head = {"subject": self.subject, "version": self.version, "id": self.schema_id}
-        return head | self.stored.to_json()
-
-
-@dataclass(frozen=True, slots=True)
-class CompatibilityReport:
-    """Outcome of a compatibility check; ``messages`` explain each failure."""
-
-    is_compatible: bool
-    messages: tuple[str, ...] = ()
-
 
 _Key = tuple[str, str, tuple[SchemaReference, ...]]
 """Identity of a schema: (schemaType, canonical JSON, references)."""
@@ -234,7 +91,7 @@ class RegistryState:
         rows = self._subjects.get(subject, [])
         out = [v.version for v in rows if (v.deleted if deleted_only else deleted or not v.deleted)]
         if not out and not (rows and (deleted or deleted_only)):
-            raise _subject_not_found(subject)
+            raise subject_not_found(subject)
         return out
 
     def get_version(
@@ -294,7 +151,7 @@ class RegistryState:
             if not row.deleted and self._key_of(row.schema_id) == key:
                 return RegisteredVersion(subject, row.version, self._schemas[row.schema_id])
         level = self.compatibility(subject)
-        report = self._check(parsed, level, self._live(subject), level.is_transitive)
+        report = self._check(parsed, level, self._live(subject))
         if not report.is_compatible:
             details = "; ".join(report.messages)
             msg = (
@@ -328,7 +185,7 @@ class RegistryState:
         """Find ``schema`` (canonical form) under ``subject``; raise 40401/40403."""
         rows = [r for r in self._subjects.get(subject, []) if deleted or not r.deleted]
         if not rows:
-            raise _subject_not_found(subject)
+            raise subject_not_found(subject)
         key, _ = self._canonical(schema, schema_type, tuple(references))
         for row in reversed(rows):
             if self._key_of(row.schema_id) == key:
@@ -348,17 +205,17 @@ class RegistryState:
         _, parsed = self._canonical(schema, schema_type, tuple(references))
         level = self.compatibility(subject)
         if version is None:
-            return self._check(parsed, level, self._live(subject), level.is_transitive)
+            return self._check(parsed, level, self._live(subject))
         if version == LATEST and not self._live(subject):
             return CompatibilityReport(True)
-        return self._check(parsed, level, [self._find(subject, version)], False)
+        return self._check(parsed, level, [self._find(subject, version)])
 
     # ------------------------------------------------------------------ deleting
     def delete_subject(self, subject: str, *, permanent: bool = False) -> list[int]:
         """Soft-delete every version, or (``permanent``) drop a soft-deleted subject."""
         rows = self._subjects.get(subject)
         if not rows:
-            raise _subject_not_found(subject)
+            raise subject_not_found(subject)
         if permanent:
             if any(not r.deleted for r in rows):
                 msg = f"Subject '{subject}' was not deleted first before being permanently deleted"
@@ -435,7 +292,7 @@ class RegistryState:
     def delete_subject_compatibility(self, subject: str) -> Compatibility:
         """Drop the subject's own level and return the level that applied before."""
         if subject not in self._subject_config and subject not in self._subjects:
-            raise _subject_not_found(subject)
+            raise subject_not_found(subject)
         self.revision += 1
         return self._subject_config.pop(subject, self._global)
 
@@ -488,13 +345,13 @@ class RegistryState:
     def _find(self, subject: str, version: int, *, deleted: bool = False) -> _Version:
         rows = [r for r in self._subjects.get(subject, []) if deleted or not r.deleted]
         if not rows:
-            raise _subject_not_found(subject)
+            raise subject_not_found(subject)
         if version == LATEST:
             return rows[-1]
         for row in rows:
             if row.version == version:
                 return row
-        raise _version_not_found(version)
+        raise version_not_found(version)
 
     def _refuse_if_referenced(self, subject: str, version: int) -> None:
         if self.referenced_by(subject, version):
@@ -518,7 +375,7 @@ class RegistryState:
     ) -> tuple[_Key, avro.schema.Schema]:
         kind = (schema_type or "AVRO").upper()
         if kind != "AVRO":
-            raise _invalid_schema(
+            raise invalid_schema(
                 f"schemaType {schema_type} is not supported; this local registry serves AVRO only"
             )
         parsed = self._parse(schema, refs, seen=frozenset())
@@ -535,11 +392,11 @@ class RegistryState:
         names = names if names is not None else avro.name.Names()
         for ref in refs:
             if (ref.subject, ref.version) in seen:
-                raise _invalid_schema(f"circular reference to {ref.subject} v{ref.version}")
+                raise invalid_schema(f"circular reference to {ref.subject} v{ref.version}")
             try:
                 target = self.get_version(ref.subject, ref.version, deleted=True).stored
             except RegistryError:
-                raise _invalid_schema(f"reference {ref.to_json()} does not exist") from None
+                raise invalid_schema(f"reference {ref.to_json()} does not exist") from None
             self._parse(
                 target.schema, target.references, seen | {(ref.subject, ref.version)}, names
             )
@@ -548,40 +405,18 @@ class RegistryState:
                 warnings.simplefilter("ignore", avro.errors.IgnoredLogicalType)
                 return avro.schema.make_avsc_object(json.loads(schema), names)
         except (ValueError, TypeError, avro.errors.AvroException) as exc:
-            raise _invalid_schema(str(exc)) from None
+            raise invalid_schema(str(exc)) from None
 
     def _check(
-        self,
-        new: avro.schema.Schema,
-        level: Compatibility,
-        against: list[_Version],
-        transitive: bool,
+        self, new: avro.schema.Schema, level: Compatibility, against: list[_Version]
     ) -> CompatibilityReport:
-        """Check ``new`` against the latest of ``against`` (or all, newest first)."""
+        """Check ``new`` against the latest of ``against`` (or all, per a transitive level)."""
         if level is Compatibility.NONE or not against:
             return CompatibilityReport(True)
-        messages: list[str] = []
-        for row in reversed(against if transitive else against[-1:]):
-            old = self._parsed_of(row.schema_id)
-            pairs = []
-            if level.value.startswith(("BACKWARD", "FULL")):
-                pairs.append(("new", new, "old", old))
-            if level.value.startswith(("FORWARD", "FULL")):
-                pairs.append(("old", old, "new", new))
-            for reader_name, reader, writer_name, writer in pairs:
-                checker = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]
-                result = checker.get_compatibility(reader, writer)
-                if result.compatibility is not SchemaCompatibilityType.incompatible:
-                    continue
-                kinds = ",".join(sorted({k.name.upper() for k in result.incompatibilities}))
-                messages.append(
-                    f"{{errorType:'{kinds}', description:'The {reader_name} schema cannot read"
-                    f" data written with the {writer_name} schema at"
-                    f" {','.join(sorted(result.locations))}', additionalInfo:"
-                    f"'{','.join(sorted(result.messages))}', oldSchemaVersion: {row.version},"
-                    f" compatibility:'{level.value}'}}"
-                )
-        return CompatibilityReport(not messages, tuple(messages))
+        rows = against if level.is_transitive else against[-1:]
+        # Parsed newest first, as they are checked: the first unparseable one is the one reported.
+        olds = [(row.version, self._parsed_of(row.schema_id)) for row in reversed(rows)]
+        return check_compatibility(new, level, olds[::-1])
 
     def _parsed_of(self, schema_id: int) -> avro.schema.Schema:
         if schema_id not in self._parsed:

@@ -34,7 +34,8 @@ from confluent_kafka.schema_registry.avro import (
 )
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from pipeline.local.registry_server import CONTENT_TYPE, DATA_FILE_NAME, RegistryServer
+from pipeline.local.registry_routes import CONTENT_TYPE
+from pipeline.local.registry_server import DATA_FILE_NAME, RegistryServer
 
 __all__: list[str] = []
 

@@ -9,14 +9,9 @@ from typing import Any
 import pytest
 from hypothesis import given, strategies as st
 
-from pipeline.local.registry_state import (
-    LATEST,
-    Compatibility,
-    RegistryError,
-    RegistryState,
-    SchemaReference,
-    parse_version,
-)
+from pipeline.local.registry_compatibility import Compatibility
+from pipeline.local.registry_model import LATEST, RegistryError, SchemaReference, parse_version
+from pipeline.local.registry_state import RegistryState
 
 __all__: list[str] = []
 
