@@ -1,1 +1,12 @@
-"""kafka."""
+"""The Kafka shell: topics, publishing, consuming and the contract in the schema registry.
+
+Modules:
+    schemas          the contract's Avro schemas: where they are, their topics, how they evolve
+    registry         the contract in a schema registry: register, check, require it
+    registry_client  a schema registry client whose failures are one clear SchemaError
+    admin            topic administration (AdminClient)
+    outbox           records → Kafka records: topic, key, framed Avro value, CloudEvents headers
+    producer         publishing with confluent-kafka: idempotent, bounded, never silently lossy
+    consumer         reading the contract's topics (aiokafka group, manual commits), Avro decoding
+    worker           the Kafka side of a consumer worker (freshness and dashboard workers)
+"""

@@ -13,23 +13,29 @@ asked of the registry: the registry's answer depends on the subject's level (``N
 to anything).
 
 Every failure is a :class:`~pipeline.errors.SchemaError` with a specific message; the registry
-URL in messages has its user-info (``user:password@``) removed.
+URL in messages has its user-info (``user:password@``) removed. The client and its failures:
+:mod:`pipeline.kafka.registry_client`.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError
-from confluent_kafka.schema_registry.error import OAuthTokenError
 
 from pipeline.errors import SchemaError
+from pipeline.kafka.registry_client import (
+    SUBJECT_NOT_FOUND,
+    describe,
+    lookup_version,
+    raise_unless,
+    redact_url,
+    registry_client,
+    subject_level,
+)
 from pipeline.kafka.schemas import (
     CONTRACT,
     read_problems,
@@ -45,7 +51,6 @@ __all__ = [
     "SubjectStatus",
     "check_contract",
     "inspect_contract",
-    "redact_url",
     "register_contract",
     "require_contract",
 ]
@@ -58,36 +63,7 @@ COMPATIBILITY: Final = "BACKWARD_TRANSITIVE"
 ACCEPTED_LEVELS: Final = frozenset({"BACKWARD_TRANSITIVE", "FULL_TRANSITIVE"})
 """Levels at least as strict as :data:`COMPATIBILITY`; anything else is a warning."""
 
-# Fail fast enough for a CLI and a producer start, still riding out a registry blip.
-# Any key here can be overridden through ``client_config``.
-_CLIENT_DEFAULTS: Final[Mapping[str, Any]] = {
-    "timeout": 10,
-    "max.retries": 2,
-    "retries.wait.ms": 250,
-    "retries.max.wait.ms": 2000,
-}
-
-# Confluent error codes (https://docs.confluent.io/platform/current/schema-registry/develop/api.html)
-_SUBJECT_NOT_FOUND: Final = 40401
-_SCHEMA_NOT_FOUND: Final = 40403
-_SUBJECT_LEVEL_NOT_CONFIGURED: Final = 40408
 _REGISTER_FIX: Final = "run `pipeline schemas register`"
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    # The client talks HTTP through httpx2 when installed, else httpx
-    # (confluent_kafka.schema_registry.common._httpx_compat); both raise TransportError
-    # subclasses for refused connections, DNS failures and timeouts.
-    found: list[type[BaseException]] = []
-    for module in ("httpx2", "httpx"):
-        try:
-            found.append(importlib.import_module(module).TransportError)
-        except (ImportError, AttributeError):
-            continue
-    return tuple(found)
-
-
-_TRANSPORT_ERRORS: Final = _transport_errors()
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +148,7 @@ def register_contract(
     """
     registered: list[RegisteredSubject] = []
     failures: list[str] = []
-    with _client(url, client_config) as client:
+    with registry_client(url, client_config) as client:
         for topic, name in _contract_topics(prefix):
             subject = subject_for(topic)
             try:
@@ -210,7 +186,7 @@ def inspect_contract(
     Raises:
         SchemaError: the registry is unreachable or refused access.
     """
-    with _client(url, client_config) as client:
+    with registry_client(url, client_config) as client:
         return [_inspect_one(client, topic, name) for topic, name in _contract_topics(prefix)]
 
 
@@ -278,50 +254,7 @@ def require_contract(
     return ids
 
 
-def redact_url(url: str) -> str:
-    """``url`` without user-info (``http://user:secret@host`` → ``http://host``)."""
-    parts = []
-    for one in url.split(","):
-        split = urlsplit(one.strip())
-        netloc = split.netloc.rpartition("@")[2]
-        parts.append(urlunsplit(split._replace(netloc=netloc)))
-    return ",".join(parts)
-
-
-# ---------------------------------------------------------------------------- the client shell
-@contextmanager
-def _client(url: str, client_config: Mapping[str, Any] | None) -> Iterator[SchemaRegistryClient]:
-    """A closed-on-exit client whose transport failures become one clear SchemaError."""
-    safe = redact_url(url)
-    parts = [part.strip() for part in url.split(",")]
-    if not all(part.startswith(("http://", "https://")) for part in parts):
-        raise SchemaError(
-            f"schema registry URL {safe!r} is not valid: each URL must start with http:// or "
-            "https://"
-        )
-    try:
-        client = SchemaRegistryClient({**_CLIENT_DEFAULTS, **(client_config or {}), "url": url})
-    except (ValueError, TypeError) as exc:
-        detail = str(exc).replace(url, safe)
-        raise SchemaError(f"schema registry client for {safe} is misconfigured: {detail}") from exc
-    try:
-        yield client
-    except _TRANSPORT_ERRORS as exc:
-        raise SchemaError(
-            f"schema registry {safe} is unreachable ({type(exc).__name__}): check the registry "
-            "URL and that the registry is running"
-        ) from exc
-    except OAuthTokenError as exc:
-        raise SchemaError(
-            f"schema registry {safe}: no OAuth token (HTTP {exc.status_code}): check the "
-            "registry credentials"
-        ) from exc
-    except SchemaRegistryError as exc:
-        raise SchemaError(f"schema registry {safe} failed: {_describe(exc)}") from exc
-    finally:
-        client.close()
-
-
+# ---------------------------------------------------------------------------- per subject
 def _contract_topics(prefix: str) -> list[tuple[str, str]]:
     topics = topic_names(prefix)
     return [(topics[suffix], name) for suffix, name in CONTRACT.items()]
@@ -329,12 +262,6 @@ def _contract_topics(prefix: str) -> list[tuple[str, str]]:
 
 def _schema(name: str) -> Schema:
     return Schema(schema_text(name), "AVRO")
-
-
-def _describe(exc: SchemaRegistryError) -> str:
-    if exc.http_status_code in (401, 403):
-        return f"access refused (HTTP {exc.http_status_code}): check the registry credentials"
-    return f"HTTP {exc.http_status_code}, code {exc.error_code}: {exc.error_message}"
 
 
 def _refusal(exc: SchemaRegistryError, name: str) -> str:
@@ -345,52 +272,23 @@ def _refusal(exc: SchemaRegistryError, name: str) -> str:
         )
     if exc.http_status_code == 422:
         return f"the registry rejects {name}.avsc: {exc.error_message}"
-    return _describe(exc)
-
-
-def _raise_unless(exc: SchemaRegistryError, *codes: int) -> None:
-    """Let errors that end the whole operation (access, server faults) through."""
-    if exc.error_code not in codes:
-        raise exc
-
-
-def _lookup(client: SchemaRegistryClient, subject: str, schema: Schema) -> tuple[int, int] | None:
-    """(version, id) of ``schema`` under ``subject``, or None when it is not registered there."""
-    try:
-        found = client.lookup_schema(subject, schema)
-    except SchemaRegistryError as exc:
-        _raise_unless(exc, _SUBJECT_NOT_FOUND, _SCHEMA_NOT_FOUND)
-        return None
-    if found.version is None or found.schema_id is None:
-        raise SchemaError(f"the registry's lookup of {subject} answered without version or id")
-    return found.version, found.schema_id
-
-
-def _subject_level(client: SchemaRegistryClient, subject: str) -> tuple[str, bool]:
-    """(level that applies, True when it is the subject's own rather than the global one)."""
-    try:
-        return str(client.get_compatibility(subject)).upper(), True
-    except SchemaRegistryError as exc:
-        # Confluent ≥ 7 answers 40408 for a subject without its own level; older ones
-        # answered with the global level directly.
-        _raise_unless(exc, _SUBJECT_LEVEL_NOT_CONFIGURED, _SUBJECT_NOT_FOUND)
-    return str(client.get_compatibility()).upper(), False
+    return describe(exc)
 
 
 def _register_one(
     client: SchemaRegistryClient, url: str, topic: str, subject: str, name: str
 ) -> RegisteredSubject:
-    level, own = _subject_level(client, subject)
+    level, own = subject_level(client, subject)
     if not (own and level in ACCEPTED_LEVELS):
         client.set_compatibility(subject, COMPATIBILITY)
         level = COMPATIBILITY
     schema = _schema(name)
-    found = _lookup(client, subject, schema)
+    found = lookup_version(client, subject, schema)
     created = found is None
     if found is None:
         client.register_schema(subject, schema)
         # A registry may answer a registration with the id only: look the version up.
-        found = _lookup(client, subject, schema)
+        found = lookup_version(client, subject, schema)
         if found is None:
             raise SchemaError(
                 f"schema registry {redact_url(url)} accepted {name}.avsc under {subject} but "
@@ -407,10 +305,10 @@ def _inspect_one(client: SchemaRegistryClient, topic: str, name: str) -> Subject
     try:
         latest = client.get_latest_version(subject).version or 0
     except SchemaRegistryError as exc:
-        _raise_unless(exc, _SUBJECT_NOT_FOUND)
+        raise_unless(exc, SUBJECT_NOT_FOUND)
         problems.append(f"not registered: {_REGISTER_FIX}")
         return SubjectStatus(topic, subject, name, None, None, None, None, tuple(problems), ())
-    found = _lookup(client, subject, schema)
+    found = lookup_version(client, subject, schema)
     if found is None:
         problems += _unregistered_problems(client, subject, name, schema, latest)
     elif found[0] != latest:
@@ -419,7 +317,7 @@ def _inspect_one(client: SchemaRegistryClient, topic: str, name: str) -> Subject
             f"{name}.avsc is version {found[0]}): a newer contract is registered; run a build "
             "that writes it"
         )
-    level, own = _subject_level(client, subject)
+    level, own = subject_level(client, subject)
     warnings: list[str] = []
     if level not in ACCEPTED_LEVELS:
         where = "the subject's level" if own else "the registry's global default"

@@ -19,7 +19,7 @@ import fastavro
 import pytest
 
 from pipeline.errors import ConfigError, SchemaError
-from pipeline.kafka.registry import redact_url
+from pipeline.kafka.registry_client import redact_url
 from pipeline.kafka.schemas import (
     CONTRACT,
     HISTORY_DIR,
