@@ -3,7 +3,8 @@
 Operators run ``pipeline schemas register`` (:func:`register_contract`) once per release; the
 producer never auto-registers. At start it calls :func:`require_contract`, which refuses with
 one line per problem when a subject is missing or its latest version is not exactly the schema
-this build writes; ``pipeline schemas check`` (:func:`check_contract`) prints the same lines.
+this build writes; ``pipeline schemas check`` (:func:`pipeline.services.schemas.check`, over
+:func:`inspect_contract`) prints the same problems.
 
 For each topic of :data:`pipeline.kafka.schemas.CONTRACT` the subject is ``<topic>-value``
 (TopicNameStrategy) and its compatibility level is BACKWARD_TRANSITIVE (FULL_TRANSITIVE, being
@@ -49,7 +50,6 @@ __all__ = [
     "COMPATIBILITY",
     "RegisteredSubject",
     "SubjectStatus",
-    "check_contract",
     "inspect_contract",
     "register_contract",
     "require_contract",
@@ -117,12 +117,6 @@ class SubjectStatus:
         """True when the latest version is this build's schema and nothing warns."""
         return not self.problems and not self.warnings
 
-    def lines(self) -> list[str]:
-        """Problems then warnings, each prefixed with the subject."""
-        return [f"{self.subject}: {p}" for p in self.problems] + [
-            f"{self.subject}: warning: {w}" for w in self.warnings
-        ]
-
 
 # ---------------------------------------------------------------------------- public API
 def register_contract(
@@ -188,26 +182,6 @@ def inspect_contract(
     """
     with registry_client(url, client_config) as client:
         return [_inspect_one(client, topic, name) for topic, name in _contract_topics(prefix)]
-
-
-def check_contract(
-    url: str, prefix: str, *, client_config: Mapping[str, Any] | None = None
-) -> list[str]:
-    """One line per problem or warning of the contract in the registry; empty when all is well.
-
-    Never raises for registry trouble: an unreachable registry is one line naming the URL.
-
-    Args:
-        url, prefix, client_config: as in :func:`register_contract`.
-
-    Raises:
-        ConfigError: ``prefix`` is not a valid topic prefix (as every function here).
-    """
-    try:
-        statuses = inspect_contract(url, prefix, client_config=client_config)
-    except SchemaError as exc:
-        return str(exc).splitlines()
-    return [line for status in statuses for line in status.lines()]
 
 
 def require_contract(

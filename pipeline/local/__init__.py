@@ -12,5 +12,4 @@ Modules:
     registry_model          its API's values: errors, versions, references, stored schemas
     registry_compatibility  Avro compatibility levels and the reader/writer check
     smoke                   a round trip through the broker and registry
-    tcp_proxy               a TCP proxy that can be cut and restored (Kafka unreachable)
 """

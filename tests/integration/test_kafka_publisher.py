@@ -16,8 +16,8 @@ from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.producer import KafkaPublisher, OutRecord, PublishObserver
 from pipeline.local.broker import LocalBroker
 from pipeline.local.process import free_port
-from pipeline.local.tcp_proxy import TcpProxy
 from tests.conftest import seconds
+from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 

@@ -23,12 +23,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from pipeline.errors import SchemaError
-from pipeline.kafka.registry import (
-    check_contract,
-    inspect_contract,
-    register_contract,
-    require_contract,
-)
+from pipeline.kafka.registry import inspect_contract, register_contract, require_contract
 from pipeline.kafka.schemas import CONTRACT, load_schema, schema_text, subject_for, topic_names
 from pipeline.local.stack import Endpoints
 from pipeline.services import schemas as commands
@@ -74,6 +69,22 @@ def metric_subject(prefix: str) -> str:
 def avro(schema: dict[str, Any]) -> Schema:
     """A registry Schema from parsed JSON."""
     return Schema(json.dumps(schema), "AVRO")
+
+
+def check_contract(url: str, prefix: str) -> list[str]:
+    """Each subject's problems then warnings, prefixed with the subject; empty when all is well.
+
+    An unreachable or refusing registry is its SchemaError's lines.
+    """
+    try:
+        statuses = inspect_contract(url, prefix)
+    except SchemaError as exc:
+        return str(exc).splitlines()
+    lines: list[str] = []
+    for s in statuses:
+        lines += [f"{s.subject}: {p}" for p in s.problems]
+        lines += [f"{s.subject}: warning: {w}" for w in s.warnings]
+    return lines
 
 
 # ---------------------------------------------------------------------------- the happy path

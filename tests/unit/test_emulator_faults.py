@@ -174,15 +174,6 @@ def test_reorder_holds_n_frames_then_sends_them_reversed() -> None:
     assert plan.shape_frame(CH1, frame(3)) == [frame(3)]
 
 
-def test_flush_frames_returns_frames_still_held() -> None:
-    plan = FaultPlan()
-    plan.inject(ReorderFrames(CH1, count=5))
-    plan.shape_frame(CH1, frame(0))
-    plan.shape_frame(CH1, frame(1))
-    assert plan.flush_frames(CH1) == [frame(0), frame(1)]
-    assert plan.shape_frame(CH1, frame(2)) == [frame(2)]
-
-
 def test_frame_faults_touch_only_their_channel() -> None:
     plan = FaultPlan()
     plan.inject(DuplicateFrames(CH1))

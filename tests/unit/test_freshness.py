@@ -190,25 +190,6 @@ def test_histogram_quantile_is_within_bucket_error_of_the_exact_one(
     assert abs(estimate - exact) <= 0.01 * exact * (1 + 1e-9) + histogram.min_value
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.lists(LATENCIES, max_size=100), st.lists(LATENCIES, max_size=100))
-def test_merged_histograms_answer_like_one_fed_everything(
-    left: list[float], right: list[float]
-) -> None:
-    a, b, both = LogHistogram(), LogHistogram(), LogHistogram()
-    for value in left:
-        a.add(value)
-        both.add(value)
-    for value in right:
-        b.add(value)
-        both.add(value)
-
-    a.merge(b)
-
-    qs = (0.5, 0.95, 0.99)
-    assert (a.count, a.max, a.quantiles(qs)) == (both.count, both.max, both.quantiles(qs))
-
-
 def test_empty_histogram_has_no_quantiles() -> None:
     assert LogHistogram().quantiles((0.5, 0.99)) == [None, None]
 
@@ -217,11 +198,6 @@ def test_empty_histogram_has_no_quantiles() -> None:
 def test_histogram_refuses_values_that_are_not_latencies(value: float) -> None:
     with pytest.raises(ValueError, match="finite"):
         LogHistogram().add(value)
-
-
-def test_histograms_with_other_buckets_do_not_merge() -> None:
-    with pytest.raises(ValueError, match="different buckets"):
-        LogHistogram(0.01).merge(LogHistogram(0.02))
 
 
 def test_histogram_memory_stays_bounded_over_a_wide_range() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.core.genesys.regions import REGION_API_HOSTS, api_base_for_region, login_base
+from pipeline.core.genesys.regions import REGION_API_HOSTS, login_base
 
 
 def test_regions_match_the_official_sdk() -> None:
@@ -24,9 +24,3 @@ def test_regions_match_the_official_sdk() -> None:
 )
 def test_login_base(api: str, login: str) -> None:
     assert login_base(api) == login
-
-
-def test_unknown_region_raises() -> None:
-    assert api_base_for_region("eu_west_1") == "https://api.mypurecloud.ie"
-    with pytest.raises(KeyError):
-        api_base_for_region("mars_north_1")

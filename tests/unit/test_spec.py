@@ -522,7 +522,7 @@ def test_parse_duration_refuses_other_forms(bad: str) -> None:
 def test_sections_written_without_keys_take_their_defaults() -> None:
     spec = parse_spec("genesys:\ndefaults:\nanalytics:\n" + queue_sub())
     assert spec.genesys.api_base_url is None
-    assert spec.analytics.granularity_delta == timedelta(minutes=30)
+    assert spec.analytics.granularity == "PT30M"
 
 
 # ----------------------------------------------------------------------------- second pass

@@ -5,7 +5,7 @@ Event id: hex of BLAKE2b with a 16-byte digest over ``H + T``, two JSON arrays b
 media_type, interval_start, interval_end, id_time])`` and ``T = orjson.dumps([metric,
 qualifier, count, sum, min, max, ratio, numerator, denominator, target, value])``; ``id_time``
 is ``event_time`` for instant data (observations, states, membership) and null for aggregates.
-:func:`metric_event_id` recomputes an id from a record. So the same frame mapped twice gives
+So the same frame mapped twice gives
 the same ids; a backfilled aggregate with the same interval and stats gives the live frame's
 ids (``backfill``, ``ingest_time``, ``correlation_id`` and an aggregate's ``event_time`` are
 left out on purpose); different values give different ids.
@@ -20,7 +20,7 @@ import orjson
 
 from pipeline.core.contract.records import MetricRecord
 
-__all__ = ["current_key", "id_hasher", "metric_event_id"]
+__all__ = ["current_key", "id_hasher"]
 
 _dumps = orjson.dumps
 _blake2b = hashlib.blake2b
@@ -52,19 +52,3 @@ def id_hasher(
         A ``hashlib.blake2b`` object (16-byte digest) that has seen ``H``.
     """
     return _blake2b(_dumps((topic, entity_id, media, start, end, id_time)), digest_size=16)
-
-
-def metric_event_id(record: MetricRecord) -> str:
-    """Recompute the event id of a metric record from its fields (the recipe, executable).
-
-    Returns:
-        What :func:`~pipeline.core.contract.mapping.map_event` put in ``record.event_id``.
-    """
-    r = record
-    id_time = r.event_time if r.interval_start is None else None
-    h = id_hasher(
-        r.source_topic, r.entity_id, r.media_type, r.interval_start, r.interval_end, id_time
-    )
-    h.update(_dumps((r.metric, r.qualifier, r.count, r.sum, r.min, r.max, r.ratio, r.numerator,
-                     r.denominator, r.target, r.value)))  # fmt: skip
-    return str(h.hexdigest())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-__all__ = ["REGION_API_HOSTS", "api_base_for_region", "login_base"]
+__all__ = ["REGION_API_HOSTS", "login_base"]
 
 REGION_API_HOSTS: Mapping[str, str] = MappingProxyType(
     {
@@ -34,15 +34,6 @@ REGION_API_HOSTS: Mapping[str, str] = MappingProxyType(
         "eusc_de_east_1": "https://api.edee1.eusc-pure.cloud",
     }
 )
-
-
-def api_base_for_region(region: str) -> str:
-    """The API base URL of an SDK region name (``eu_west_1``).
-
-    Raises:
-        KeyError: an unknown region.
-    """
-    return REGION_API_HOSTS[region]
 
 
 def login_base(api_base: str) -> str:

@@ -37,10 +37,8 @@ __all__ = [
     "WrapupCodeId",
     "compound_topic",
     "expand_compound",
-    "families_for",
     "family",
     "is_uuid",
-    "is_valid_topic",
     "parse_topic",
     "queue_activity",
     "queue_conversations",
@@ -191,11 +189,6 @@ def family(kind: EntityKind, key: str) -> TopicFamily:
     return _BY_KIND_KEY[(kind, key)]
 
 
-def families_for(kind: EntityKind) -> tuple[TopicFamily, ...]:
-    """Every family whose id names a ``kind`` entity, in :data:`FAMILIES` order."""
-    return tuple(f for f in FAMILIES if f.entity_kind == kind)
-
-
 def is_uuid(text: str) -> bool:
     """Whether ``text`` is a UUID in the 8-4-4-4-12 hex form Genesys ids use."""
     return _UUID.fullmatch(text) is not None
@@ -224,16 +217,11 @@ def parse_topic(name: str) -> TopicRef | None:
     return None
 
 
-def is_valid_topic(name: str) -> bool:
-    """Whether ``name`` is a concrete topic of a known family."""
-    return parse_topic(name) is not None
-
-
 def expand_compound(requested: str) -> list[TopicName]:
     """Expand ``base?a&b`` to ``[base.a, base.b]``; a plain topic comes back alone.
 
     The same rule as the emulator's catalogue: empty parts (``base?``, ``base?a&&b``) are kept
-    as ``base.``, which :func:`is_valid_topic` rejects. Nothing is validated here.
+    as ``base.``, which :func:`parse_topic` rejects. Nothing is validated here.
     """
     base, sep, rest = requested.partition("?")
     if not sep:

@@ -164,11 +164,6 @@ class AnalyticsSection(_Strict):
         return self
 
     @property
-    def granularity_delta(self) -> timedelta:
-        """:attr:`granularity` as a ``timedelta``."""
-        return parse_duration(self.granularity)
-
-    @property
     def interval_delta(self) -> timedelta:
         """:attr:`interval` as a ``timedelta``."""
         return parse_duration(self.interval)

@@ -270,14 +270,6 @@ class Plan:
         """Channels over all shards."""
         return sum(len(s.channels) for s in self.shards)
 
-    def locate(self, topic: str) -> tuple[int, int] | None:
-        """``(shard, channel)`` of a topic, or ``None`` if it is not in the plan."""
-        for shard in self.shards:
-            for channel in shard.channels:
-                if any(t.topic == topic for t in channel.topics):
-                    return shard.index, channel.index
-        return None
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (what ``plan --json`` prints)."""
         return {

@@ -23,9 +23,8 @@ Percentiles: :class:`LogHistogram` keeps counts in log-spaced buckets (the DDSke
 Masson et al., VLDB 2019): bucket ``i`` holds values in ``(γ^(i−1), γ^i]`` with
 ``γ = (1+α)/(1−α)`` and answers with ``2γ^i/(γ+1)``, which is within relative error ``α`` of
 every value in the bucket. Values below ``min_value`` (1 ms) share a zero bucket. Adding is
-O(1) (one ``log``, one dict update), two histograms merge by adding counts, memory is bounded
-by ``log(max/min_value)/log(γ)`` buckets (about 1,000 for 1 ms..10 days at α = 1%), and
-nothing is random.
+O(1) (one ``log``, one dict update), memory is bounded by ``log(max/min_value)/log(γ)``
+buckets (about 1,000 for 1 ms..10 days at α = 1%), and nothing is random.
 
 Windows: :class:`LatencyWindows` keeps one histogram per (stage, family, entity type) per
 tumbling window of ``window_s`` seconds aligned to the epoch, assigned by the worker's
@@ -185,21 +184,6 @@ class LogHistogram:
         else:
             index = math.ceil(math.log(value) / self._log_gamma)
             self._buckets[index] = self._buckets.get(index, 0) + 1
-
-    def merge(self, other: LogHistogram) -> None:
-        """Add ``other``'s counts to this histogram (windows, workers).
-
-        Raises:
-            ValueError: the histograms have different bucket layouts.
-        """
-        if other._gamma != self._gamma or other.min_value != self.min_value:
-            raise ValueError("cannot merge histograms with different buckets")
-        for index, n in other._buckets.items():
-            self._buckets[index] = self._buckets.get(index, 0) + n
-        self._zero += other._zero
-        self.count += other.count
-        self.min = min(self.min, other.min)
-        self.max = max(self.max, other.max)
 
     def quantiles(self, qs: Sequence[float]) -> list[float | None]:
         """Nearest-rank quantiles: for ``q`` the value of rank ``max(1, ceil(q·count))``.

@@ -34,7 +34,6 @@ __all__ = [
     "agent_state_metrics",
     "aggregate_metrics",
     "bodies_for_topic",
-    "is_supported_topic",
     "media_observation_metrics",
     "user_status_metrics",
 ]
@@ -69,12 +68,6 @@ AGENT_STATE_METRICS: tuple[str, ...] = (
     "oOffQueueUsers",
 )
 _OFF_QUEUE = ROUTING_STATUSES.index("OFF_QUEUE")
-
-
-def is_supported_topic(topic: str) -> bool:
-    """True when ``topic`` is a concrete instance of :data:`SUPPORTED_TOPIC_TEMPLATES`."""
-    match = _TOPIC.match(topic)
-    return match is not None and f"{match[1]}.*.{match[3]}" in _FAMILIES
 
 
 def bodies_for_topic(cc: ContactCenter, topic: str) -> list[dict[str, object]]:

@@ -335,11 +335,6 @@ class FaultPlan:
             del self._frames[ChannelId(channel_id)]
         return out
 
-    def flush_frames(self, channel_id: str) -> list[str]:
-        """Frames still held by a reorder, in arrival order (call when the socket closes)."""
-        counters = self._frames.pop(ChannelId(channel_id), None)
-        return [] if counters is None else counters.held
-
     def clear(self) -> None:
         """Forget every planned fault (the :attr:`consumed` log stays)."""
         self._rules.clear()
