@@ -7,7 +7,7 @@ event was a :class:`~pipeline.core.genesys.events.BackfillEvent`, ``correlation_
 reason, the raw bytes and the topic, for the dead-letter queue (stage ``map``).
 
 Mapping table (``docs/genesys-api.md`` §6.1, §6.2, §6.4; bodies as the emulator's
-``simulation_topics.py`` builds them):
+:mod:`pipeline.emulator.simulation.topics` builds them):
 
 - ``v2.analytics.queues.{id}.observations`` → one record per ``data[].metrics[]`` entry, entity
   queue, ``media_type`` = ``group.mediaType`` (null for the agent-state group). Instant flavour
