@@ -9,6 +9,7 @@
     ├── GenesysError           theirs: the Genesys Cloud API said no
     │   ├── AuthError          the login service refused our client credentials
     │   ├── RateLimitedError   429 after the retries we allow (``retry_after`` seconds)
+    │   ├── PagingError        a listing's ``nextUri`` loops, leaves the API or never ends
     │   └── ApiError           any other error answer (status, code, correlation id)
     ├── FrameError             a notification frame we cannot parse (goes to the DLQ)
     ├── DecodeError            a Kafka record value a worker cannot decode (bytes, where, why)
@@ -37,6 +38,7 @@ __all__ = [
     "FrameError",
     "GenesysError",
     "InfrastructureError",
+    "PagingError",
     "PipelineError",
     "PublishError",
     "RateLimitedError",
@@ -96,6 +98,21 @@ class RateLimitedError(GenesysError):
         self.path = path
         self.retry_after = retry_after
         super().__init__(f"rate limited on {path} (retry after {retry_after}s)")
+
+
+class PagingError(GenesysError):
+    """A listing could not be read to its end: its ``nextUri`` links loop back, point
+    outside ``/api/v2/``, or keep coming past the page cap (docs/genesys-api.md §8.1).
+
+    Args:
+        path: the listing's path.
+        problem: what went wrong, readable.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
 
 
 class ApiError(GenesysError):

@@ -52,17 +52,42 @@ class EmulatorConfig:
     # notification channels and sockets (§5, §6.1)
     heartbeat_s: float = _setting(30.0, "seconds between WebSocket Heartbeat frames (§5.3)")
     socket_closing_delay_s: float = _setting(
-        1.0,
+        60.0,
         "seconds between v2.system.socket_closing and the close, when the fault names none "
-        "(UNVERIFIED: about a minute in the community; short by default for tests)",
+        "(§5.8: one minute, VERIFIED)",
+    )
+    channels_die_with_token: bool = _setting(
+        True,
+        "a channel ends (token_revoked notice, then close) when the token that created it "
+        "expires (§5.7 BELIEF)",
+    )
+    restricted_queues: int = _setting(
+        0,
+        "the last N queues sit in a division whose topics the OAuth client may not subscribe "
+        "(403, or Rejected with ignoreErrors: §5.6)",
     )
     frame_interval_s: float = _setting(1.0, "at most one frame per topic in this many seconds")
     send_initial_state: bool = _setting(
         False, "send current values when a topic is subscribed (the real service does not)"
     )
-    # the Platform API budget (§4.3)
-    rate_limit: int = _setting(300, "requests per OAuth client per rate window before 429")
+    # the Platform API budget (§4.3, §4.5)
+    rate_limit: int = _setting(
+        300, "requests per token (or client, see rate_limit_scope) per rate window before 429"
+    )
     rate_window_s: int = _setting(60, "the rate-limit window in seconds")
+    rate_limit_scope: str = _setting(
+        "token", "what one budget counts: token (§4.5, VERIFIED statements) or client"
+    )
+    family_rate_limits: str = _setting(
+        "",
+        "extra per-family budgets on top, e.g. 'analytics=60,notifications=120/60' "
+        "(family=requests[/seconds]; families: login, notifications, analytics, directory, "
+        "other; numbers unknown, §4.5: none by default)",
+    )
+    # the directory listings (§8.1)
+    listing_max_page_size: int = _setting(
+        100, "largest page of the queue, user and wrap-up code listings (§8.1 BELIEF)"
+    )
     # the simulated contact center
     queues: int = _setting(20, "simulated queues")
     agents: int = _setting(200, "simulated agents")

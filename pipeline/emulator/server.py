@@ -185,7 +185,7 @@ class Emulator:
                 self.now,
             ),
             AnalyticsApi(self.center, self.catch_up),
-            DirectoryApi(self.center),
+            DirectoryApi(self.center, self.config.listing_max_page_size),
             AdminApi(self.state, self.center, self.frames, self.requests, self.now, self.inject),
         ]
 

@@ -30,6 +30,7 @@ import httpx
 import orjson
 
 from pipeline.core.genesys.budget import RequestBudget
+from pipeline.core.genesys.paging import PageLink, Pager
 from pipeline.core.http_policy import (
     Backoff,
     Decision,
@@ -38,7 +39,7 @@ from pipeline.core.http_policy import (
     decide,
     parse_retry_after,
 )
-from pipeline.errors import ApiError, RateLimitedError
+from pipeline.errors import ApiError, PagingError, RateLimitedError
 from pipeline.genesys.auth import BearerAuth, TokenProvider
 
 __all__ = ["GenesysRest", "RestObserver"]
@@ -242,15 +243,23 @@ class GenesysRest:
     # ------------------------------------------------------------------ directory (§8)
 
     async def _all_pages(self, path: str, params: Mapping[str, str] | None = None) -> list[Any]:
+        """Every entity of a listing: follow ``nextUri`` until there is none (§8.1).
+
+        Raises:
+            PagingError: the links loop, leave the API or never end (see ``core.genesys.paging``).
+        """
+        pager = Pager(path, params)
+        link: PageLink | None = pager.first()
         items: list[Any] = []
-        page = 1
-        while True:
-            query = {**(params or {}), "pageSize": "100", "pageNumber": str(page)}
-            listing = await self.request("GET", path, params=query)
-            items += listing.get("entities", [])
-            if page >= int(listing.get("pageCount") or 1):
-                return items
-            page += 1
+        while link is not None:
+            listing = await self.request("GET", link.path, params=_query(link.params))
+            if not isinstance(listing, dict):
+                raise PagingError(path, "a page was not a JSON object")
+            items += listing.get("entities") or []
+            link = pager.next(listing)
+        if pager.pages > 1:
+            log.debug("%s: %d entities in %d pages", path, len(items), pager.pages)
+        return items
 
     async def queues(self, name: str | None = None) -> list[dict[str, Any]]:
         """Every routing queue (optionally filtered by name)."""
@@ -263,6 +272,10 @@ class GenesysRest:
     async def wrapup_codes(self) -> list[dict[str, Any]]:
         """Every wrap-up code."""
         return await self._all_pages("/api/v2/routing/wrapupcodes")
+
+    async def users(self) -> list[dict[str, Any]]:
+        """Every user of the org."""
+        return await self._all_pages("/api/v2/users")
 
     # ------------------------------------------------------------------ analytics (§7)
 
@@ -286,3 +299,17 @@ class GenesysRest:
             "POST", "/api/v2/analytics/users/aggregates/query", json=body
         )
         return answer
+
+
+def _query(params: tuple[tuple[str, str], ...]) -> dict[str, str | list[str]]:
+    """Query pairs as httpx params (a repeated key, e.g. ``id``, becomes a list)."""
+    query: dict[str, str | list[str]] = {}
+    for key, value in params:
+        held = query.get(key)
+        if held is None:
+            query[key] = value
+        elif isinstance(held, list):
+            held.append(value)
+        else:
+            query[key] = [held, value]
+    return query

@@ -224,3 +224,28 @@ def test_sdk_waits_out_429_with_retry_after_and_surfaces_it_without(
         routing.get_routing_queues()
     assert info.value.status == 429
     assert orjson.loads(info.value.body)["code"] == "too.many.requests"
+
+
+def test_sdk_pages_through_queue_members_by_next_uri(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory(queues=1, agents=250)
+    api = gc.ApiClient(host=emulator.base_url).get_client_credentials_token(
+        DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+    )
+    routing = gc.RoutingApi(api)
+    queue_id = _queue_ids(api)[0]
+    first = routing.get_routing_queue_members(queue_id, page_size=500)  # over the max: cut
+    assert (first.page_size, len(first.entities), first.page_number) == (100, 100, 1)
+    assert first.next_uri.endswith("pageSize=100&pageNumber=2")
+    assert first.previous_uri is None
+    ids, listing, number = [m.id for m in first.entities], first, 1
+    while listing.next_uri:
+        number += 1
+        listing = routing.get_routing_queue_members(queue_id, page_size=100, page_number=number)
+        ids += [m.id for m in listing.entities]
+    assert len(ids) == len(set(ids)) == 250
+    assert number == 3
+
+    queues = routing.get_routing_queues(page_size=25)
+    assert (queues.total, queues.page_count, queues.next_uri) == (1, 1, None)

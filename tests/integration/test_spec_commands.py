@@ -82,6 +82,35 @@ def test_plan_online_resolves_names_against_the_org(
     assert {"oWaiting", "tAgentRoutingStatus"} <= metrics
 
 
+def test_plan_resolves_every_member_of_a_queue_of_250_over_several_pages(
+    emulator_factory: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # One queue, 250 agents: every agent is a member, three pages of the members listing
+    # (§8.1: no pageCount there, only nextUri).
+    emulator = emulator_factory(queues=1, agents=250)
+    monkeypatch.setenv("GENESYS_API_URL", emulator.base_url)
+    monkeypatch.setenv("GENESYS_CLIENT_ID", DEMO_CLIENT_ID)
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "subscriptions:\n"
+        "  - name: agents\n"
+        "    users: {members_of_queues: [{name: Support 01}]}\n"
+        "    metrics: [tAgentRoutingStatus]\n"
+        "    topics: [aggregates]\n"
+    )
+    assert main(["plan", str(spec), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    topics = [t for s in doc["plan"]["shards"] for c in s["channels"] for t in c["topics"]]
+    assert len(topics) == len(set(topics)) == 250
+    assert emulator.emulator is not None
+    pages = [r for r in emulator.emulator.requests if r.path.endswith("/members")]
+    assert len(pages) == 3
+
+
 def test_plan_online_rejects_names_the_org_does_not_have(
     emulator_factory: Callable[..., EmulatorThread],
     monkeypatch: pytest.MonkeyPatch,

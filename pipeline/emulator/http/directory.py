@@ -7,12 +7,25 @@
 The JSON shapes (pure functions) follow the SDK models (``Queue``, ``QueueEntityListing``,
 ``QueueMember``, ``WrapupCode``…), so the official SDK deserialises them. Analytics call the
 voice media type ``voice``; queue media settings call it ``call`` (``QueueMediaSettings``).
+
+Paging (§8.1): page numbers start at 1, the default page size is 25. The members listing
+(``QueueMemberEntityListing``) carries ``entities``, ``pageNumber``, ``pageSize``,
+``firstUri``, ``selfUri``, ``nextUri`` and ``previousUri`` only — no ``total``,
+``pageCount`` or ``lastUri`` (VERIFIED: FORUM-MEMBERS, SDK model); the others carry the full
+set. ``nextUri`` is left out on the last page and ``previousUri`` on the first (BELIEF); the
+URIs are paths with the request's other parameters kept (format BELIEF). A ``pageSize`` over
+the maximum is cut to it, not refused: Genesys said so for the members endpoint's
+predecessor (FORUM-PAGESIZE, VERIFIED there; BELIEF for the others). The maximum is 100 for
+members (VERIFIED: "Max value is 100") and ``listing_max_page_size`` (default 100, BELIEF)
+for queues, users and wrap-up codes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -22,7 +35,10 @@ from pipeline.emulator.simulation.center import ContactCenter
 from pipeline.emulator.simulation.model import QueueInfo, UserInfo, WrapupCodeInfo
 
 __all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MEMBERS_MAX_PAGE_SIZE",
     "DirectoryApi",
+    "PageRequest",
     "page",
     "queue_json",
     "queue_member_json",
@@ -31,6 +47,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE: Final = 25
+"""``pageSize`` when the request names none (§8.1, VERIFIED)."""
+MEMBERS_MAX_PAGE_SIZE: Final = 100
+"""The members listing's largest page (§8.1, VERIFIED: "Max value is 100")."""
 
 # analytics media type → QueueMediaSettings attribute
 _MEDIA_SETTINGS_KEY = {
@@ -78,8 +99,8 @@ def user_json(user: UserInfo) -> dict[str, Any]:
     }
 
 
-def queue_member_json(user: UserInfo, routing_status: str, presence: str) -> dict[str, Any]:
-    """A ``QueueMember`` with the agent's current routing status and presence."""
+def queue_member_json(user: UserInfo, routing_status: str) -> dict[str, Any]:
+    """A ``QueueMember`` (exactly the SDK model's fields) with the agent's routing status."""
     return {
         "id": user.id,
         "name": user.name,
@@ -88,7 +109,6 @@ def queue_member_json(user: UserInfo, routing_status: str, presence: str) -> dic
         "joined": True,
         "memberBy": "user",
         "routingStatus": {"userId": user.id, "status": routing_status},
-        "presence": {"presenceDefinition": {"systemPresence": presence}},
         "selfUri": f"/api/v2/users/{user.id}",
     }
 
@@ -98,21 +118,59 @@ def wrapup_code_json(code: WrapupCodeInfo) -> dict[str, Any]:
     return {"id": code.id, "name": code.name, "selfUri": f"/api/v2/routing/wrapupcodes/{code.id}"}
 
 
-def page(items: Sequence[T], page_size: int, page_number: int) -> tuple[list[T], dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """Which page a listing call asked for, and what its URIs must repeat.
+
+    Attributes:
+        path: the request path (no query).
+        size: ``pageSize``, already cut to the endpoint's maximum.
+        number: ``pageNumber`` (from 1).
+        query: the request's other parameters, kept in every URI of the answer.
+    """
+
+    path: str
+    size: int
+    number: int
+    query: tuple[tuple[str, str], ...] = ()
+
+    def uri(self, number: int) -> str:
+        """The URI of page ``number`` of the same listing."""
+        params = [("pageSize", str(self.size)), ("pageNumber", str(number)), *self.query]
+        return f"{self.path}?{urlencode(params)}"
+
+
+def page(
+    items: Sequence[T], request: PageRequest, *, totals: bool
+) -> tuple[list[T], dict[str, Any]]:
     """Cut one page out of ``items``; returns it and the listing's paging fields.
 
-    Page numbers start at 1 (Genesys paging); an out-of-range page is empty.
+    Args:
+        items: everything the listing holds, in order.
+        request: the page asked for.
+        totals: add ``total``, ``pageCount`` and ``lastUri`` (every listing but the members'
+            ``QueueMemberEntityListing``).
+
+    Returns:
+        The page's items, and the paging fields (``nextUri`` only when a later page has
+        items, ``previousUri`` only after the first page). An out-of-range page is empty.
     """
-    size = max(1, min(page_size, 500))
-    number = max(1, page_number)
+    size, number = request.size, request.number
     start = (number - 1) * size
-    total = len(items)
-    return list(items[start : start + size]), {
+    fields: dict[str, Any] = {
         "pageSize": size,
         "pageNumber": number,
-        "total": total,
-        "pageCount": (total + size - 1) // size,
+        "firstUri": request.uri(1),
+        "selfUri": request.uri(number),
     }
+    if start + size < len(items):
+        fields["nextUri"] = request.uri(number + 1)
+    if number > 1:
+        fields["previousUri"] = request.uri(number - 1)
+    if totals:
+        count = max(1, (len(items) + size - 1) // size)
+        fields.update(total=len(items), pageCount=count, lastUri=request.uri(count))
+    return list(items[start : start + size]), fields
 
 
 class DirectoryApi:
@@ -120,10 +178,13 @@ class DirectoryApi:
 
     Args:
         center: the simulated contact center (its queues, users and wrap-up codes).
+        max_page_size: the largest page of the queue, user and wrap-up code listings (BELIEF:
+            100, see the module docstring); the members listing's is always 100.
     """
 
-    def __init__(self, center: ContactCenter) -> None:
+    def __init__(self, center: ContactCenter, max_page_size: int = 100) -> None:
         self._center = center
+        self._max_page_size = max_page_size
 
     def routes(self) -> list[web.RouteDef]:
         """The directory routes."""
@@ -140,7 +201,7 @@ class DirectoryApi:
         center = self._center
         name = request.query.get("name", "").lower().rstrip("*")
         queues = [q for q in center.queues if q.name.lower().startswith(name)]
-        entities, paging = page(queues, *_paging(request))
+        entities, paging = page(queues, _page_request(request, self._max_page_size), totals=True)
         body = [queue_json(q, len(center.members(center.queue_index[q.id]))) for q in entities]
         return json_response({"entities": body, **paging})
 
@@ -151,25 +212,28 @@ class DirectoryApi:
         return json_response(queue_json(queue, len(self._center.members(position))))
 
     async def queue_members(self, request: web.Request) -> web.Response:
-        """``GET /api/v2/routing/queues/{id}/members`` with paging."""
+        """``GET /api/v2/routing/queues/{id}/members``: a ``QueueMemberEntityListing``."""
         center = self._center
-        members, paging = page(center.members(self._queue_position(request)), *_paging(request))
+        everyone = center.members(self._queue_position(request))
+        members, paging = page(
+            everyone, _page_request(request, MEMBERS_MAX_PAGE_SIZE), totals=False
+        )
         body = []
         for user in members:
             snapshot = center.user_snapshot(user)
-            body.append(
-                queue_member_json(center.users[user], snapshot.routing_status, snapshot.presence)
-            )
+            body.append(queue_member_json(center.users[user], snapshot.routing_status))
         return json_response({"entities": body, **paging})
 
     async def list_wrapup_codes(self, request: web.Request) -> web.Response:
         """``GET /api/v2/routing/wrapupcodes`` with paging."""
-        codes, paging = page(self._center.wrapup_codes, *_paging(request))
+        paging_request = _page_request(request, self._max_page_size)
+        codes, paging = page(self._center.wrapup_codes, paging_request, totals=True)
         return json_response({"entities": [wrapup_code_json(c) for c in codes], **paging})
 
     async def list_users(self, request: web.Request) -> web.Response:
         """``GET /api/v2/users`` with paging."""
-        users, paging = page(self._center.users, *_paging(request))
+        paging_request = _page_request(request, self._max_page_size)
+        users, paging = page(self._center.users, paging_request, totals=True)
         return json_response({"entities": [user_json(u) for u in users], **paging})
 
     def _queue_position(self, request: web.Request) -> int:
@@ -179,8 +243,16 @@ class DirectoryApi:
         return position
 
 
-def _paging(request: web.Request) -> tuple[int, int]:
+def _page_request(request: web.Request, max_size: int) -> PageRequest:
     try:
-        return int(request.query.get("pageSize", "25")), int(request.query.get("pageNumber", "1"))
+        size = int(request.query.get("pageSize", str(DEFAULT_PAGE_SIZE)))
+        number = int(request.query.get("pageNumber", "1"))
     except ValueError as exc:
         raise bad_request("pageSize and pageNumber must be integers") from exc
+    others = tuple(
+        (key, value) for key, value in request.query.items() if key not in _PAGING_PARAMS
+    )
+    return PageRequest(request.path, min(max(1, size), max_size), max(1, number), others)
+
+
+_PAGING_PARAMS = frozenset({"pageSize", "pageNumber"})
