@@ -69,6 +69,7 @@ class AuditKind(enum.StrEnum):
     CHANNEL_SUBSCRIBED = "channel.subscribed"
     SUBSCRIBE_FAILED = "subscribe.failed"
     SUBSCRIBE_REJECTED = "subscribe.rejected"
+    SUBSCRIPTION_REJECTED = "subscription.rejected"
     CHANNEL_EXTENDED = "channel.extended"
     CHANNEL_EXTEND_FAILED = "channel.extend.failed"
     CHANNEL_CHECK_FAILED = "channel.check.failed"
@@ -268,6 +269,18 @@ AUDIT_KINDS: Final[Mapping[AuditKind, KindSpec]] = {
     AuditKind.SUBSCRIBE_REJECTED: KindSpec(
         "a call was refused for good (4xx other than a channel create); the session stops",
         _SESSION, _REJECTED,
+    ),
+    AuditKind.SUBSCRIPTION_REJECTED: KindSpec(
+        "Genesys refused some topics of a subscribe or extension (permissions, §5.6); the "
+        "channel streams the rest", _SESSION,
+        (
+            _TOPICS,
+            DetailField("topic_names", "list", "the refused topics, at most the first 20"),
+            DetailField("reason", "str", "the distinct `rejectionReason`s, `; `-joined"),
+            DetailField("missing_permissions", "list", "the distinct permissions Genesys named"),
+            DetailField("call", "str", "`subscribe` or `channel.extend`"),
+        ),
+        ("topic_count",),
     ),
     AuditKind.CHANNEL_EXTENDED: KindSpec(
         "re-subscribing extended the channel's life", _SESSION, (_EXPIRES_AT,)

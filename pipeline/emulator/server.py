@@ -81,6 +81,9 @@ class Emulator:
             _org_settings(cfg, self.started_at),
             entity_exists=self.center.has_entity,
         )
+        if cfg.restricted_queues > 0:  # the last N queues: a division the client cannot see
+            hidden = [q.id for q in self.center.queues[-cfg.restricted_queues :]]
+            self.state.channels.restrict_entities(client.client_id, hidden)
         self.sockets = SocketHub()
         self.frames = FrameLog(self.clock.time, keep_text=cfg.keep_frame_text)
         self.requests: deque[RequestRecord] = deque(maxlen=10_000)

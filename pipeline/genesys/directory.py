@@ -25,7 +25,20 @@ from pipeline.core.subscription.resolution import Lookups, ResolvedEntities
 from pipeline.core.subscription.spec import SubscriptionSpec
 from pipeline.genesys.rest import GenesysRest
 
-__all__ = ["check_availability", "check_topics", "resolve_entities"]
+__all__ = [
+    "PERMISSIONS_NOTE",
+    "check_availability",
+    "check_topics",
+    "resolve_entities",
+    "topic_permissions",
+]
+
+PERMISSIONS_NOTE = (
+    "topic permissions: checked by Genesys at subscribe time, per topic and division (a plan "
+    "cannot subscribe); refused topics are skipped, audited as subscription.rejected and "
+    "counted in pipeline_topics_rejected"
+)
+"""What ``pipeline plan`` says about permissions (docs/genesys-api.md §5.6)."""
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +71,21 @@ async def check_topics(rest: GenesysRest, topics: Iterable[PlannedTopic]) -> lis
     offered = {str(t["id"]) for t in await rest.available_topics()}
     missing = sorted({t.family for t in topics} - offered)
     return [f"topic {family} is not in this org's availabletopics" for family in missing]
+
+
+async def topic_permissions(rest: GenesysRest, topics: Iterable[PlannedTopic]) -> list[str]:
+    """One line per planned topic family: the permissions Genesys will check for it.
+
+    ``availabletopics?expand=requiresPermissions`` names them (§5.1); whether this OAuth
+    client holds them, and in which divisions, only the subscribe answer tells (§5.6).
+    """
+    offered = await rest.available_topics(["requiresPermissions"])
+    needs = {str(t["id"]): t.get("requiresPermissions") or [] for t in offered}
+    lines = []
+    for family in sorted({t.family for t in topics}):
+        permissions = [str(p) for p in needs.get(family, [])]
+        lines.append(f"{family} needs {', '.join(permissions) or 'no permission'}")
+    return lines
 
 
 async def check_availability(

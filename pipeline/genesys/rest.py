@@ -206,16 +206,31 @@ class GenesysRest:
         return channel
 
     async def put_subscriptions(
-        self, channel_id: str, topics: list[str], *, attempts: int | None = None
+        self,
+        channel_id: str,
+        topics: list[str],
+        *,
+        attempts: int | None = None,
+        ignore_errors: bool = True,
     ) -> dict[str, Any]:
         """``PUT .../subscriptions``: replace the channel's topics (extends its life).
 
-        ``attempts`` as in :meth:`request` (the channel session passes 1).
+        Args:
+            channel_id: the channel.
+            topics: the topics it should hold.
+            attempts: as in :meth:`request` (the channel session passes 1).
+            ignore_errors: ``ignoreErrors=true`` (the default): a topic the client may not
+                see comes back ``Rejected`` and the rest are subscribed, instead of a 403
+                for the whole call that subscribes nothing (§5.6).
+
+        Returns:
+            The ``ChannelTopicEntityListing`` answer.
         """
         listing: dict[str, Any] = await self.request(
             "PUT",
             f"{CHANNELS}/{channel_id}/subscriptions",
             json=[{"id": t} for t in topics],
+            params={"ignoreErrors": "true" if ignore_errors else "false"},
             attempts=attempts,
         )
         return listing

@@ -34,6 +34,7 @@ from pipeline.core.genesys.backfill import (
 )
 from pipeline.core.genesys.events import StreamEvent
 from pipeline.core.genesys.frames import parse_frame
+from pipeline.core.genesys.rejections import rejected_topics
 from pipeline.core.genesys.session import ChannelSession, SessionState
 from pipeline.core.genesys.session_settings import SessionSettings
 from pipeline.errors import ApiError, AuthError, FrameError, GenesysError, RateLimitedError
@@ -199,13 +200,14 @@ class ChannelStream:
 
     async def _subscribe(self, channel_id: str, topics: tuple[str, ...]) -> None:
         try:
-            await self._rest.put_subscriptions(channel_id, list(topics), attempts=1)
+            answer = await self._rest.put_subscriptions(channel_id, list(topics), attempts=1)
         except GenesysError as exc:
             reason, retry_after, status = _failure(exc)
             await self._put(inp.SubscribeFailed(self._clock(), reason, retry_after, status))
         else:
             # The PUT answer carries no expiry; the session assumes the documented 24 h.
-            await self._put(inp.Subscribed(self._clock()))
+            rejected = rejected_topics(topics, answer)
+            await self._put(inp.Subscribed(self._clock(), rejected=rejected))
 
     async def _check_channel(self, channel_id: str) -> None:
         try:

@@ -1,8 +1,11 @@
 """``pipeline plan``: the dry run from a subscription file to channels and shards.
 
 Offline (no credentials): only explicit ids are planned; names are listed as not resolved.
-Online: names and queue members are resolved over REST, the topics are checked against the
-org's ``availabletopics``, and the analytics API says which metrics returned data lately.
+Online: names and queue members are resolved over REST (every page, by ``nextUri``), the
+topics are checked against the org's ``availabletopics``, and the analytics API says which
+metrics returned data lately. Topic permissions cannot be known without subscribing (per
+topic and division, §5.6): the plan lists what each topic family needs and says they are
+checked at subscribe time, where refused topics are skipped and reported.
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ from pipeline.core.subscription.resolution import (
 from pipeline.core.subscription.spec import SubscriptionSpec
 from pipeline.errors import SubscriptionError
 from pipeline.genesys.client import genesys_client
-from pipeline.genesys.directory import check_availability, check_topics, resolve_entities
+from pipeline.genesys.directory import (
+    PERMISSIONS_NOTE,
+    check_availability,
+    check_topics,
+    resolve_entities,
+    topic_permissions,
+)
 from pipeline.genesys.rest import GenesysRest
 
 __all__ = ["PlanOutcome", "plan_offline", "plan_online", "resolve_plan"]
@@ -36,6 +45,7 @@ class PlanOutcome:
     online: bool
     notes: list[str] = field(default_factory=list)
     availability: AvailabilityReport | None = None
+    permissions: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for ``--json``."""
@@ -44,6 +54,7 @@ class PlanOutcome:
             "plan": self.plan.to_dict(),
             "notes": self.notes,
             "availability": None if self.availability is None else self.availability.to_dict(),
+            "permissions": {"checked": "at subscribe time", "needs": self.permissions},
         }
 
     def render_text(self) -> str:
@@ -51,6 +62,7 @@ class PlanOutcome:
         parts = [render_plan_text(self.plan)]
         if self.notes:
             parts.append("\n".join(f"note: {n}" for n in self.notes))
+        parts.append("\n".join([PERMISSIONS_NOTE, *(f"  {line}" for line in self.permissions)]))
         if self.availability is not None:
             parts.append(render_availability_text(self.availability))
         elif not self.online:
@@ -99,4 +111,6 @@ async def plan_online(
     async with genesys_client(api_base, client_id, client_secret) as rest:
         plan, directory = await resolve_plan(rest, spec, shards, client_per_shard)
         availability = await check_availability(rest, spec, directory)
-    return PlanOutcome(plan, online=True, availability=availability)
+        topics = [t for shard in plan.shards for c in shard.channels for t in c.topics]
+        permissions = await topic_permissions(rest, topics)
+    return PlanOutcome(plan, online=True, availability=availability, permissions=permissions)

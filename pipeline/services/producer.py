@@ -124,6 +124,7 @@ class ProducerService:
     def __init__(self, config: ProducerConfig) -> None:
         self.config = config
         self.metrics = ProducerMetrics()
+        self.metrics.topics_rejected.set_function(self._topics_rejected)
         self._audits: asyncio.Queue[AuditEvent] = asyncio.Queue()
         self._hooks = _Hooks(self.metrics, self._audits.put_nowait)
         self._streams: list[ChannelStream] = []
@@ -148,6 +149,9 @@ class ProducerService:
             channels=len(self._streams),
             channels_live=sum(s.session.state is SessionState.LIVE for s in self._streams),
         )
+
+    def _topics_rejected(self) -> float:
+        return float(sum(len(s.session.rejected_topics) for s in self._streams))
 
     def readiness(self) -> list[str]:
         """Why the service is not ready (empty when ready)."""

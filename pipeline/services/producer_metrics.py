@@ -8,7 +8,8 @@ __all__ = ["ProducerMetrics"]
 
 
 class ProducerMetrics:
-    """Frames in, records out, dead letters, gaps, delivery latency, buffer depth."""
+    """Frames in, records out, dead letters, gaps, delivery latency, buffer depth, refused
+    topics."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -50,3 +51,8 @@ class ProducerMetrics:
             "pipeline_channels_live", "Notification channels streaming now", registry=r
         )
         self.throttled = Counter("pipeline_throttled_total", "429 answers from Genesys", registry=r)
+        self.topics_rejected = Gauge(
+            "pipeline_topics_rejected",
+            "Topics Genesys refused at the last subscribe of each channel (permissions, §5.6)",
+            registry=r,
+        )

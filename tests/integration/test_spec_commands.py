@@ -106,9 +106,27 @@ def test_plan_resolves_every_member_of_a_queue_of_250_over_several_pages(
     doc = json.loads(capsys.readouterr().out)
     topics = [t for s in doc["plan"]["shards"] for c in s["channels"] for t in c["topics"]]
     assert len(topics) == len(set(topics)) == 250
+    assert doc["permissions"]["checked"] == "at subscribe time"
+    [needs] = doc["permissions"]["needs"]
+    assert needs.startswith("v2.analytics.users.{id}.aggregates needs analytics:")
     assert emulator.emulator is not None
     pages = [r for r in emulator.emulator.requests if r.path.endswith("/members")]
     assert len(pages) == 3
+
+
+def test_plan_text_says_permissions_are_checked_at_subscribe_time(
+    emulator_factory: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    emulator = emulator_factory()
+    monkeypatch.setenv("GENESYS_API_URL", emulator.base_url)
+    monkeypatch.setenv("GENESYS_CLIENT_ID", DEMO_CLIENT_ID)
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    assert main(["plan", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert "topic permissions: checked by Genesys at subscribe time" in out
+    assert "  v2.analytics.queues.{id}.observations needs analytics:" in out
 
 
 def test_plan_online_rejects_names_the_org_does_not_have(

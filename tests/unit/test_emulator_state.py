@@ -8,12 +8,14 @@ from typing import Any
 import pytest
 
 from pipeline.emulator.errors import EmulatorError
+from pipeline.emulator.http.admin import parse_fault
 from pipeline.emulator.state.channels import ChannelId, ChannelSettings
 from pipeline.emulator.state.faults import (
     DropSocket,
     EvictChannel,
     ExpireChannel,
     ExpireToken,
+    RestrictEntities,
     RevokeToken,
 )
 from pipeline.emulator.state.org import OrgSettings, OrgState
@@ -132,3 +134,19 @@ def test_client_config_denies_topics() -> None:
 def test_same_seed_gives_the_same_world() -> None:
     one, two = make_state(), make_state()
     assert open_channel(one, login(one)) == open_channel(two, login(two))
+
+
+def test_restrict_entities_fault_hides_a_queue_from_subscriptions() -> None:
+    state = make_state()
+    who = login(state)
+    channel = open_channel(state, who)
+    fault = parse_fault({"type": "restrict_entities", "entity_ids": ["q9"]})
+    assert fault == RestrictEntities(("q9",))
+    assert state.apply_fault(fault, now=1.0) == []
+    topic = "v2.analytics.queues.q9.observations"
+    with pytest.raises(EmulatorError) as caught:
+        state.channels.replace_subscriptions(channel, A, [topic], now=2.0)
+    assert caught.value.status == 403
+    state.apply_fault(RestrictEntities(("q9",), client_id=A, restricted=False), now=3.0)
+    state.apply_fault(RestrictEntities(("q9",), restricted=False), now=3.0)
+    assert state.channels.replace_subscriptions(channel, A, [topic], now=4.0).entities

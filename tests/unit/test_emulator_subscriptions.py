@@ -176,6 +176,39 @@ def test_denied_topic_with_ignore_errors_is_rejected_not_subscribed() -> None:
     assert ids(channels.get_subscriptions(channel.id, A, now=2.0)) == [queue(1)]
 
 
+def test_a_restricted_queue_refuses_the_whole_put_and_applies_nothing() -> None:
+    channels, channel = registry()
+    channels.replace_subscriptions(channel.id, A, [queue(1)], now=1.0)
+    channels.restrict_entities(A, ["q3"])
+    with pytest.raises(EmulatorError) as caught:
+        channels.replace_subscriptions(channel.id, A, [queue(2), queue(3)], now=2.0)
+    assert (caught.value.status, caught.value.code) == (403, "notification.unauthorized.topic")
+    assert ids(channels.get_subscriptions(channel.id, A, now=3.0)) == [queue(1)]
+
+
+def test_a_restricted_queue_with_ignore_errors_is_rejected_and_the_rest_subscribed() -> None:
+    channels, channel = registry()
+    channels.restrict_entities(None, ["q3"])  # every client
+    result = channels.replace_subscriptions(
+        channel.id, A, [queue(2), queue(3)], now=1.0, ignore_errors=True
+    )
+    entities = result.to_json()["entities"]
+    assert [(e["id"], e["state"]) for e in entities] == [
+        (queue(2), "Permitted"),
+        (queue(3), "Rejected"),
+    ]
+    assert entities[1]["missingPermissions"] == ["analytics:queueObservation:view"]
+    assert entities[1]["rejectionReason"] == "Not authorized for this topic."
+    assert ids(channels.get_subscriptions(channel.id, A, now=2.0)) == [queue(2)]
+
+
+def test_a_restriction_can_be_lifted() -> None:
+    channels, channel = registry()
+    channels.restrict_entities(A, ["q3"])
+    channels.restrict_entities(A, ["q3"], restricted=False)
+    assert ids(channels.replace_subscriptions(channel.id, A, [queue(3)], now=1.0)) == [queue(3)]
+
+
 def test_denial_is_per_client() -> None:
     channels, _ = registry()
     channels.deny_topics(B, ["v2.analytics.queues.{id}.observations"])

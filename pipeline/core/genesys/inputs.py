@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.core.genesys.frames import Frame
+from pipeline.core.genesys.rejections import RejectedTopic
 from pipeline.errors import FrameError
 
 __all__ = [
@@ -103,10 +104,13 @@ class Subscribed:
     Attributes:
         expires_at: the channel's new ``expires`` if the shell knows it (e.g. from a
             ``GET channels``); ``None`` when it does not (the PUT answer has no ``expires``).
+        rejected: the topics Genesys refused (``ignoreErrors=true``, §5.6); the rest are
+            subscribed.
     """
 
     now: float
     expires_at: float | None = None
+    rejected: tuple[RejectedTopic, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

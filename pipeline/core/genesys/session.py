@@ -53,6 +53,12 @@ Inside LIVE, without leaving it:
   builds a new channel in the background, opens its socket, then closes the old one
   (``channel.rolled_over``).
 
+Refused topics (§5.6): the shell subscribes with ``ignoreErrors=true`` and reports the topics
+Genesys answered ``Rejected`` in ``Subscribed.rejected``. They never fail the channel: it
+streams the permitted ones, every subscribe (the extension too) asks for all of them again so
+a permission granted later is picked up, each answer with refusals is audited
+(``subscription.rejected``), and gaps and backfills cover the permitted topics only.
+
 Gaps: losing the streaming socket opens a gap at its last frame (its open time if it got
 none). The next socket that opens ends it: ``ended_at`` is that moment, the earliest one at
 which the stream is live again; the machine then emits the :class:`Gap` and a ``Backfill``
@@ -140,6 +146,7 @@ from pipeline.core.genesys.inputs import (
     TokenFailed,
     TokenReady,
 )
+from pipeline.core.genesys.rejections import RejectedTopic, rejection_details
 from pipeline.core.genesys.session_settings import SessionSettings
 from pipeline.core.genesys.topics import MAX_TOPICS_PER_CHANNEL
 from pipeline.core.http_policy import Backoff
@@ -221,6 +228,8 @@ class ChannelSession:
         jitter: Callable[[], float] | None = None,
     ) -> None:
         self._topics = tuple(dict.fromkeys(topics))
+        self._permitted = self._topics
+        self._rejected: tuple[RejectedTopic, ...] = ()
         count, most = len(self._topics), MAX_TOPICS_PER_CHANNEL
         if not 1 <= count <= most:
             raise ValueError(f"a session takes 1 to {most} topics, got {count}")
@@ -259,6 +268,16 @@ class ChannelSession:
     def topics(self) -> tuple[str, ...]:
         """The subscribed topics."""
         return self._topics
+
+    @property
+    def permitted_topics(self) -> tuple[str, ...]:
+        """The topics the last subscribe answer accepted (all of them until one says not)."""
+        return self._permitted
+
+    @property
+    def rejected_topics(self) -> tuple[RejectedTopic, ...]:
+        """The topics the last subscribe answer refused (§5.6); empty when none."""
+        return self._rejected
 
     @property
     def channel_id(self) -> str | None:
@@ -437,15 +456,29 @@ class ChannelSession:
         if pending is None or ch is None:
             return []
         ch.subscribed_at = event.now
+        out = self._note_rejections(event, pending.call)
         if pending.call is Call.SUBSCRIBE:
             ch.expires_at = ch.expires_at if event.expires_at is None else event.expires_at
-            topics = len(self._topics)
-            return [self._audit(event.now, AuditKind.CHANNEL_SUBSCRIBED, topics=topics)]
+            topics = len(self._permitted)
+            return [self._audit(event.now, AuditKind.CHANNEL_SUBSCRIBED, topics=topics), *out]
         # §5.4: re-subscribing extends; "to now + 24 h" is UNVERIFIED (channel_lifetime_s).
         lifetime = self._settings.channel_lifetime_s
         ch.expires_at = event.now + lifetime if event.expires_at is None else event.expires_at
         self._attempt = 0
-        return [self._audit(event.now, AuditKind.CHANNEL_EXTENDED, expires_at=ch.expires_at)]
+        extended = self._audit(event.now, AuditKind.CHANNEL_EXTENDED, expires_at=ch.expires_at)
+        return [extended, *out]
+
+    def _note_rejections(self, event: Subscribed, call: Call) -> list[Action]:
+        # Refused topics never fail the channel (§5.6): it streams the rest, and every
+        # subscribe (also each extension) asks for all of them again, so a permission granted
+        # later is picked up. Gaps and backfills cover the permitted topics only.
+        self._rejected = event.rejected
+        refused = {r.topic for r in event.rejected}
+        self._permitted = tuple(t for t in self._topics if t not in refused)
+        if not event.rejected:
+            return []
+        details = rejection_details(event.rejected, call.value)
+        return [self._audit(event.now, AuditKind.SUBSCRIPTION_REJECTED, **details)]
 
     def _on_checked(self, event: ChannelChecked) -> list[Action]:
         ch = self._target(self._take(Call.CHECK))
@@ -531,7 +564,7 @@ class ChannelSession:
             # The Gap is the fact: the producer writes it as the gap.closed audit record.
             out += [Emit(gap), self._backfills.request(Backfill("gap", gap, gap.topics))]
         elif not self._was_live:
-            out.append(self._backfills.request(Backfill("initial", None, self._topics)))
+            out.append(self._backfills.request(Backfill("initial", None, self._permitted)))
         self._was_live = True
         return out
 
@@ -586,7 +619,7 @@ class ChannelSession:
         out.append(self._audit(now, AuditKind.SOCKET_DISCONNECTED, sock.channel_id, **facts))
         if self._gap is None:
             start = sock.last_frame_at
-            self._gap = Gap(sock.channel_id, start, start, self._topics, cause)
+            self._gap = Gap(sock.channel_id, start, start, self._permitted, cause)
             out.append(self._audit(now, AuditKind.GAP_OPENED, sock.channel_id, started_at=start))
         self._backoff_open = True
         ch, opening = self._channel, self._opening

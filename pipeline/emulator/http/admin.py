@@ -6,7 +6,9 @@
 - ``GET  /__emulator/frames?channel=ID&since=SEQ``: every frame sent, with correlation ids.
 - ``GET  /__emulator/requests``: every HTTP request answered (method, path, status).
 - ``POST /__emulator/faults``: ``{"type": "drop_socket", "channel_id": "..."}``; the types are
-  the keys of :data:`FAULT_TYPES`, other keys are the fault's fields. ``fail_requests`` takes
+  the keys of :data:`FAULT_TYPES`, other keys are the fault's fields
+  (``{"type": "restrict_entities", "entity_ids": ["<queue id>"]}`` hides a queue from
+  subscriptions, §5.6). ``fail_requests`` takes
   ``count``, ``status``, ``retry_after``, ``path_prefix``, ``code``.
 - ``POST /__emulator/faults/clear``: forget planned faults.
 """
@@ -43,6 +45,7 @@ FAULT_TYPES: dict[str, type[faults.Fault]] = {
     "evict_channel": faults.EvictChannel,
     "expire_token": faults.ExpireToken,
     "revoke_token": faults.RevokeToken,
+    "restrict_entities": faults.RestrictEntities,
 }
 
 

@@ -161,6 +161,7 @@ class ChannelRegistry:
         self._rng = rng
         self._channels: dict[ChannelId, _Record] = {}
         self._denied: dict[ClientId, frozenset[str]] = {}
+        self._restricted: dict[ClientId | None, set[str]] = {}
         self._serial = 0
 
     # ------------------------------------------------------------------ channels
@@ -307,6 +308,24 @@ class ChannelRegistry:
         """Set the topic templates ``client_id`` lacks permission for (replaces the old set)."""
         self._denied[client_id] = frozenset(templates)
 
+    def restrict_entities(
+        self, client_id: ClientId | None, entity_ids: Iterable[str], *, restricted: bool = True
+    ) -> None:
+        """Hide entities from a client's subscriptions (``restricted=False`` shows them again).
+
+        A topic about a restricted entity fails the permission check (§5.6) as if the entity
+        sat in a division the client's roles do not reach. ``client_id=None``: every client.
+        """
+        held = self._restricted.setdefault(client_id, set())
+        if restricted:
+            held.update(entity_ids)
+        else:
+            held.difference_update(entity_ids)
+
+    def restricted_entities(self, client_id: ClientId) -> frozenset[str]:
+        """The entity ids ``client_id`` may not subscribe to."""
+        return frozenset(self._restricted.get(client_id, set()) | self._restricted.get(None, set()))
+
     def get_subscriptions(
         self, channel_id: str, client_id: ClientId, now: float
     ) -> SubscriptionResult:
@@ -380,6 +399,7 @@ class ChannelRegistry:
             self.catalogue,
             topics,
             denied=self._denied.get(client_id, frozenset()),
+            restricted=self.restricted_entities(client_id),
             entity_exists=self.entity_exists,
             ignore_errors=ignore_errors,
         )

@@ -19,8 +19,8 @@ Tests and the admin API *plan* faults; the HTTP/WebSocket shell *consumes* them.
   through :meth:`FaultPlan.shape_frame` and sends whatever comes back (zero, one or more
   frames). Within one frame: malformed beats truncated, then duplicate, then reorder.
 * State faults (:class:`ExpireChannel`, :class:`EvictChannel`, :class:`ExpireToken`,
-  :class:`RevokeToken`) change channels or tokens; ``OrgState.apply_fault`` runs them at
-  once and the plan refuses them.
+  :class:`RevokeToken`, :class:`RestrictEntities`) change channels, tokens or permissions;
+  ``OrgState.apply_fault`` runs them at once and the plan refuses them.
 
 Every fault is a frozen dataclass, so the shell can ``match fault: case DropSocket(channel_id=c)``.
 """
@@ -47,6 +47,7 @@ __all__ = [
     "MalformedFrames",
     "ReorderFrames",
     "RequestFault",
+    "RestrictEntities",
     "ResumeHeartbeats",
     "RevokeToken",
     "SendSocketClosing",
@@ -186,9 +187,28 @@ class RevokeToken:
     token_id: TokenId
 
 
+@dataclass(frozen=True, slots=True)
+class RestrictEntities:
+    """From now on the client may not subscribe to topics about these entities (§5.6).
+
+    As if the queues (users ...) moved to a division the client's roles do not reach: a
+    subscription naming one is refused with 403, or answers it ``Rejected`` with
+    ``ignoreErrors=true``. Already subscribed topics stay. ``restricted=False`` lifts it;
+    ``client_id=None`` applies to every client.
+    """
+
+    entity_ids: tuple[str, ...]
+    client_id: str | None = None
+    restricted: bool = True
+
+    def __post_init__(self) -> None:
+        # The admin API passes a JSON list: keep a tuple, so the fault stays hashable.
+        object.__setattr__(self, "entity_ids", tuple(self.entity_ids))
+
+
 SocketAction = DropSocket | SendSocketClosing | StallSocket
 FrameFault = MalformedFrames | TruncatedFrames | DuplicateFrames | ReorderFrames
-StateFault = ExpireChannel | EvictChannel | ExpireToken | RevokeToken
+StateFault = ExpireChannel | EvictChannel | ExpireToken | RevokeToken | RestrictEntities
 Fault = SocketAction | StopHeartbeats | ResumeHeartbeats | FrameFault | StateFault
 
 

@@ -43,11 +43,12 @@ from pipeline.emulator.state.faults import (
     ExpireToken,
     Fault,
     FaultPlan,
+    RestrictEntities,
     RevokeToken,
 )
 from pipeline.emulator.state.ratelimit import RateLimiter, RateLimitSettings
 from pipeline.emulator.state.subscriptions import EntityCheck
-from pipeline.emulator.state.tokens import OAuthClientConfig, TokenId, TokenRegistry
+from pipeline.emulator.state.tokens import ClientId, OAuthClientConfig, TokenId, TokenRegistry
 
 __all__ = ["OrgSettings", "OrgState"]
 
@@ -146,6 +147,10 @@ class OrgState:
                 return self.expire_token(tid, now)
             case RevokeToken(token_id=tid):
                 return self.revoke_token(tid, now)
+            case RestrictEntities(entity_ids=ids, client_id=client, restricted=restricted):
+                owner = None if client is None else ClientId(client)
+                self.channels.restrict_entities(owner, ids, restricted=restricted)
+                return []
             case _:
                 self.faults.inject(fault)
                 return []

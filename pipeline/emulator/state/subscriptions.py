@@ -8,9 +8,14 @@ in this order, failing the whole call at the first problem:
    else 400 ``notification.invalid.topic``;
 2. the id inside it must pass the optional ``entity_exists(kind, id)`` check, else the same 400
    (UNVERIFIED: the real service may accept unknown ids or answer 403);
-3. the template must not be denied to the client, else 403 ``notification.unauthorized.topic``
-   — or, with ``ignoreErrors=true``, a ``Rejected`` entry instead (UNVERIFIED, inferred from
-   the parameter's description "prevent throwing of errors for failed permissions checks").
+3. the client must be allowed to see it: neither its template denied (the client's roles
+   lack the permission) nor its entity restricted (a queue in a division the client's roles do
+   not reach), else 403 ``notification.unauthorized.topic`` for the whole request, nothing
+   applied (§5.6 VERIFIED; the code is the probable one, BELIEF) — or, with
+   ``ignoreErrors=true``, a ``Rejected`` entry with ``rejectionReason`` and
+   ``missingPermissions`` while the permitted topics are subscribed (§5.6 BELIEF, inferred
+   from the model and the parameter's description "prevent throwing of errors for failed
+   permissions checks").
 
 The 1,000-topic cap is the channel's business (it needs the channel's current list), see
 :mod:`pipeline.emulator.state.channels`. Answers are ``ChannelTopicEntityListing`` values.
@@ -127,6 +132,7 @@ def validate_topics(
     requested: Iterable[str],
     *,
     denied: Set[str] = frozenset(),
+    restricted: Set[str] = frozenset(),
     entity_exists: EntityCheck | None = None,
     ignore_errors: bool = False,
 ) -> TopicValidation:
@@ -136,6 +142,7 @@ def validate_topics(
         catalogue: Templates the org offers.
         requested: Topic ids from the request body (compound forms allowed).
         denied: Template names the client lacks permission for.
+        restricted: Entity ids (queues, users ...) the client may not see.
         entity_exists: Optional id check; ``None`` accepts every id.
         ignore_errors: The ``ignoreErrors`` query parameter.
 
@@ -155,7 +162,7 @@ def validate_topics(
     permitted: dict[TopicName, None] = {}
     rejected: dict[TopicName, TopicMatch] = {}
     for found in matches:
-        if found.template.name not in denied:
+        if found.template.name not in denied and found.entity_id not in restricted:
             permitted[found.topic] = None
         elif ignore_errors:
             rejected[found.topic] = found

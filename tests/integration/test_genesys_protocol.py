@@ -1,0 +1,110 @@
+"""Our notification client against the emulator behaving as Genesys documents it (issue 13):
+refused topics (§5.6), channels that die with their token (§5.7), per-family rate limits
+(§4.5) and the minute between socket_closing and the close (§5.8)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TypeVar
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from pipeline.core.audit import AuditEvent, AuditKind
+from pipeline.core.genesys.events import BackfillEvent, Gap, StreamEvent
+from pipeline.core.genesys.frames import TopicEvent
+from pipeline.core.genesys.session import SessionState
+from pipeline.core.genesys.session_settings import SessionSettings
+from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from pipeline.emulator.thread import EmulatorThread
+from pipeline.genesys.auth import TokenProvider
+from pipeline.genesys.rest import GenesysRest
+from pipeline.genesys.stream import ChannelStream
+from tests.conftest import seconds
+from tests.polling import until
+
+pytestmark = pytest.mark.integration
+
+T = TypeVar("T")
+
+FAST = SessionSettings(
+    heartbeat_timeout_s=1.5, ping_timeout_s=0.5, backoff_base_s=0.05, backoff_cap_s=0.3
+)
+
+
+class Collector:
+    """The sink: remembers every stream event."""
+
+    def __init__(self) -> None:
+        self.items: list[StreamEvent] = []
+
+    async def __call__(self, item: StreamEvent) -> None:
+        self.items.append(item)
+
+    def of(self, kind: type[T]) -> list[T]:
+        return [i for i in self.items if isinstance(i, kind)]
+
+    def audits(self, kind: AuditKind) -> list[AuditEvent]:
+        return [a for a in self.of(AuditEvent) if a.kind == kind]
+
+
+@contextlib.asynccontextmanager
+async def streaming(
+    emulator: EmulatorThread,
+    topics: Sequence[str],
+    settings: SessionSettings = FAST,
+    clock: Callable[[], float] | None = None,
+) -> AsyncIterator[tuple[ChannelStream, Collector]]:
+    """One channel stream over our own REST client, stopped on exit."""
+    async with httpx.AsyncClient(base_url=emulator.base_url, timeout=10) as http:
+        extra = {} if clock is None else {"clock": clock}
+        tokens = TokenProvider(
+            http, emulator.base_url, DEMO_CLIENT_ID, SecretStr(DEMO_CLIENT_SECRET), **extra
+        )
+        collector = Collector()
+        stream = ChannelStream(GenesysRest(http, tokens), topics, collector, settings=settings)
+        task = asyncio.create_task(stream.run())
+        try:
+            yield stream, collector
+        finally:
+            stream.stop()
+            await asyncio.wait_for(task, seconds(10))
+
+
+def queue_topics(emulator: EmulatorThread) -> list[str]:
+    assert emulator.emulator is not None
+    return [f"v2.analytics.queues.{q.id}.observations" for q in emulator.emulator.center.queues]
+
+
+# -- §5.6: a topic the client may not see ------------------------------------------------------
+
+
+async def test_a_refused_queue_is_reported_and_the_rest_streams(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory(
+        queues=3, agents=30, speed=120.0, frame_interval_s=0.2, restricted_queues=1
+    )
+    topics = queue_topics(emulator)
+    hidden = topics[-1]
+    async with streaming(emulator, topics) as (stream, collector):
+        await until(
+            lambda: stream.session.state is SessionState.LIVE
+            and len(collector.of(TopicEvent)) >= 5,
+            seconds(15),
+            message="live with topic events despite one refused topic",
+        )
+        [rejected] = collector.audits(AuditKind.SUBSCRIPTION_REJECTED)
+        assert rejected.details["topics"] == 1
+        assert rejected.details["topic_names"] == [hidden]
+        assert rejected.details["missing_permissions"] == ["analytics:queueObservation:view"]
+        assert [r.topic for r in stream.session.rejected_topics] == [hidden]
+        assert emulator.emulator is not None
+        [channel] = emulator.emulator.state.channels.channels(emulator.emulator.now())
+        assert channel.topics == tuple(topics[:-1])  # only the permitted ones subscribed
+        assert hidden not in {e.topic for e in collector.of(TopicEvent)}
+        assert hidden not in {b.topic for b in collector.of(BackfillEvent)}
+        assert not collector.of(Gap)
