@@ -36,9 +36,17 @@ EMULATOR_FLAGS: tuple[str, ...] = (
     "token_lifetime_s",
     "bad_credentials_status",
     "rate_limit",
+    "rate_limit_scope",
+    "family_rate_limits",
+    "listing_max_page_size",
+    "restricted_queues",
+    "channels_die_with_token",
     "send_initial_state",
 )
-_EMULATOR_CHOICES: dict[str, list[int]] = {"bad_credentials_status": [400, 401]}
+_EMULATOR_CHOICES: dict[str, list[Any]] = {
+    "bad_credentials_status": [400, 401],
+    "rate_limit_scope": ["token", "client"],
+}
 
 
 def run_emulator(args: argparse.Namespace) -> int:
@@ -101,8 +109,13 @@ def add_parsers(commands: Any) -> None:
     )
     for name in EMULATOR_FLAGS:
         flag, default = "--" + name.replace("_", "-"), getattr(DEFAULTS, name)
-        if isinstance(default, bool):
-            emulator.add_argument(flag, action="store_true", help=_escape(help_of(name)))
+        if isinstance(default, bool):  # --x / --no-x, whatever the default
+            emulator.add_argument(
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=_escape(help_of(name)),
+            )
             continue
         emulator.add_argument(
             flag,

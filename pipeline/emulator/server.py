@@ -209,7 +209,9 @@ def _simulation_config(cfg: EmulatorConfig) -> SimulationConfig:
 
 def _org_settings(cfg: EmulatorConfig, started_at: datetime) -> OrgSettings:
     return OrgSettings(
-        channels=ChannelSettings(wall_epoch=started_at),
+        channels=ChannelSettings(
+            wall_epoch=started_at, dies_with_token_expiry=cfg.channels_die_with_token
+        ),
         rate_limit=RateLimitSettings(limit=cfg.rate_limit, window_seconds=cfg.rate_window_s),
         bad_client_status=cfg.bad_credentials_status,
     )

@@ -86,12 +86,29 @@ class TokenProvider:
         self._lock = asyncio.Lock()
         self.refreshes = 0
 
-    async def token(self, *, force: bool = False, attempts: int | None = None) -> str:
+    @property
+    def expires_at(self) -> float | None:
+        """When the current token expires (epoch seconds on ``clock``; None before the first).
+
+        A lower bound: measured from when the login was sent.
+        """
+        return None if self._token is None else self._token.expires_at
+
+    async def token(
+        self,
+        *,
+        force: bool = False,
+        attempts: int | None = None,
+        valid_until: float | None = None,
+    ) -> str:
         """A valid bearer token.
 
         Args:
             force: replace the current token (the API refused it).
             attempts: login attempts if a refresh is due (default ``max_attempts``).
+            valid_until: the token must still be valid after this moment (epoch seconds);
+                a cached one that expires sooner is replaced. A channel rolling over to a new
+                token asks this way (§5.7), so channels made with one token share one login.
 
         Returns:
             The token value.
@@ -104,19 +121,27 @@ class TokenProvider:
         if attempts is not None and attempts < 1:
             raise ValueError(f"attempts must be ≥ 1, got {attempts}")
         stale = self._token
-        if not force and stale is not None and stale.is_fresh(self._clock()):
-            return stale.value
+        if not force and (value := self._usable(stale, valid_until)) is not None:
+            return value
         async with self._lock:
             current = self._token
             # Another caller refreshed while we waited for the lock: use its token.
-            if current is not None and current is not stale and current.is_fresh(self._clock()):
-                return current.value
+            if current is not stale and (value := self._usable(current, valid_until)) is not None:
+                return value
             self._token = await self._login(self._max_attempts if attempts is None else attempts)
             self.refreshes += 1
             expires_in = self._token.expires_at - self._token.issued_at
             log.info("token refreshed (expires in %.0fs)", expires_in)
             self._observer.on_token_refreshed(expires_in)
             return self._token.value
+
+    def _usable(self, token: AccessToken | None, valid_until: float | None) -> str | None:
+        """The token's value if it may be handed out as it is, else None."""
+        if token is None or not token.is_fresh(self._clock()):
+            return None
+        if valid_until is not None and token.expires_at <= valid_until:
+            return None
+        return token.value
 
     async def _login(self, attempts: int) -> AccessToken:
         for attempt in range(1, attempts + 1):

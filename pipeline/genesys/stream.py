@@ -138,8 +138,8 @@ class ChannelStream:
         match action:
             case act.Emit(item=item):
                 await self._sink(item)
-            case act.FetchToken(force=force):
-                self._spawn(self._fetch_token(force))
+            case act.FetchToken(force=force, outlive=outlive):
+                self._spawn(self._fetch_token(force, outlive))
             case act.CreateChannel():
                 self._spawn(self._create_channel())
             case act.Subscribe(channel_id=channel_id, topics=topics):
@@ -176,16 +176,20 @@ class ChannelStream:
     # One HTTP request per session call (attempts=1): the session counts attempts and backs
     # off itself (pipeline.core.http_policy, "Where attempts are counted").
 
-    async def _fetch_token(self, force: bool) -> None:
+    async def _fetch_token(self, force: bool, outlive: float | None) -> None:
+        tokens = self._rest.tokens
         try:
-            await self._rest.tokens.token(force=force, attempts=1)
+            await tokens.token(force=force, attempts=1, valid_until=outlive)
         except GenesysError as exc:
             reason, retry_after, _ = _failure(exc)
             await self._put(inp.TokenFailed(self._clock(), reason, retry_after))
         else:
-            await self._put(inp.TokenReady(self._clock()))
+            await self._put(inp.TokenReady(self._clock(), tokens.expires_at))
 
     async def _create_channel(self) -> None:
+        # Read before the call: the token the call uses is this one or a newer one, so this is
+        # a lower bound of when the channel dies with its token (§5.7).
+        token_expires_at = self._rest.tokens.expires_at
         try:
             channel = await self._rest.create_channel(attempts=1)
         except GenesysError as exc:
@@ -194,9 +198,8 @@ class ChannelStream:
             return
         now = self._clock()
         expires = _expires_at(channel.get("expires"), now + 86400.0)
-        await self._put(
-            inp.ChannelCreated(now, str(channel["id"]), str(channel["connectUri"]), expires)
-        )
+        channel_id, uri = str(channel["id"]), str(channel["connectUri"])
+        await self._put(inp.ChannelCreated(now, channel_id, uri, expires, token_expires_at))
 
     async def _subscribe(self, channel_id: str, topics: tuple[str, ...]) -> None:
         try:

@@ -313,6 +313,31 @@ async def test_revoked_token_ends_its_channels_with_a_system_message(
         assert answer.json()["code"] == "bad.credentials"
 
 
+async def test_a_channel_ends_when_the_token_that_created_it_expires(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    clock = ManualClock()
+    emulator = emulator_factory(clock=clock, token_lifetime_s=600)  # §5.7: the default is on
+    async with org_of(emulator) as org:
+        channel = await org.channel()
+        clock.advance(300.0)
+        await org.login()  # a second token: the channel still belongs to the first
+        async with websockets.connect(channel["connectUri"]) as ws:
+            await served(ws)
+            clock.advance(299.0)
+            await step(emulator)
+            await served(ws)  # alive a second before the first token expires
+            clock.advance(1.0)
+            await step(emulator)
+            seen = await frames_until(ws, lambda f: f["topicName"].startswith("v2.system."))
+            frame = seen[-1]
+            assert frame["topicName"] == f"v2.system.token_revoked.{channel['id']}"
+            assert "reason" not in frame["eventBody"]  # an expiry, not a revocation
+            with pytest.raises(websockets.ConnectionClosed):
+                await read_until_closed(ws)
+        assert await org.head(channel["id"]) == 404
+
+
 async def test_dropped_socket_closes_without_a_close_frame(
     emulator_factory: Callable[..., EmulatorThread],
 ) -> None:
@@ -458,7 +483,8 @@ async def test_a_channel_expires_after_24_hours_unless_subscribing_extends_it(
     emulator_factory: Callable[..., EmulatorThread],
 ) -> None:
     clock = ManualClock()
-    emulator = emulator_factory(clock=clock, queues=1, agents=2)  # 36 simulated hours: keep small
+    # 36 simulated hours: keep small; channels must outlive their first token (86399 s) here.
+    emulator = emulator_factory(clock=clock, queues=1, agents=2, channels_die_with_token=False)
     hour = 3600.0
     async with org_of(emulator) as org, contextlib.AsyncExitStack() as stack:
         plain, extended = await org.channel(), await org.channel()

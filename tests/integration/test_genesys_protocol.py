@@ -19,6 +19,7 @@ from pipeline.core.genesys.frames import TopicEvent
 from pipeline.core.genesys.session import SessionState
 from pipeline.core.genesys.session_settings import SessionSettings
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from pipeline.emulator.state.faults import ExpireToken
 from pipeline.emulator.thread import EmulatorThread
 from pipeline.genesys.auth import TokenProvider
 from pipeline.genesys.rest import GenesysRest
@@ -92,8 +93,9 @@ async def test_a_refused_queue_is_reported_and_the_rest_streams(
     hidden = topics[-1]
     async with streaming(emulator, topics) as (stream, collector):
         await until(
-            lambda: stream.session.state is SessionState.LIVE
-            and len(collector.of(TopicEvent)) >= 5,
+            lambda: (
+                stream.session.state is SessionState.LIVE and len(collector.of(TopicEvent)) >= 5
+            ),
             seconds(15),
             message="live with topic events despite one refused topic",
         )
@@ -108,3 +110,69 @@ async def test_a_refused_queue_is_reported_and_the_rest_streams(
         assert hidden not in {e.topic for e in collector.of(TopicEvent)}
         assert hidden not in {b.topic for b in collector.of(BackfillEvent)}
         assert not collector.of(Gap)
+
+
+# -- §5.7: a channel dies with the token that created it ---------------------------------------
+
+
+async def test_channels_roll_over_to_new_tokens_before_theirs_expire_without_a_gap(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    # 8-second tokens: the session rolls its channel over 3 s before each token expires.
+    emulator = emulator_factory(
+        queues=3, agents=30, speed=120.0, frame_interval_s=0.2, heartbeat_s=0.5,
+        token_lifetime_s=8,
+    )  # fmt: skip
+    settings = SessionSettings(
+        heartbeat_timeout_s=1.5, ping_timeout_s=0.5, backoff_base_s=0.05, backoff_cap_s=0.3,
+        token_margin_s=3.0,
+    )  # fmt: skip
+    async with streaming(emulator, queue_topics(emulator), settings) as (stream, collector):
+        await until(
+            lambda: (
+                len(collector.audits(AuditKind.CHANNEL_ROLLED_OVER)) >= 2
+                and stream.session.state is SessionState.LIVE
+            ),
+            seconds(30),
+            message="two planned roll-overs",
+        )
+        assert collector.of(Gap) == []
+        assert collector.audits(AuditKind.SYSTEM_TOKEN_REVOKED) == []  # none died under us
+        rolled = collector.audits(AuditKind.CHANNEL_ROLLED_OVER)
+        created = collector.audits(AuditKind.CHANNEL_CREATED)
+        assert len(created) == len(rolled) + 1
+        assert {a.details["previous"] for a in rolled} <= {c.channel_id for c in created}
+
+
+async def test_a_channel_closed_with_its_token_anyway_is_recovered_with_a_backfilled_gap(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory(
+        queues=3, agents=30, speed=120.0, frame_interval_s=0.2, heartbeat_s=0.5
+    )
+    assert emulator.emulator is not None
+    async with streaming(emulator, queue_topics(emulator)) as (stream, collector):
+        await until(
+            lambda: (
+                stream.session.state is SessionState.LIVE and len(collector.of(TopicEvent)) >= 3
+            ),
+            seconds(15),
+            message="live",
+        )
+        first = stream.session.channel_id
+        [channel] = emulator.emulator.state.channels.channels(emulator.emulator.now())
+        emulator.inject(ExpireToken(channel.token_id))  # long before the planned roll-over
+        await until(
+            lambda: len(collector.of(Gap)) == 1 and stream.session.state is SessionState.LIVE,
+            seconds(15),
+            message="a gap, then live on a new channel",
+        )
+        await until(
+            lambda: any(b.reason == "gap" for b in collector.of(BackfillEvent)),
+            seconds(15),
+            message="the gap backfilled",
+        )
+        [gap] = collector.of(Gap)
+        assert (gap.channel_id, gap.reason) == (first, "token.revoked")
+        assert stream.session.channel_id != first
+        assert collector.audits(AuditKind.SYSTEM_TOKEN_REVOKED)

@@ -84,6 +84,23 @@ async def test_forced_refresh_is_single_flight_too(client: Client) -> None:
     assert len(client.requests("/oauth/token")) <= 2 + 1  # at most one more per wave
 
 
+async def test_a_token_that_must_outlive_a_moment_is_refreshed_once_for_everyone(
+    client: Client,
+) -> None:
+    first = await client.tokens.token()
+    expires_at = client.tokens.expires_at
+    assert expires_at is not None
+    assert await client.tokens.token(valid_until=expires_at - 1) == first  # outlives it
+    # Channels made with the first token roll over together: one login serves them all.
+    again = await asyncio.gather(*(client.tokens.token(valid_until=expires_at) for _ in range(10)))
+    [renewed] = set(again)
+    assert renewed != first
+    later = client.tokens.expires_at
+    assert later is not None
+    assert later > expires_at
+    assert len(client.requests("/oauth/token")) == 2
+
+
 async def test_wrong_secret_is_a_final_auth_error(
     emulator_factory: Callable[..., EmulatorThread],
 ) -> None:

@@ -165,11 +165,10 @@ async def test_session_survives_every_failure_and_accounts_for_every_frame(rig: 
     await one_more_gap()
     assert rig.channel_id != first_channel
 
-    # 5. the token expires: the next REST call gets 401, a new token follows
+    # 5. the token expires: its channel ends with it (§5.7), a new token and channel follow
     refreshes = rig.rest.tokens.refreshes
     for token_id in emulator.emulator.state.tokens.token_ids():
         emulator.inject(ExpireToken(token_id))
-    emulator.inject(DropSocket(rig.channel_id))
     await one_more_gap()
     assert rig.rest.tokens.refreshes > refreshes
 

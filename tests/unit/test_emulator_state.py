@@ -65,8 +65,8 @@ def test_channels_survive_revocation_when_switched_off() -> None:
     assert state.channels.channel_exists(channel, now=1.0)
 
 
-def test_channels_survive_token_expiry_by_default() -> None:
-    state = make_state()
+def test_channels_survive_token_expiry_when_switched_off() -> None:
+    state = make_state(dies_with_token_expiry=False)
     who = login(state)
     channel = open_channel(state, who)
     assert state.expire_token(who.token_id, now=1.0) == []
@@ -74,8 +74,8 @@ def test_channels_survive_token_expiry_by_default() -> None:
     assert state.channels.channel_exists(channel, now=200.0)
 
 
-def test_channels_die_with_token_expiry_when_switched_on() -> None:
-    state = make_state(dies_with_token_expiry=True)
+def test_channels_die_with_token_expiry_by_default() -> None:
+    state = make_state()  # §5.7: a channel does not outlive the token that created it
     who = login(state)
     channel = open_channel(state, who)
     ended = state.sweep(now=100.0)  # the token's 100 s lifetime is over

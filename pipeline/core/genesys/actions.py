@@ -38,9 +38,12 @@ class FetchToken:
 
     Attributes:
         force: the current token was revoked or refused (401): get a new one, do not reuse it.
+        outlive: the token must stay valid after this moment (epoch seconds): a channel is
+            rolling over to a new token before its own expires (§5.7). ``None``: any valid one.
     """
 
     force: bool
+    outlive: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,9 +57,15 @@ class Started:
 
 @dataclass(frozen=True, slots=True)
 class TokenReady:
-    """The token provider holds a valid token (answer to ``FetchToken``)."""
+    """The token provider holds a valid token (answer to ``FetchToken``).
+
+    Attributes:
+        expires_at: when that token expires (epoch seconds, a lower bound: from the login's
+            send time), if the shell knows; channels die with their token (§5.7).
+    """
 
     now: float
+    expires_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +85,15 @@ class ChannelCreated:
         channel_id: the channel's ``id``.
         connect_uri: its ``connectUri`` (the WebSocket address).
         expires_at: its ``expires``, as epoch seconds.
+        token_expires_at: when the token that created it expires (a lower bound), if the
+            shell knows; else the session uses the last ``TokenReady.expires_at``.
     """
 
     now: float
     channel_id: str
     connect_uri: str
     expires_at: float
+    token_expires_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,15 @@ Inside LIVE, without leaving it:
   builds a new channel in the background, opens its socket, then closes the old one
   (``channel.rolled_over``).
 
+Token roll-over (§5.7: a channel does not outlive the token that created it, BELIEF): the
+session knows when that token expires (``TokenReady.expires_at`` /
+``ChannelCreated.token_expires_at``) and ``token_margin_s`` before it (halfway through a
+short-lived token) asks for a token that outlives it (``FetchToken(outlive=...)``), then a new
+channel, its subscriptions and its socket while the old socket streams, and closes the old
+socket only once the new one is open (``channel.rolled_over``, no gap). If the old channel
+ends first anyway (``token_revoked``), the gap is recorded and backfilled as usual, and the
+half-built successor is kept when its token is the newer one.
+
 Refused topics (§5.6): the shell subscribes with ``ignoreErrors=true`` and reports the topics
 Genesys answered ``Rejected`` in ``Subscribed.rejected``. They never fail the channel: it
 streams the permitted ones, every subscribe (the extension too) asks for all of them again so
@@ -188,8 +197,10 @@ class _Channel:
     id: str
     uri: str
     expires_at: float
+    token_expires_at: float | None = None  # when the token that created it expires
     subscribed_at: float | None = None
     suspect: bool = False
+    rolling: bool = False  # a roll-over to a new token started (at most one per channel)
 
 
 @dataclass(slots=True)
@@ -197,8 +208,10 @@ class _Socket:
     id: int
     channel_id: str
     uri: str
+    token_expires_at: float | None = None  # its channel's token
     last_frame_at: float = 0.0
     ping_sent_at: float | None = None
+    closing_at: float | None = None  # when the server announced socket_closing
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +252,8 @@ class ChannelSession:
         self._started = False
         self._end: SessionState | None = None
         self._need_token = self._force_token = False
+        self._outlive: float | None = None  # the token asked for must outlive this (roll-over)
+        self._token_expires_at: float | None = None  # of the last token the shell reported
         self._rest: _Pending | None = None
         self._resume_at: float | None = None
         self._attempt = self._fresh_channels = self._last_socket_id = 0
@@ -308,7 +323,7 @@ class ChannelSession:
         """The latest time at which the shell must call ``handle(Tick(now))``."""
         if self._end is not None or not self._started:
             return None
-        timers = (self._resume_at, self._backfills.retry_at, self._extend_at())
+        timers = (self._resume_at, self._backfills.retry_at, self._extend_at(), self._roll_at())
         times = [t for t in timers if t is not None]
         if self._live is not None:
             live = self._live
@@ -334,7 +349,7 @@ class ChannelSession:
                 if not self._started:
                     self._started = self._need_token = True
             case TokenReady():
-                out = self._on_token_ready(now)
+                out = self._on_token_ready(event)
             case ChannelCreated():
                 out = self._on_created(event)
             case Subscribed():
@@ -369,7 +384,8 @@ class ChannelSession:
                 return []
             self._resume_at = None
         if self._need_token:
-            return [self._call(Call.TOKEN, None, FetchToken(self._force_token))]
+            fetch = FetchToken(self._force_token, self._outlive)
+            return [self._call(Call.TOKEN, None, fetch)]
         ch = self._channel
         if ch is None:
             if self._fresh_channels >= self._settings.max_recreate_attempts:
@@ -392,7 +408,33 @@ class ChannelSession:
         extend_at = self._extend_at()
         if extend_at is not None and now >= extend_at:
             return [self._call(Call.EXTEND, ch.id, Subscribe(ch.id, self._topics))]
+        roll_at = self._roll_at()
+        if roll_at is not None and now >= roll_at:
+            # Make before break (§5.7): a token that outlives this channel's, then a new
+            # channel, its subscriptions and socket; the old socket streams until then.
+            ch.rolling, self._need_token, self._outlive = True, True, ch.token_expires_at
+            return self._advance(now)
         return []
+
+    def _roll_at(self) -> float | None:
+        # When to roll the channel over before its token expires; guards as in _extend_at.
+        ch, live = self._channel, self._live
+        if (
+            self._rest is not None
+            or self._resume_at is not None
+            or self._need_token
+            or ch is None
+            or ch.token_expires_at is None
+            or ch.rolling
+            or ch.subscribed_at is None
+            or ch.suspect
+            or live is None
+            or live.channel_id != ch.id
+        ):
+            return None
+        expiry, since = ch.token_expires_at, ch.subscribed_at
+        halfway = since + max(0.0, expiry - since) / 2
+        return max(expiry - self._settings.token_margin_s, halfway)
 
     def _extend_at(self) -> float | None:
         # Mirrors the guards of _advance, so the deadline is never one _advance would skip.
@@ -437,16 +479,32 @@ class ChannelSession:
 
     # -- REST answers -------------------------------------------------------------------------
 
-    def _on_token_ready(self, now: float) -> list[Action]:
+    def _on_token_ready(self, event: TokenReady) -> list[Action]:
         if self._take(Call.TOKEN) is None:
             return []
         forced, self._need_token, self._force_token = self._force_token, False, False
-        return [self._audit(now, AuditKind.TOKEN_REFRESHED, forced=forced)]
+        outlive, self._outlive = self._outlive, None
+        if event.expires_at is not None:
+            self._token_expires_at = event.expires_at
+        audit = self._audit(event.now, AuditKind.TOKEN_REFRESHED, forced=forced)
+        return [audit, *self._roll_to_new_token(event.expires_at, outlive)]
+
+    def _roll_to_new_token(self, expires_at: float | None, outlive: float | None) -> list[Action]:
+        # A roll-over asked for this token: if it outlives the channel's, build the successor
+        # while the old socket streams (make before break). If not, the channel dies with its
+        # token and normal recovery runs (the roll-over is not tried again for it).
+        ch, live = self._channel, self._live
+        if outlive is None or ch is None or not ch.rolling or live is None:
+            return []
+        if live.channel_id != ch.id or (expires_at is not None and expires_at <= outlive):
+            return []
+        return self._forget(ch.id, "rolled over")
 
     def _on_created(self, event: ChannelCreated) -> list[Action]:
         if self._take(Call.CREATE) is None:
             return []
-        self._channel = _Channel(event.channel_id, event.connect_uri, event.expires_at)
+        token = self._token_expires_at if event.token_expires_at is None else event.token_expires_at
+        self._channel = _Channel(event.channel_id, event.connect_uri, event.expires_at, token)
         self._fresh_channels += 1
         return [self._audit(event.now, AuditKind.CHANNEL_CREATED, expires_at=event.expires_at)]
 
@@ -532,7 +590,7 @@ class ChannelSession:
 
     def _open(self, ch: _Channel) -> Action:
         self._last_socket_id += 1
-        self._opening = _Socket(self._last_socket_id, ch.id, ch.uri)
+        self._opening = _Socket(self._last_socket_id, ch.id, ch.uri, ch.token_expires_at)
         return OpenSocket(self._last_socket_id, ch.uri)
 
     def _on_opened(self, now: float, socket_id: int) -> list[Action]:
@@ -666,12 +724,15 @@ class ChannelSession:
             )
             out += self._forget(live.channel_id, "no longer subscribed")
         elif msg.kind == "token_revoked":
-            # Every channel made with the revoked token is dead (§5.4): new token, new channel.
-            self._need_token = self._force_token = True
+            # Every channel made with that token is dead (§5.4, §5.7). A channel rolling over
+            # already has a newer token: keep it, unless all the user's tokens were revoked.
             out += self._lose_live(now, live, "token.revoked", "token revoked")
             out += self._forget(live.channel_id, "token revoked")
-            if self._channel is not None:
-                out += self._forget(self._channel.id, "token revoked")
+            ch = self._channel
+            if ch is None or reason == "user_tokens_revoked" or not _newer(ch, live):
+                self._need_token = self._force_token = True
+                if ch is not None:
+                    out += self._forget(ch.id, "token revoked")
         # subscription_changed and unknown kinds: audited only (UNVERIFIED what they imply).
         return out
 
@@ -726,3 +787,9 @@ class ChannelSession:
         if channel_id is None:
             channel_id = self.channel_id or (None if self._live is None else self._live.channel_id)
         return Emit(AuditEvent(kind, now, channel_id, facts))
+
+
+def _newer(channel: _Channel, sock: _Socket) -> bool:
+    """True when ``channel`` was made with a token that outlives ``sock``'s channel's."""
+    mine, theirs = channel.token_expires_at, sock.token_expires_at
+    return mine is not None and theirs is not None and mine > theirs

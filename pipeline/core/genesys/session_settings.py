@@ -22,6 +22,12 @@ class SessionSettings:
             shorter than twice the margin, the halfway point is used instead.
         channel_lifetime_s: assumed new lifetime after an extension whose answer carries no
             ``expires`` (UNVERIFIED, §5.4: "pushed to now + 24 h" is not documented).
+        token_margin_s: roll a channel over to a new token this long before the token that
+            created it expires (channels die with their token, §5.7 BELIEF). With a token
+            shorter-lived than twice the margin, halfway through its life instead.
+        socket_closing_lead_s: how long after ``v2.system.socket_closing`` the service closes
+            the socket (§5.8: a minute). Within it, a clean close of the old socket while its
+            replacement opens is the service handing the channel over (no gap).
         backoff_base_s: ceiling of the first retry delay.
         backoff_cap_s: largest ceiling of a retry delay.
         max_retry_after_s: the longest ``Retry-After`` obeyed as given (longer: cut to it).
@@ -38,6 +44,8 @@ class SessionSettings:
     ping_timeout_s: float = 10.0
     extend_margin_s: float = 3600.0
     channel_lifetime_s: float = 24 * 3600.0
+    token_margin_s: float = 300.0
+    socket_closing_lead_s: float = 60.0
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 30.0
     max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S
@@ -46,7 +54,13 @@ class SessionSettings:
 
     def __post_init__(self) -> None:
         positive = (self.heartbeat_timeout_s, self.ping_timeout_s, self.channel_lifetime_s)
-        non_negative = (self.extend_margin_s, self.backoff_base_s, self.max_retry_after_s)
+        non_negative = (
+            self.extend_margin_s,
+            self.token_margin_s,
+            self.socket_closing_lead_s,
+            self.backoff_base_s,
+            self.max_retry_after_s,
+        )
         if min(positive) <= 0 or min(non_negative) < 0:
             raise ValueError("timeouts and lifetime must be > 0, margin, base and max ≥ 0")
         if self.backoff_cap_s < self.backoff_base_s:

@@ -11,8 +11,9 @@ token (``docs/genesys-api.md`` §5.1, §5.4). It lives from creation until ``exp
   with the oldest last use, preferring channels without a live socket (§5.4 VERIFIED; that the
   create call still succeeds is UNVERIFIED). The evicted channel gets
   ``v2.system.no_longer_subscribed`` (reason UNVERIFIED, configurable);
-* its creating token is revoked (default on) or expires (default off), both UNVERIFIED (§11),
-  with ``v2.system.token_revoked``;
+* its creating token is revoked (default on) or expires (default on: §5.7, BELIEF that a
+  channel does not outlive its token), with ``v2.system.token_revoked`` (a ``reason`` of
+  ``user_tokens_revoked`` for a revocation, none for an expiry: UNVERIFIED) then a close;
 * a fault hook ends it.
 
 What the socket of an ended channel is told is in :mod:`~pipeline.emulator.state.notices`.
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, NewType
 
+from pipeline.emulator.config import DEFAULTS
 from pipeline.emulator.errors import invalid_query_param, not_found, too_many_subscriptions
 from pipeline.emulator.state.catalogue import TopicCatalogue, TopicMatch, TopicName
 from pipeline.emulator.state.notices import SystemNotice, eviction_notice, token_notice
@@ -88,7 +90,7 @@ class ChannelSettings:
     lifetime_seconds: float = 24 * 3600.0
     extend_on_subscribe: bool = True
     dies_with_token_revoke: bool = True
-    dies_with_token_expiry: bool = False
+    dies_with_token_expiry: bool = DEFAULTS.channels_die_with_token
     eviction_reason: str | None = "another_channel_subscribed"
     organization_id: str = "00000000-0000-4000-8000-0000000000e1"
     wall_epoch: datetime = UNIX_EPOCH

@@ -10,9 +10,10 @@ they meet:
 * ``faults`` (:class:`~.faults.FaultPlan`): planned failures.
 
 Token events reach channels only through here: revoking a token ends the channels it created
-(``dies_with_token_revoke``, default on), and a token's expiry does the same only when
-``dies_with_token_expiry`` is on (default off) — both UNVERIFIED,
-``docs/genesys-api.md`` §5.4 and §11. Everything that ends channels returns
+(``dies_with_token_revoke``, default on), and so does a token's expiry while
+``dies_with_token_expiry`` is on (the default: ``docs/genesys-api.md`` §5.7, a public
+paraphrase of the official page says a channel can close when its token expires; BELIEF that
+it always does). Everything that ends channels returns
 :class:`~.channels.ChannelEnded` values: the shell sends each ``notice`` (if any) on the
 channel's socket, then closes it.
 
