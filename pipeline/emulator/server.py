@@ -48,7 +48,7 @@ from pipeline.emulator.simulation.topics import bodies_for_topic
 from pipeline.emulator.state.channels import ChannelSettings
 from pipeline.emulator.state.faults import Fault
 from pipeline.emulator.state.org import OrgSettings, OrgState
-from pipeline.emulator.state.ratelimit import RateLimitSettings
+from pipeline.emulator.state.ratelimit import RateLimitSettings, parse_family_limits
 from pipeline.emulator.state.tokens import ClientId, OAuthClientConfig
 
 __all__ = ["Emulator"]
@@ -212,6 +212,11 @@ def _org_settings(cfg: EmulatorConfig, started_at: datetime) -> OrgSettings:
         channels=ChannelSettings(
             wall_epoch=started_at, dies_with_token_expiry=cfg.channels_die_with_token
         ),
-        rate_limit=RateLimitSettings(limit=cfg.rate_limit, window_seconds=cfg.rate_window_s),
+        rate_limit=RateLimitSettings(
+            limit=cfg.rate_limit,
+            window_seconds=cfg.rate_window_s,
+            scope="client" if cfg.rate_limit_scope == "client" else "token",
+            families=parse_family_limits(cfg.family_rate_limits),
+        ),
         bad_client_status=cfg.bad_credentials_status,
     )

@@ -2,7 +2,7 @@
 
 Modules:
     auth       client-credentials tokens for every caller of one OAuth client (single flight)
-    rest       the Platform API: one request budget, one retry policy, typed calls
+    rest       the Platform API: budgets per endpoint family, one retry policy, typed calls
     client     open a connection: one httpx client, token provider and REST client
     directory  ask the org what a subscription file names: queues, members, codes, topics
     stream     the notification stream: carries out a ChannelSession's actions

@@ -1,7 +1,7 @@
 """Open a Genesys connection: one httpx client, one token provider, one REST client.
 
 Every caller of one OAuth client must share these three (the token cache and the request
-budget are per client), so services create them once here and pass the REST client around.
+budgets are per client), so services create them once here and pass the REST client around.
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
-"""The Genesys Cloud Platform API over httpx: one budget, one retry policy, typed calls.
+"""The Genesys Cloud Platform API over httpx: budgets per family, one retry policy, typed calls.
 
-Every call goes through :meth:`GenesysRest.request`, which waits for the client's shared
-:class:`~pipeline.core.genesys.budget.RequestBudget`, sends with a bearer token (:class:`BearerAuth`
-refreshes it once on a 401), learns from the ``inin-ratelimit-*`` headers, and follows the
-one table of :mod:`pipeline.core.http_policy`: 429 pauses every caller of the client for
-``Retry-After`` (capped; backoff when absent), 408/5xx/transport errors back off with full
+Every call goes through :meth:`GenesysRest.request`, which waits for the budget of its
+endpoint family (:class:`~pipeline.core.genesys.budget.RequestBudgets`, shared by the
+client's callers: notifications, analytics, directory, other), sends with a bearer token
+(:class:`BearerAuth` refreshes it once on a 401), learns from the ``inin-ratelimit-*``
+headers, and follows the one table of :mod:`pipeline.core.http_policy`: 429 pauses every
+caller of that family for ``Retry-After`` (capped; backoff when absent) — of every family
+when the answer names the token's own budget (docs/genesys-api.md §4.5), so an analytics
+storm does not hold up channel recovery — 408/5xx/transport errors back off with full
 jitter, anything else raises :class:`~pipeline.errors.ApiError` with the body's code and the
 correlation id.
 
@@ -29,7 +32,7 @@ from typing import Any
 import httpx
 import orjson
 
-from pipeline.core.genesys.budget import RequestBudget
+from pipeline.core.genesys.budget import PLATFORM_NAMESPACE, RequestBudgets, family_of
 from pipeline.core.genesys.paging import PageLink, Pager
 from pipeline.core.http_policy import (
     Backoff,
@@ -53,7 +56,7 @@ class RestObserver:
     """Hooks for REST events; the default does nothing (override what you need)."""
 
     def on_throttled(self, path: str, wait_s: float) -> None:
-        """A 429: every caller waits ``wait_s``."""
+        """A 429: every caller of the path's family waits ``wait_s``."""
 
     def on_retry(self, path: str, status: int | None, attempt: int, wait_s: float) -> None:
         """A retriable failure; the call is sent again after ``wait_s``."""
@@ -65,7 +68,7 @@ class GenesysRest:
     Args:
         http: an httpx client whose ``base_url`` is the API base (``https://api.<region>``).
         tokens: the client's token provider.
-        budget: the client's request budget (share one per OAuth client).
+        budgets: the client's request budgets (share them per OAuth client).
         max_attempts: attempts per call before giving up (callers may ask for fewer).
         clock: epoch seconds.
         observer: REST event hooks.
@@ -76,7 +79,7 @@ class GenesysRest:
         self,
         http: httpx.AsyncClient,
         tokens: TokenProvider,
-        budget: RequestBudget | None = None,
+        budgets: RequestBudgets | None = None,
         *,
         max_attempts: int = 6,
         clock: Callable[[], float] = time.time,
@@ -86,7 +89,7 @@ class GenesysRest:
         self._http = http
         self.tokens = tokens
         self._auth = BearerAuth(tokens)
-        self.budget = budget or RequestBudget()
+        self.budgets = budgets or RequestBudgets()
         self._max_attempts = max_attempts
         self._clock = clock
         self._observer = observer or RestObserver()
@@ -122,7 +125,7 @@ class GenesysRest:
         content = None if json is None else orjson.dumps(json)
         headers = {"Content-Type": "application/json"} if content is not None else None
         for attempt in range(1, limit + 1):
-            await self._wait_for_budget()
+            await self._wait_for_budget(path)
             answer = await self._send(method, path, content, params, headers)
             status = None if answer is None else answer.status_code
             retry_after = None
@@ -136,7 +139,8 @@ class GenesysRest:
                 return orjson.loads(answer.content) if answer.content else None
             wait = self._backoff.delay(attempt - 1, decision.wait_s, random.random)
             if decision.failure is Failure.THROTTLED:
-                self._throttled(path, wait)  # every caller pauses, whether we retry or not
+                # every caller of the family pauses, whether we retry or not
+                self._throttled(path, wait, _limit_namespace(answer))
             if decision.action is not ResponseAction.RETRY:
                 # FAIL, or REFRESH_TOKEN: BearerAuth already re-sent the 401 with a new token.
                 raise self._error(path, decision, answer)
@@ -161,18 +165,20 @@ class GenesysRest:
         except httpx.TransportError as exc:
             log.warning("%s %s failed in transport: %s", method, path, type(exc).__name__)
             return None
-        self.budget.observe(answer.headers, self._clock())
+        self.budgets.for_path(path).observe(answer.headers, self._clock())
         return answer
 
-    async def _wait_for_budget(self) -> None:
+    async def _wait_for_budget(self, path: str) -> None:
+        budget = self.budgets.for_path(path)
         # A loop, not an Event: another caller's 429 can push the deadline while we sleep.
-        while (wait := self.budget.delay(self._clock())) > 0:  # noqa: ASYNC110
+        while (wait := budget.delay(self._clock())) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
-        self.budget.spend()
+        budget.spend()
 
-    def _throttled(self, path: str, wait: float) -> None:
-        self.budget.throttled(wait, self._clock())
-        log.warning("429 on %s: all callers wait %.1fs", path, wait)
+    def _throttled(self, path: str, wait: float, namespace: str | None) -> None:
+        self.budgets.throttled(path, wait, self._clock(), namespace)
+        scope = "every family" if namespace == PLATFORM_NAMESPACE else family_of(path)
+        log.warning("429 on %s: callers of %s wait %.1fs", path, scope, wait)
         self._observer.on_throttled(path, wait)
 
     @staticmethod
@@ -328,3 +334,16 @@ def _query(params: tuple[tuple[str, str], ...]) -> dict[str, str | list[str]]:
         else:
             query[key] = [held, value]
     return query
+
+
+def _limit_namespace(answer: httpx.Response | None) -> str | None:
+    """``ErrorBody.limit.namespace`` of a 429, if the body names one (§4.1)."""
+    if answer is None:
+        return None
+    try:
+        body = orjson.loads(answer.content) if answer.content else None
+    except orjson.JSONDecodeError:
+        return None
+    limit = body.get("limit") if isinstance(body, dict) else None
+    namespace = limit.get("namespace") if isinstance(limit, dict) else None
+    return namespace if isinstance(namespace, str) else None

@@ -19,7 +19,7 @@ from pipeline.core.genesys.frames import TopicEvent
 from pipeline.core.genesys.session import SessionState
 from pipeline.core.genesys.session_settings import SessionSettings
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from pipeline.emulator.state.faults import ExpireToken
+from pipeline.emulator.state.faults import EvictChannel, ExpireToken
 from pipeline.emulator.thread import EmulatorThread
 from pipeline.genesys.auth import TokenProvider
 from pipeline.genesys.rest import GenesysRest
@@ -176,3 +176,45 @@ async def test_a_channel_closed_with_its_token_anyway_is_recovered_with_a_backfi
         assert (gap.channel_id, gap.reason) == (first, "token.revoked")
         assert stream.session.channel_id != first
         assert collector.audits(AuditKind.SYSTEM_TOKEN_REVOKED)
+
+
+# -- §4.5: per-family budgets -------------------------------------------------------------------
+
+
+async def test_an_analytics_429_storm_does_not_hold_up_channel_recovery(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory(
+        queues=3, agents=30, speed=120.0, frame_interval_s=0.2, heartbeat_s=0.5
+    )
+    assert emulator.emulator is not None
+    async with streaming(emulator, queue_topics(emulator)) as (stream, collector):
+        await until(
+            lambda: (
+                stream.session.state is SessionState.LIVE
+                and bool(collector.audits(AuditKind.BACKFILL_FINISHED))
+            ),
+            seconds(15),
+            message="live, initial backfill done",
+        )
+        # Another caller's analytics query meets a 429 storm: its family pauses for 30 s.
+        faults = emulator.emulator.state.faults
+        faults.fail_requests(5, 429, 30, "/api/v2/analytics")
+        rest = stream._rest
+        analytics = asyncio.create_task(rest.queue_observations({"metrics": ["oWaiting"]}))
+        await until(lambda: faults.pending_request_faults() == 4, seconds(5), message="a 429")
+        first = stream.session.channel_id
+        assert first is not None
+        emulator.inject(EvictChannel(first))  # the channel must be recreated right now
+        await until(
+            lambda: (
+                stream.session.state is SessionState.LIVE
+                and stream.session.channel_id not in (None, first)
+            ),
+            seconds(10),  # far less than the analytics family's 30 s pause
+            message="live on a new channel while analytics waits",
+        )
+        assert not analytics.done()  # still waiting out its own family's Retry-After
+        analytics.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await analytics

@@ -193,3 +193,19 @@ async def test_channel_calls(client: Client) -> None:
     assert all(m["id"] for m in members)
     topics = await client.rest.available_topics(["schema"])
     assert any(t["id"] == "v2.analytics.queues.{id}.observations" for t in topics)
+
+
+async def test_each_family_learns_its_own_budget_from_its_own_headers(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory(queues=2, agents=4, family_rate_limits="analytics=1/60")
+    async with httpx.AsyncClient(base_url=emulator.base_url) as http:
+        client = Client(emulator, http, DEMO_CLIENT_SECRET)
+        path = "/api/v2/analytics/queues/observations/query"
+        body = {"filter": {"type": "or", "predicates": []}, "metrics": ["oWaiting"]}
+        await client.rest.request("POST", path, json=body)  # the family's 1 of 1: spent
+        now = time.time()
+        assert 50 < client.rest.budgets.for_path(path).delay(now) <= 60
+        started = time.monotonic()
+        assert (await client.rest.create_channel())["id"]  # notifications: not held up
+        assert time.monotonic() - started < 5

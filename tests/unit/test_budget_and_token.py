@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from pipeline.core.genesys.budget import RequestBudget
+from pipeline.core.genesys.budget import RequestBudget, RequestBudgets, family_of
 from pipeline.core.genesys.token import AccessToken, parse_token_answer
 from pipeline.errors import AuthError
 
@@ -44,6 +44,35 @@ def test_budget_ignores_missing_or_bad_headers() -> None:
     budget.observe({"inin-ratelimit-count": "x"}, now=1.0)
     budget.observe({}, now=1.0)
     assert budget.delay(1.0) == 0.0
+
+
+def test_budgets_keep_one_budget_per_family() -> None:
+    budgets = RequestBudgets()
+    analytics = budgets.for_path("/api/v2/analytics/queues/observations/query")
+    assert analytics is budgets.of_family("analytics")
+    budgets.for_path("/api/v2/analytics/x").observe(HEADERS, now=100.0)
+    budgets.throttled("/api/v2/analytics/x", 30.0, now=100.0, namespace="analytics")
+    assert analytics.delay(100.0) == 30.0
+    assert budgets.for_path("/api/v2/notifications/channels").delay(100.0) == 0.0
+    assert budgets.for_path("/api/v2/users").delay(100.0) == 0.0
+
+
+def test_budgets_pause_every_family_for_the_tokens_own_budget() -> None:
+    budgets = RequestBudgets()
+    budgets.throttled("/api/v2/analytics/x", 10.0, now=0.0, namespace="platform.api")
+    assert {budgets.of_family(f).delay(0.0) for f in ("notifications", "analytics",
+            "directory", "other")} == {10.0}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "family"),
+    [("/api/v2/notifications/channels/x/subscriptions", "notifications"),
+     ("/api/v2/analytics/users/aggregates/query", "analytics"),
+     ("/api/v2/routing/queues/q/members", "directory"), ("/api/v2/users", "directory"),
+     ("/api/v2/organizations/me", "other")],
+)  # fmt: skip
+def test_paths_belong_to_families(path: str, family: str) -> None:
+    assert family_of(path) == family
 
 
 def test_token_answer_parses_and_refreshes_at_80_percent() -> None:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.emulator.state.ratelimit import RateLimiter, RateLimitSettings
+import pytest
+
+from pipeline.emulator.state.ratelimit import (
+    FamilyLimit,
+    RateLimiter,
+    RateLimitSettings,
+    family_of,
+    parse_family_limits,
+)
 from pipeline.emulator.state.tokens import ClientId
 
 A, B = ClientId("client-a"), ClientId("client-b")
@@ -83,3 +91,83 @@ def test_reset_forgets_a_window() -> None:
     rates.check(A, now=0.0)
     rates.reset(A)
     assert rates.check(A, now=1.0).allowed
+
+
+# -- §4.5: one budget per token across endpoints, plus per-family budgets -----------------------
+
+ANALYTICS = "/api/v2/analytics/queues/observations/query"
+CHANNELS = "/api/v2/notifications/channels"
+
+
+def test_the_token_budget_counts_per_token_across_families() -> None:
+    rates = limiter(limit=2)
+    assert rates.check(A, 0.0, token_id="tok-1", path=ANALYTICS).allowed
+    assert rates.check(A, 0.0, token_id="tok-1", path=CHANNELS).allowed
+    refused = rates.check(A, 0.0, token_id="tok-1", path="/api/v2/routing/queues")
+    assert not refused.allowed
+    assert refused.error().body("c")["limit"] == {
+        "key": "client.credentials.token.rate.per.minute",
+        "namespace": "platform.api",
+        "value": 2,
+    }
+    assert rates.check(A, 0.0, token_id="tok-2", path=ANALYTICS).allowed  # a new token
+
+
+def test_client_scope_shares_one_budget_across_tokens() -> None:
+    rates = limiter(limit=1, scope="client")
+    assert rates.check(A, 0.0, token_id="tok-1").allowed
+    assert not rates.check(A, 0.0, token_id="tok-2").allowed
+
+
+def test_a_family_budget_refuses_its_family_only() -> None:
+    rates = limiter(limit=100, families={"analytics": FamilyLimit(1, 30)})
+    first = rates.check(A, 0.0, token_id="t", path=ANALYTICS)
+    assert first.headers()["inin-ratelimit-allowed"] == "1"  # the tighter budget's headers
+    refused = rates.check(A, 10.0, token_id="t", path=ANALYTICS)
+    assert (refused.allowed, refused.retry_after, refused.namespace) == (False, 20, "analytics")
+    error = refused.error()
+    assert error.headers["Retry-After"] == "20"
+    assert error.body("c")["limit"]["namespace"] == "analytics"
+    channels = rates.check(A, 10.0, token_id="t", path=CHANNELS)
+    assert channels.allowed
+    assert channels.headers()["inin-ratelimit-count"] == "2"  # the token budget: 2 of 100
+
+
+def test_a_refused_request_counts_against_no_budget() -> None:
+    rates = limiter(limit=2, families={"analytics": FamilyLimit(1)})
+    rates.check(A, 0.0, token_id="t", path=ANALYTICS)
+    rates.check(A, 0.0, token_id="t", path=ANALYTICS)  # refused by the family
+    assert rates.check(A, 0.0, token_id="t", path=CHANNELS).count == 2
+
+
+def test_the_login_family_counts_per_client_and_login_has_no_token_budget() -> None:
+    rates = limiter(limit=1, families={"login": FamilyLimit(2)})
+    assert rates.check(A, 0.0, path="/oauth/token").allowed
+    assert rates.check(A, 0.0, path="/oauth/token").allowed
+    assert not rates.check(A, 0.0, path="/oauth/token").allowed
+    assert rates.check(A, 0.0, token_id="t", path=CHANNELS).allowed
+    assert RateLimiter().check(A, 0.0, path="/oauth/token").allowed_limit == 0  # no budget
+
+
+@pytest.mark.parametrize(
+    ("path", "family"),
+    [("/oauth/token", "login"), (CHANNELS, "notifications"), (ANALYTICS, "analytics"),
+     ("/api/v2/routing/queues", "directory"), ("/api/v2/users", "directory"),
+     ("/api/v2/organizations/me", "other")],
+)  # fmt: skip
+def test_paths_belong_to_families(path: str, family: str) -> None:
+    assert family_of(path) == family
+
+
+def test_family_limits_parse_from_the_config_text() -> None:
+    assert parse_family_limits(" analytics=60, notifications=120/30 ,") == {
+        "analytics": FamilyLimit(60, 60),
+        "notifications": FamilyLimit(120, 30),
+    }
+    assert parse_family_limits("") == {}
+
+
+@pytest.mark.parametrize("text", ["billing=5", "analytics", "analytics=x", "analytics=0/60"])
+def test_family_limits_refuse_nonsense(text: str) -> None:
+    with pytest.raises(ValueError, match="family_rate_limits"):
+        parse_family_limits(text)

@@ -122,7 +122,7 @@ class Throttles(RestObserver):
         self.waits.append(wait_s)
 
 
-async def test_a_huge_retry_after_is_capped_and_pauses_every_caller_even_without_a_retry(
+async def test_a_huge_retry_after_is_capped_and_pauses_its_family_even_without_a_retry(
     rest_for: Callable[..., GenesysRest],
 ) -> None:
     server = Server(429, {"Retry-After": "86400"})
@@ -133,7 +133,30 @@ async def test_a_huge_retry_after_is_capped_and_pauses_every_caller_even_without
         await rest.request("GET", "/api/v2/thing", attempts=1)
     assert info.value.retry_after == 5.0
     assert observer.waits == [5.0]
-    assert 4.0 < rest.budget.delay(time.time()) <= 5.0
+    assert 4.0 < rest.budgets.for_path("/api/v2/thing").delay(time.time()) <= 5.0
+    assert rest.budgets.for_path("/api/v2/notifications/channels").delay(time.time()) == 0.0
+
+
+class TokenBudgetServer(Server):
+    """429s naming the token's own budget in ``ErrorBody.limit`` (§4.1, §4.5)."""
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return super().__call__(request)
+        limit = {"key": "client.credentials.token.rate.per.minute", "namespace": "platform.api"}
+        body = {"code": "too.many.requests.retry.after", "limit": limit}
+        return httpx.Response(429, json=body, headers={"Retry-After": "3"})
+
+
+async def test_a_429_for_the_tokens_own_budget_pauses_every_family(
+    rest_for: Callable[..., GenesysRest],
+) -> None:
+    backoff = Backoff(base_s=0.0, cap_s=0.0, max_retry_after_s=5.0)
+    rest = rest_for(TokenBudgetServer(429), backoff=backoff)
+    with pytest.raises(RateLimitedError):
+        await rest.request("GET", "/api/v2/analytics/x", attempts=1)
+    for path in ("/api/v2/notifications/channels", "/api/v2/routing/queues", "/api/v2/x"):
+        assert 2.0 < rest.budgets.for_path(path).delay(time.time()) <= 3.0
 
 
 async def test_an_api_error_carries_the_retry_after_of_its_answer(

@@ -6,7 +6,9 @@ Modules:
     metrics            the analytics vocabulary: real metric names, dimensions, statuses, units
     regions            Genesys regions and their API/login hosts
     token              the OAuth token answer and the refresh rule
-    budget             one OAuth client's request budget, learned from ``inin-ratelimit-*``
+    budget             an OAuth client's request budgets, one per endpoint family (``inin-ratelimit-*``)
+    paging             following a listing's ``nextUri`` to its end, with loop and page-cap guards
+    rejections         the topics a subscription answer refused (``ignoreErrors=true``, §5.6)
     events             what the stream hands on: TopicEvent, BackfillEvent, Gap, DeadLetter, ...
     inputs             what the channel session is fed (REST outcomes, socket events, ticks)
     actions            what the channel session asks the shell to do

@@ -1,4 +1,11 @@
-"""One OAuth client's request budget, shared by every REST caller of that client.
+"""One OAuth client's request budgets, shared by every REST caller of that client.
+
+Genesys counts a token's requests in one budget across endpoints and keeps stricter limits of
+its own for some services (docs/genesys-api.md §4.5), so the client keeps one
+:class:`RequestBudget` per endpoint family (:class:`RequestBudgets`, :func:`family_of`): each
+learns from its own family's answers, and a 429 pauses its family only — an analytics storm
+does not hold up channel recovery. A 429 whose ``ErrorBody.limit.namespace`` is
+``platform.api`` (the token's own budget) pauses every family (:meth:`RequestBudgets.throttled`).
 
 Genesys puts ``inin-ratelimit-count``, ``inin-ratelimit-allowed`` and ``inin-ratelimit-reset``
 on its answers (docs/genesys-api.md §4.3; read as "requests used in this window", "requests
@@ -14,7 +21,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["RequestBudget"]
+__all__ = ["FAMILIES", "PLATFORM_NAMESPACE", "RequestBudget", "RequestBudgets", "family_of"]
+
+FAMILIES = ("notifications", "analytics", "directory", "other")
+"""The endpoint families of the Platform API, each with a budget of its own."""
+PLATFORM_NAMESPACE = "platform.api"
+"""The ``Limit.namespace`` of the token's own budget (a 429 for it pauses every family)."""
+_PREFIXES = (
+    ("/api/v2/notifications", "notifications"),
+    ("/api/v2/analytics", "analytics"),
+    ("/api/v2/routing", "directory"),
+    ("/api/v2/users", "directory"),
+)
+
+
+def family_of(path: str) -> str:
+    """The endpoint family of a Platform API path (one of :data:`FAMILIES`)."""
+    for prefix, family in _PREFIXES:
+        if path.startswith(prefix):
+            return family
+    return "other"
 
 
 class RequestBudget:
@@ -60,3 +86,39 @@ class RequestBudget:
         """Count a request about to go out (so concurrent callers see it at once)."""
         if self._remaining is not None:
             self._remaining -= 1
+
+
+class RequestBudgets:
+    """One :class:`RequestBudget` per endpoint family, made on first use.
+
+    Args:
+        reserve: as for :class:`RequestBudget`, in every family.
+    """
+
+    def __init__(self, reserve: int = 1) -> None:
+        self.reserve = reserve
+        self._budgets: dict[str, RequestBudget] = {}
+
+    def for_path(self, path: str) -> RequestBudget:
+        """The budget of the family ``path`` belongs to."""
+        return self.of_family(family_of(path))
+
+    def of_family(self, family: str) -> RequestBudget:
+        """The budget of ``family`` (one of :data:`FAMILIES`)."""
+        budget = self._budgets.get(family)
+        if budget is None:
+            budget = self._budgets[family] = RequestBudget(self.reserve)
+        return budget
+
+    def throttled(self, path: str, retry_after: float, now: float, namespace: str | None) -> None:
+        """A 429 on ``path``: its family waits, or every family for the token's own budget.
+
+        Args:
+            path: the request path.
+            retry_after: seconds to wait.
+            now: epoch seconds.
+            namespace: the answer's ``ErrorBody.limit.namespace``, if any.
+        """
+        families = FAMILIES if namespace == PLATFORM_NAMESPACE else (family_of(path),)
+        for family in families:
+            self.of_family(family).throttled(retry_after, now)

@@ -7,8 +7,10 @@
 2. an ``/api/v2/**`` request needs a valid bearer token (401 otherwise); the
    :class:`~pipeline.emulator.state.tokens.Principal` it speaks for is stored on the request
    for the handler (:func:`principal_of`);
-3. it is counted against its OAuth client's budget (429 over it), and every answer carries the
-   ``inin-ratelimit-*`` headers.
+3. it is counted against its token's budget and its endpoint family's, if one is configured
+   (429 over either, :mod:`~pipeline.emulator.state.ratelimit`), and every answer carries the
+   ``inin-ratelimit-*`` headers; a login call counts against the login family's budget only,
+   keyed by the client id of its Basic header.
 
 Every answer carries ``ININ-Correlation-Id``; a refusal (:class:`EmulatorError`, or aiohttp's
 own 404/400) becomes an ``ErrorBody`` that echoes it as ``contextId``. Each answered request is
@@ -26,8 +28,9 @@ from aiohttp import web
 
 from pipeline.emulator.errors import EmulatorError
 from pipeline.emulator.http.answers import json_response
+from pipeline.emulator.http.login import basic_credentials
 from pipeline.emulator.state.org import OrgState
-from pipeline.emulator.state.tokens import Principal
+from pipeline.emulator.state.tokens import ClientId, Principal
 
 __all__ = ["PRINCIPAL_KEY", "RequestGate", "RequestRecord", "principal_of"]
 
@@ -79,10 +82,11 @@ class RequestGate:
             if request.path.startswith("/api/v2"):
                 principal = self._authenticate(request)
                 client_id = principal.client_id
-                decision = self._state.limiter.check(principal.client_id, self._now())
-                extra_headers = decision.headers()
-                if not decision.allowed:
-                    raise decision.error()
+                extra_headers = self._count(request.path, principal.client_id, principal.token_id)
+            elif request.path.startswith("/oauth"):
+                login_client, _ = basic_credentials(request.headers.get("Authorization"))
+                if login_client is not None:
+                    extra_headers = self._count(request.path, ClientId(login_client), None)
             response = await handler(request)
         except EmulatorError as exc:
             response = json_response(exc.body(correlation_id), exc.status, exc.headers)
@@ -95,6 +99,13 @@ class RequestGate:
             RequestRecord(self._now(), request.method, request.path, response.status, client_id)
         )
         return response
+
+    def _count(self, path: str, client_id: ClientId, token_id: str | None) -> dict[str, str]:
+        """Count the request against its budgets; its rate-limit headers, or a 429."""
+        decision = self._state.limiter.check(client_id, self._now(), token_id=token_id, path=path)
+        if not decision.allowed:
+            raise decision.error()
+        return decision.headers() if decision.allowed_limit else {}
 
     def _raise_planned_fault(self, path: str) -> None:
         """Answer with a planned REST fault, if one matches (login and Platform API only)."""
