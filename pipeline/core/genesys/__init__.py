@@ -6,7 +6,7 @@ Modules:
     metrics            the analytics vocabulary: real metric names, dimensions, statuses, units
     regions            Genesys regions and their API/login hosts
     token              the OAuth token answer and the refresh rule
-    budget             an OAuth client's request budgets, one per endpoint family (``inin-ratelimit-*``)
+    budget             an OAuth client's request budgets, one per endpoint family
     paging             following a listing's ``nextUri`` to its end, with loop and page-cap guards
     rejections         the topics a subscription answer refused (``ignoreErrors=true``, §5.6)
     events             what the stream hands on: TopicEvent, BackfillEvent, Gap, DeadLetter, ...
