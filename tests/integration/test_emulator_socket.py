@@ -229,6 +229,28 @@ async def test_a_second_socket_kicks_the_first(
                 assert (await next_frame(second))["eventBody"] == {"message": "pong"}
 
 
+async def test_the_second_socket_carries_on_with_the_first_ones_feed(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory()
+    assert emulator.emulator is not None
+    hub = emulator.emulator.sockets
+    async with org_of(emulator) as org:
+        channel = await org.channel([f"v2.analytics.queues.{org.queue_ids()[0]}.observations"])
+        async with websockets.connect(channel["connectUri"]) as first:
+            await served(first)
+            first_session = hub.get(channel["id"])
+            assert first_session is not None
+            async with websockets.connect(channel["connectUri"]) as second:
+                await served(second)
+                second_session = hub.get(channel["id"])
+                assert second_session is not None
+                assert second_session is not first_session
+                assert second_session.feed is first_session.feed  # nothing re-baselined
+                # The kicked socket sends no more (stepped on the emulator's own loop).
+                assert await asyncio.to_thread(emulator.call, first_session.step())
+
+
 async def test_the_21st_channel_evicts_the_oldest_and_tells_its_socket(
     emulator_factory: Callable[..., EmulatorThread],
 ) -> None:

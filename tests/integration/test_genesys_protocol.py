@@ -18,8 +18,9 @@ from pipeline.core.genesys.events import BackfillEvent, Gap, StreamEvent
 from pipeline.core.genesys.frames import TopicEvent
 from pipeline.core.genesys.session import SessionState
 from pipeline.core.genesys.session_settings import SessionSettings
+from pipeline.emulator.clock import ManualClock
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from pipeline.emulator.state.faults import EvictChannel, ExpireToken
+from pipeline.emulator.state.faults import EvictChannel, ExpireToken, SendSocketClosing
 from pipeline.emulator.thread import EmulatorThread
 from pipeline.genesys.auth import TokenProvider
 from pipeline.genesys.rest import GenesysRest
@@ -218,3 +219,50 @@ async def test_an_analytics_429_storm_does_not_hold_up_channel_recovery(
         analytics.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await analytics
+
+
+# -- §5.8: socket_closing comes a minute before the close ---------------------------------------
+
+
+async def test_socket_closing_a_minute_ahead_is_a_make_before_break_handover(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    clock = ManualClock()  # the emulator's time: the minute passes only when we say
+    emulator = emulator_factory(clock=clock, queues=2, agents=10)
+    assert emulator.emulator is not None
+    assert emulator.config.socket_closing_delay_s == 60.0  # the documented default
+    quiet = SessionSettings(heartbeat_timeout_s=30.0, backoff_base_s=0.05, backoff_cap_s=0.3)
+    async with streaming(emulator, queue_topics(emulator), quiet) as (stream, collector):
+        await until(
+            lambda: (
+                stream.session.state is SessionState.LIVE
+                and bool(collector.audits(AuditKind.BACKFILL_FINISHED))
+            ),
+            seconds(15),
+            message="live",
+        )
+        channel = stream.session.channel_id
+        assert channel is not None
+        emulator.inject(SendSocketClosing(channel))  # no delay named: the configured minute
+        await asyncio.to_thread(emulator.step)  # the notice goes out now
+        await until(
+            lambda: (
+                bool(collector.audits(AuditKind.SOCKET_REPLACED))
+                and stream.session.state is SessionState.LIVE
+            ),
+            seconds(10),
+            message="the replacement socket took over",
+        )
+        clock.advance(60.0)  # the announced close is due: it finds the old socket gone
+        await asyncio.to_thread(emulator.step)
+        [closing] = collector.audits(AuditKind.SOCKET_CLOSING)
+        assert closing.details == {"socket_id": 1, "replacing": True}
+        assert stream.session.socket_id == 2
+        assert stream.session.channel_id == channel  # same channel, new socket
+        assert collector.of(Gap) == []
+        assert [b for b in collector.of(BackfillEvent) if b.reason == "gap"] == []
+        sent = [f.kind for f in emulator.emulator.frames.frames(channel)]
+        assert sent.count("socket_closing") == 1
+        await until(
+            lambda: stream.session.state is SessionState.LIVE, seconds(5), message="still live"
+        )

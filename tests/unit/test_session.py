@@ -271,10 +271,10 @@ def test_session_recreates_the_channel_when_the_replacement_gets_404() -> None:
     assert audit_kinds(actions) == ["socket.open_failed", "socket.disconnected", "gap.opened"]
 
 
-def test_session_waits_for_the_replacement_when_the_old_socket_closes_first() -> None:
+def test_session_waits_for_the_replacement_when_the_old_socket_drops_first() -> None:
     session = live_session()
     session.handle(received(T0 + 10, 1, CLOSING))
-    actions = session.handle(SocketClosed(T0 + 11, 1, 1001, "going away"))
+    actions = session.handle(SocketClosed(T0 + 11, 1, None, "no close frame"))
     assert plain(actions) == []  # no HEAD: the replacement already tells us
     assert state_of(session) is SessionState.CONNECTING
 

@@ -24,6 +24,7 @@ from pipeline.core.genesys.inputs import (
     FrameReceived,
     SocketClosed,
     SocketOpened,
+    SocketOpenFailed,
     Started,
     Subscribed,
     Tick,
@@ -229,3 +230,54 @@ def test_a_revocation_of_every_token_drops_the_new_channel_too() -> None:
     session.handle(revoked)
     assert session.channel_id is None
     assert plain(session.handle(Subscribed(TOKEN_1 - 296))) == [FetchToken(force=True)]
+
+
+# -- socket_closing (§5.8): a minute's notice, one socket per channel ---------------------------
+
+CLOSING = "v2.system.socket_closing"
+
+
+def test_the_kicked_old_socket_is_a_handover_not_a_gap() -> None:
+    session = live_session()
+    assert plain(session.handle(received(T0 + 10, 1, CLOSING))) == [OpenSocket(2, URI)]
+    # Our replacement's connect makes the service close the old socket (one per channel),
+    # cleanly, before our handshake completes.
+    assert session.handle(SocketClosed(T0 + 10.2, 1, 1000, "another connection")) == []
+    assert state_of(session) is SessionState.CONNECTING
+    actions = session.handle(SocketOpened(T0 + 10.3, 2))
+    assert plain(actions) == []  # no Gap, no Backfill, nothing left to close
+    assert audit_kinds(actions) == ["socket.connected", "socket.replaced"]
+    assert audits(actions)[1].details == {"previous_socket_id": 1}
+    assert snapshot(session) == (SessionState.LIVE, 2, (2,))
+
+
+def test_a_clean_close_after_the_announced_minute_is_a_gap() -> None:
+    session = live_session()
+    session.handle(received(T0 + 10, 1, CLOSING))
+    actions = session.handle(SocketClosed(T0 + 70, 1, 1001, "socket closing"))
+    assert audit_kinds(actions) == ["socket.disconnected", "gap.opened"]
+    actions = session.handle(SocketOpened(T0 + 71, 2))
+    gap = Gap(CH, T0 + 10, T0 + 71, TOPICS, "socket.dropped")
+    assert plain(actions) == [Emit(gap), Backfill("gap", gap, TOPICS)]
+
+
+def test_a_handover_whose_replacement_fails_is_a_gap_from_the_old_sockets_last_frame() -> None:
+    session = live_session()
+    session.handle(received(T0 + 10, 1, CLOSING))
+    session.handle(SocketClosed(T0 + 10.2, 1, 1000, "another connection"))
+    actions = session.handle(SocketOpenFailed(T0 + 11, 2, "refused", 503))
+    assert plain(actions) == [CheckChannel(CH)]
+    assert audit_kinds(actions) == ["socket.open_failed", "socket.disconnected", "gap.opened"]
+    assert audits(actions)[1].details == {
+        "socket_id": 1, "cause": "socket.dropped", "code": 1000, "reason": "another connection"
+    }  # fmt: skip
+    assert audits(actions)[2].details == {"started_at": T0 + 10}
+
+
+def test_a_handover_whose_replacement_gets_404_builds_a_new_channel() -> None:
+    session = live_session()
+    session.handle(received(T0 + 10, 1, CLOSING))
+    session.handle(SocketClosed(T0 + 10.2, 1, 1000, "another connection"))
+    actions = session.handle(SocketOpenFailed(T0 + 11, 2, "not found", 404))
+    assert plain(actions) == [CreateChannel()]
+    assert session.channel_id is None

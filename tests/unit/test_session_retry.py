@@ -241,7 +241,7 @@ def test_session_new_backfill_supersedes_a_waiting_retry() -> None:
     session.handle(BackfillFinished(T0 + 1, ok=False, reason="503"))
     assert session.next_deadline() == T0 + 1.25
     session.handle(received(T0 + 1.1, 1, "v2.system.socket_closing"))
-    session.handle(SocketClosed(T0 + 1.15, 1, 1001, "going away"))
+    session.handle(SocketClosed(T0 + 1.15, 1, None, "no close frame"))  # a drop: a gap
     actions = session.handle(SocketOpened(T0 + 1.2, 2))
     assert [a.reason for a in actions if isinstance(a, Backfill)] == ["gap"]
     assert session.next_deadline() == T0 + 1.2 + 70  # the stale retry is gone

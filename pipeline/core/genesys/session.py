@@ -47,8 +47,11 @@ Inside LIVE, without leaving it:
 * Watchdog: any frame on the streaming socket counts. After ``heartbeat_timeout_s`` of
   silence → ``SendPing``; nothing within ``ping_timeout_s`` → close it and recover (§5.3).
 * ``socket_closing`` → ``OpenSocket`` (same URI); when it opens, ``CloseSocket(old)``:
-  make before break, no gap. If the replacement fails, the old socket carries on until it
-  goes, then normal recovery runs.
+  make before break, no gap. The service allows one socket per channel (§5.4), so our
+  replacement's connect closes the old socket, often before our handshake completes: a
+  clean close within ``socket_closing_lead_s`` (§5.8: a minute) while the replacement opens
+  is that handover, not a gap. If the replacement fails, the old socket carries on until it
+  goes (or, handed over already, the gap starts at its last frame), then normal recovery runs.
 * Extension: re-subscribe ``extend_margin_s`` before ``expires`` (§5.4). A 404 or 401 on it
   builds a new channel in the background, opens its socket, then closes the old one
   (``channel.rolled_over``).
@@ -215,6 +218,15 @@ class _Socket:
 
 
 @dataclass(frozen=True, slots=True)
+class _Handover:
+    """The streaming socket closed cleanly while its replacement opens (socket_closing)."""
+
+    socket: _Socket
+    code: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Pending:
     call: Call
     channel_id: str | None
@@ -260,6 +272,7 @@ class ChannelSession:
         self._channel: _Channel | None = None
         self._live: _Socket | None = None
         self._opening: _Socket | None = None
+        self._handover: _Handover | None = None
         self._backoff_open = self._was_live = False
         self._gap: Gap | None = None
         self._backfills = BackfillSchedule(
@@ -602,6 +615,7 @@ class ChannelSession:
             unwanted = 0 < socket_id <= self._last_socket_id and not live
             return [CloseSocket(socket_id, "unwanted")] if unwanted else []
         old, self._live, self._opening = self._live, sock, None
+        handed, self._handover = self._handover, None
         sock.last_frame_at = now
         self._attempt = self._fresh_channels = 0
         self._backoff_open = False
@@ -616,6 +630,10 @@ class ChannelSession:
             else:
                 replaced = AuditKind.SOCKET_REPLACED
                 out.append(self._audit(now, replaced, sock.channel_id, previous_socket_id=old.id))
+        elif handed is not None:  # the old socket already closed: the channel moved over
+            replaced = AuditKind.SOCKET_REPLACED
+            previous = handed.socket.id
+            out.append(self._audit(now, replaced, sock.channel_id, previous_socket_id=previous))
         if self._gap is not None:
             gap = replace(self._gap, ended_at=max(now, self._gap.started_at))
             self._gap = None
@@ -638,6 +656,15 @@ class ChannelSession:
             self._audit(now, AuditKind.SOCKET_OPEN_FAILED, sock.channel_id, **facts)
         ]
         gone = status == 404  # a 404 on the upgrade: the channel is gone (§5.4, UNVERIFIED)
+        handed, self._handover = self._handover, None
+        if handed is not None:
+            # The old socket closed for a replacement that never came: the gap starts at its
+            # last frame, and normal recovery follows.
+            self._live, old = handed.socket, handed.socket
+            out += self._lose_live(now, old, "socket.dropped", None, handed.code, handed.reason)
+            if gone:
+                out += self._forget(sock.channel_id, "channel gone")
+            return out
         live = self._live
         if live is not None and live.channel_id == sock.channel_id:
             # A socket_closing replacement failed: the old socket carries on until it goes.
@@ -655,12 +682,31 @@ class ChannelSession:
     def _on_closed(self, event: SocketClosed) -> list[Action]:
         live = self._live
         if live is not None and event.socket_id == live.id:
+            if self._is_handover(event, live):
+                self._live, self._handover = None, _Handover(live, event.code, event.reason)
+                return []
             return self._lose_live(
                 event.now, live, "socket.dropped", None, event.code, event.reason
             )
         if self._opening is not None and event.socket_id == self._opening.id:
             return self._on_open_failed(event.now, event.socket_id, event.reason, None)
         return []  # a socket already forgotten (replaced, closed by us): nothing to do
+
+    def _is_handover(self, event: SocketClosed, live: _Socket) -> bool:
+        # One socket per channel (§5.4): our replacement's connect makes the service close the
+        # old socket, and from then on it delivers the channel's notifications to the new one
+        # (BELIEF), so nothing falls between. It is that close when it is clean (a close
+        # frame), comes while the replacement on the same channel opens, and comes sooner than
+        # the service's own close, a minute after socket_closing (§5.8). Edge case left: a
+        # service that closes earlier than it announced, while our handshake is in flight.
+        opening, lead = self._opening, self._settings.socket_closing_lead_s
+        return (
+            event.code is not None
+            and live.closing_at is not None
+            and event.now - live.closing_at < lead
+            and opening is not None
+            and opening.channel_id == live.channel_id
+        )
 
     def _lose_live(
         self,
@@ -701,6 +747,7 @@ class ChannelSession:
             return out
         frame = event.frame
         if isinstance(frame, SocketClosing):
+            live.closing_at = event.now if live.closing_at is None else live.closing_at
             ch = self._channel
             replacing = self._opening is None and ch is not None and ch.id == live.channel_id
             facts = {"socket_id": live.id, "replacing": replacing}

@@ -13,6 +13,11 @@ time and takes one :meth:`SocketSession.step`, which, in order:
 Every frame sent goes to the :class:`~.frames.FrameLog`. Time is read from ``now`` (emulator
 time), never from the event loop, so a test with a manual clock can advance it and call
 ``step()`` itself instead of waiting for the writer.
+
+A socket kicked by a newer one on the same channel (one socket per channel, §5.4)
+:meth:`~SocketSession.hand_over` its feed to it: the channel's notifications carry on on the
+new socket from where the old one stopped, nothing re-baselined or skipped (BELIEF: the
+service delivers a channel's notifications to whichever socket is current).
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class SocketSession:
         topics_of: current subscriptions of the channel.
         bodies_for: current bodies of a topic (the simulation).
         now: emulator time in seconds.
+        feed: the channel's feed, handed over by the socket this one replaced; None starts a
+            new one (its topics baselined).
     """
 
     def __init__(
@@ -75,6 +82,7 @@ class SocketSession:
         topics_of: Callable[[], tuple[str, ...]],
         bodies_for: Callable[[str], list[dict[str, object]]],
         now: Callable[[], float],
+        feed: TopicFeed | None = None,
     ) -> None:
         self.ws = ws
         self._transport = transport
@@ -85,7 +93,8 @@ class SocketSession:
         self._topics_of = topics_of
         self._bodies_for = bodies_for
         self._now = now
-        self._feed = TopicFeed(config.frame_interval_s, config.send_initial_state)
+        self._feed = feed or TopicFeed(config.frame_interval_s, config.send_initial_state)
+        self._handed_over = False
         self._last_heartbeat = now()
         self._held: dict[str, _Pending] = {}
         self._closing_at: float | None = None
@@ -112,11 +121,27 @@ class SocketSession:
             True when the socket is gone (dropped, or closed after ``socket_closing``).
         """
         async with self._stepping:
+            if self._handed_over:
+                return True
             if await self._run_socket_actions():
                 return True
             await self._maybe_heartbeat()
             await self._send_due_events()
             return False
+
+    @property
+    def feed(self) -> TopicFeed:
+        """What this socket sent of each topic (handed to the socket that replaces it)."""
+        return self._feed
+
+    async def hand_over(self) -> TopicFeed:
+        """Stop sending and give up the feed, for the socket that replaces this one.
+
+        Waits for a step in progress, so every frame the feed counts as sent was sent here.
+        """
+        async with self._stepping:
+            self._handed_over = True
+            return self._feed
 
     async def send_system(self, topic: str, body: dict[str, Any]) -> None:
         """Send a system message (``no_longer_subscribed``, ``token_revoked``)."""

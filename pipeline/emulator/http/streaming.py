@@ -2,7 +2,8 @@
 §5.4).
 
 A client opens ``ws://host:port/channels/{id}`` (the channel's ``connectUri``). The channel
-must be live (404 otherwise); a second socket on the same channel kicks the first (§5.4).
+must be live (404 otherwise); a second socket on the same channel kicks the first (§5.4) and
+takes over its feed, so the channel's notifications continue on it without a gap.
 
 :class:`SocketHub` knows the live :class:`~.sockets.SocketSession` of each channel. Whatever
 ends a channel (expiry, eviction, a revoked token, a fault) hands the
@@ -112,8 +113,11 @@ class ChannelSocketApi:
         channel_id = request.match_info["channel_id"]
         kicked = self._state.channels.connect_socket(channel_id, self._now())
         old = self._hub.get(channel_id)
+        feed = None
         if kicked and old is not None:
-            # Close code for the kicked socket is UNVERIFIED; 1000 with a reason.
+            # The new socket carries on from where the old one stopped (nothing lost or sent
+            # twice: BELIEF). Close code for the kicked socket is UNVERIFIED; 1000, a reason.
+            feed = await old.hand_over()
             await old.close(1000, b"another connection to this channel")
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
@@ -127,6 +131,7 @@ class ChannelSocketApi:
             topics_of=functools.partial(self._topics, channel_id),
             bodies_for=self._bodies_for,
             now=self._now,
+            feed=feed,
         )
         self._hub.attach(session)
         log.info("socket connected on channel %s", channel_id)
