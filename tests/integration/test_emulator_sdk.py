@@ -249,3 +249,31 @@ def test_sdk_pages_through_queue_members_by_next_uri(
 
     queues = routing.get_routing_queues(page_size=25)
     assert (queues.total, queues.page_count, queues.next_uri) == (1, 1, None)
+
+
+def test_sdk_sees_a_whole_call_403_or_rejected_entries_for_a_restricted_queue(
+    emulator_factory: Callable[..., EmulatorThread],
+) -> None:
+    emulator = emulator_factory(queues=3, agents=6, restricted_queues=1)
+    api = gc.ApiClient(host=emulator.base_url).get_client_credentials_token(
+        DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+    )
+    notifications = gc.NotificationsApi(api)
+    channel = notifications.post_notifications_channels()
+    allowed, hidden = [f"v2.analytics.queues.{q}.observations" for q in _queue_ids(api)[1:]]
+    topics = [model(gc.ChannelTopic, id=t) for t in (allowed, hidden)]
+    with pytest.raises(ApiException) as info:
+        notifications.put_notifications_channel_subscriptions(channel.id, topics)
+    assert info.value.status == 403
+    assert orjson.loads(info.value.body)["code"] == "notification.unauthorized.topic"
+    assert notifications.get_notifications_channel_subscriptions(channel.id).entities == []
+
+    listing = notifications.put_notifications_channel_subscriptions(
+        channel.id, topics, ignore_errors=True
+    )
+    states = {t.id: (t.state, t.rejection_reason, t.missing_permissions) for t in listing.entities}
+    assert states[allowed] == ("Permitted", None, None)
+    assert states[hidden][0] == "Rejected"
+    assert states[hidden][2] == ["analytics:queueObservation:view"]
+    subscribed = notifications.get_notifications_channel_subscriptions(channel.id).entities
+    assert [t.id for t in subscribed] == [allowed]
