@@ -47,7 +47,9 @@ def test_emulator_time_and_simulation_follow_the_clock() -> None:
 
 async def test_step_ends_channels_that_expired_on_the_clock() -> None:
     clock = ManualClock(EPOCH.timestamp())
-    emulator = Emulator(EmulatorConfig(queues=2, agents=4), clock=clock)
+    # The channel's own 24 h, not its token's 86399 s: keep it from ending with the token.
+    config = EmulatorConfig(queues=2, agents=4, channels_die_with_token=False)
+    emulator = Emulator(config, clock=clock)
     state = emulator.state
     grant = state.tokens.issue("emulator-client", "emulator-secret", "client_credentials", 0.0)
     who = state.tokens.authenticate(f"Bearer {grant.access_token}", 0.0)
