@@ -281,3 +281,13 @@ def test_a_handover_whose_replacement_gets_404_builds_a_new_channel() -> None:
     actions = session.handle(SocketOpenFailed(T0 + 11, 2, "not found", 404))
     assert plain(actions) == [CreateChannel()]
     assert session.channel_id is None
+
+
+def test_a_token_of_unknown_expiry_ends_the_roll_overs_instead_of_looping() -> None:
+    session = _live_on_short_token()
+    session.handle(Tick(TOKEN_1 - 300))
+    assert plain(session.handle(TokenReady(TOKEN_1 - 299))) == [CreateChannel()]
+    session.handle(ChannelCreated(TOKEN_1 - 298, CH2, URI2, EXPIRES + 3600))
+    session.handle(Subscribed(TOKEN_1 - 297))
+    session.handle(SocketOpened(TOKEN_1 - 296, 2))
+    assert session.next_deadline() == TOKEN_1 - 296 + 70  # the watchdog only

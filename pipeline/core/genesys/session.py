@@ -497,8 +497,8 @@ class ChannelSession:
             return []
         forced, self._need_token, self._force_token = self._force_token, False, False
         outlive, self._outlive = self._outlive, None
-        if event.expires_at is not None:
-            self._token_expires_at = event.expires_at
+        # None: the shell does not know, and then no channel made with it is rolled over.
+        self._token_expires_at = event.expires_at
         audit = self._audit(event.now, AuditKind.TOKEN_REFRESHED, forced=forced)
         return [audit, *self._roll_to_new_token(event.expires_at, outlive)]
 
