@@ -13,6 +13,7 @@
     ├── FrameError             a notification frame we cannot parse (goes to the DLQ)
     ├── DecodeError            a Kafka record value a worker cannot decode (bytes, where, why)
     ├── PublishError           Kafka refused or lost a record
+    │   └── RecordRejectedError  Kafka will never take this record (too large, invalid)
     ├── SchemaError            a schema is missing, invalid or incompatible
     └── DashboardError         the external dashboard refused a push
 
@@ -40,6 +41,7 @@ __all__ = [
     "PipelineError",
     "PublishError",
     "RateLimitedError",
+    "RecordRejectedError",
     "SchemaError",
     "SubscriptionError",
 ]
@@ -184,6 +186,22 @@ class PublishError(PipelineError):
     """Kafka refused a record or could not be reached."""
 
     retriable = True
+
+
+class RecordRejectedError(PublishError):
+    """Kafka will never take this record (too large, invalid): retrying cannot help.
+
+    Args:
+        record: the record (a ``pipeline.kafka.producer.OutRecord``), for its dead letter.
+        error: librdkafka's error text.
+    """
+
+    retriable = False
+
+    def __init__(self, record: object, error: str) -> None:
+        self.record = record
+        self.error = error
+        super().__init__(f"Kafka refuses a record for {getattr(record, 'topic', '?')}: {error}")
 
 
 class SchemaError(PipelineError):
