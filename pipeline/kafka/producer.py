@@ -261,7 +261,7 @@ class KafkaPublisher:
         entry = self._pending.get(ident)
         if entry is None or ident in self._waiting:
             return  # re-produced after a fatal error, or already failed: the new copy reports
-        record, sent_at, attempt = entry
+        record, sent_at, _ = entry
         if err is None:
             del self._pending[ident]
             self.delivered += 1
@@ -381,7 +381,7 @@ class KafkaPublisher:
         return len(self._pending)
 
     async def aclose(self, timeout_s: float = 30.0) -> int:
-        """Flush within ``timeout_s`` and stop; returns how many records were left unacknowledged."""
+        """Flush within ``timeout_s`` and stop; returns how many records were left unacked."""
         left = await self.flush(timeout_s)
         if self._poller is not None:
             self._poller.cancel()

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer
 
-from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.errors import RecordRejectedError
+from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.producer import KafkaPublisher, OutRecord, PublishObserver
 from pipeline.local.broker import LocalBroker
 from pipeline.local.process import free_port
