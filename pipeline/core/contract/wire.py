@@ -224,6 +224,13 @@ def _bytes(value: bytes) -> bytes:
     return (_LENGTH[n] if n < 64 else zigzag_varint(n)) + bytes(value)
 
 
+_PLAIN: Final[dict[str, Callable[[Any], bytes]]] = {
+    "string": _string,
+    "int": _zigzag_int,
+    "long": zigzag_varint,
+}
+
+
 def _expression(
     i: int, name: str, base: str, index: int | None, memo: bool, env: dict[str, Any]
 ) -> str:
@@ -236,7 +243,7 @@ def _expression(
     if base == "null":  # a null field writes nothing (and its value is not even read)
         return "b''"
     if base in ("int", "long", "string"):
-        plain = {"string": _string, "int": _zigzag_int, "long": zigzag_varint}[base]
+        plain = _PLAIN[base]
         encode = plain if index is None else lambda v: prefix + plain(v)
         if memo:
             table = _Memo(encode)
