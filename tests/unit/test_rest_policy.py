@@ -180,3 +180,39 @@ async def test_a_session_login_is_one_request() -> None:
         with pytest.raises(AuthError, match="gave up after 1 attempt"):
             await tokens.token(force=True, attempts=1)
     assert login.logins == 1
+
+
+class Garbage(Server):
+    """Answers every API call with 200 and ``body`` (not what the API promises)."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__(200)
+        self.body = body
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return super().__call__(request)
+        self.calls += 1
+        return httpx.Response(200, content=self.body)
+
+
+@pytest.mark.parametrize("body", [b"<html>maintenance</html>", b'{"id": "ch"', b"\xff\xfe"])
+async def test_a_2xx_that_is_not_json_is_retried_then_a_clear_error(
+    body: bytes, rest_for: Callable[[Server], GenesysRest]
+) -> None:
+    server = Garbage(body)
+    rest = rest_for(server)
+    with pytest.raises(ApiError, match="not JSON") as info:
+        await rest.request("GET", "/api/v2/thing")
+    assert (info.value.status, info.value.code) == (200, "response.malformed")
+    assert server.calls == 3  # retried like a server fault, up to the attempts allowed
+
+
+@pytest.mark.parametrize("body", [b"[]", b"{}", b'{"id": "ch"}', b'{"id": 1, "connectUri": 2}'])
+async def test_a_channel_answer_without_its_fields_is_an_error_the_session_retries(
+    body: bytes, rest_for: Callable[[Server], GenesysRest]
+) -> None:
+    rest = rest_for(Garbage(body))
+    with pytest.raises(ApiError, match="id and connectUri") as info:
+        await rest.create_channel(attempts=1)
+    assert (info.value.status, info.value.code) == (200, "response.malformed")
