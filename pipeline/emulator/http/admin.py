@@ -7,7 +7,8 @@
 - ``GET  /__emulator/requests``: every HTTP request answered (method, path, status).
 - ``POST /__emulator/faults``: ``{"type": "drop_socket", "channel_id": "..."}``; the types are
   the keys of :data:`FAULT_TYPES`, other keys are the fault's fields. ``fail_requests`` takes
-  ``count``, ``status``, ``retry_after``, ``path_prefix``, ``code``.
+  ``count``, ``status``, ``retry_after``, ``path_prefix``, ``code``; ``rest_garbage`` (200
+  with a body that is not JSON) takes ``count`` and ``path_prefix``.
 - ``POST /__emulator/faults/clear``: forget planned faults.
 """
 
@@ -37,6 +38,7 @@ FAULT_TYPES: dict[str, type[faults.Fault]] = {
     "resume_heartbeats": faults.ResumeHeartbeats,
     "malformed_frames": faults.MalformedFrames,
     "truncated_frames": faults.TruncatedFrames,
+    "oversized_frames": faults.OversizedFrames,
     "duplicate_frames": faults.DuplicateFrames,
     "reorder_frames": faults.ReorderFrames,
     "expire_channel": faults.ExpireChannel,
@@ -172,6 +174,12 @@ class AdminApi:
                 )
             except (KeyError, ValueError, TypeError) as exc:
                 raise web.HTTPBadRequest(reason=f"bad fail_requests: {exc}") from exc
+            return json_response({"planned": doc})
+        if doc.get("type") == "rest_garbage":
+            try:
+                self._state.faults.answer_garbage(int(doc["count"]), doc.get("path_prefix"))
+            except (KeyError, ValueError, TypeError) as exc:
+                raise web.HTTPBadRequest(reason=f"bad rest_garbage: {exc}") from exc
             return json_response({"planned": doc})
         fault = parse_fault(doc)
         try:

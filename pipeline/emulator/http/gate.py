@@ -3,7 +3,8 @@
 :class:`RequestGate` is the aiohttp middleware. In order (docs/genesys-api.md §4, §10):
 
 1. a request to ``/oauth/**`` or ``/api/v2/**`` may be answered by a planned REST fault
-   (:meth:`~pipeline.emulator.state.faults.FaultPlan.take_request_fault`);
+   (:meth:`~pipeline.emulator.state.faults.FaultPlan.take_request_fault`): an error, or a
+   200 whose body is not JSON;
 2. an ``/api/v2/**`` request needs a valid bearer token (401 otherwise); the
    :class:`~pipeline.emulator.state.tokens.Principal` it speaks for is stored on the request
    for the handler (:func:`principal_of`);
@@ -34,6 +35,7 @@ __all__ = ["PRINCIPAL_KEY", "RequestGate", "RequestRecord", "principal_of"]
 PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 _CORRELATION_HEADER = "ININ-Correlation-Id"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_GARBAGE = "<html><body>Service temporarily unavailable (maintenance)</body></html>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +77,19 @@ class RequestGate:
         client_id: str | None = None
         extra_headers: dict[str, str] = {}
         try:
-            self._raise_planned_fault(request.path)
-            if request.path.startswith("/api/v2"):
+            garbage = self._raise_planned_fault(request.path)
+            if garbage is not None:
+                response: web.StreamResponse = garbage
+            elif request.path.startswith("/api/v2"):
                 principal = self._authenticate(request)
                 client_id = principal.client_id
                 decision = self._state.limiter.check(principal.client_id, self._now())
                 extra_headers = decision.headers()
                 if not decision.allowed:
                     raise decision.error()
-            response = await handler(request)
+                response = await handler(request)
+            else:
+                response = await handler(request)
         except EmulatorError as exc:
             response = json_response(exc.body(correlation_id), exc.status, exc.headers)
         except web.HTTPException as exc:
@@ -96,12 +102,22 @@ class RequestGate:
         )
         return response
 
-    def _raise_planned_fault(self, path: str) -> None:
-        """Answer with a planned REST fault, if one matches (login and Platform API only)."""
+    def _raise_planned_fault(self, path: str) -> web.Response | None:
+        """Answer with a planned REST fault, if one matches (login and Platform API only).
+
+        Returns:
+            The garbage answer of a ``garbage`` fault, else None.
+
+        Raises:
+            EmulatorError: the planned error answer.
+        """
         if path.startswith(("/api/v2", "/oauth")):
             fault = self._state.faults.take_request_fault(path, self._now())
+            if fault is not None and fault.garbage:
+                return web.Response(status=200, text=_GARBAGE, content_type="text/html")
             if fault is not None:
                 raise fault.error()
+        return None
 
     def _authenticate(self, request: web.Request) -> Principal:
         """Check the bearer token and remember who it speaks for (401 otherwise)."""
