@@ -10,7 +10,8 @@
   and sequence numbers, so a broker outage shorter than that neither loses nor duplicates a
   record. A record whose delivery still fails is produced again after a full-jitter backoff,
   for as long as it takes: a long outage only keeps the buffer full (and the caller blocked).
-  A record that reached the broker just before its acknowledgement was lost can then be in
+  The first acknowledgement after failures ends every backoff: Kafka is back, so the records
+  waiting for their next attempt are produced at once. A record that reached the broker just before its acknowledgement was lost can then be in
   the log twice; its ``event_id`` lets consumers drop the copy.
 - **Rejected records**: a record Kafka will never take (larger than ``message.max.bytes``,
   invalid) is not retried: :meth:`publish` raises :class:`~pipeline.errors.RecordRejectedError`
@@ -266,6 +267,8 @@ class KafkaPublisher:
             del self._pending[ident]
             self.delivered += 1
             self._notify(self._observer.on_delivered, record, time.monotonic() - sent_at)
+            if self._waiting:
+                self._release_waiting()
         elif err.fatal() or err.code() in _REPLACE:
             self._fatal = self._fatal or err.str()  # the poll loop replaces the producer
         elif err.code() in _REJECTED:
@@ -292,6 +295,14 @@ class KafkaPublisher:
         delay = full_jitter(attempt - 1, base, cap, random.random)
         loop = asyncio.get_running_loop()
         self._waiting[ident] = loop.call_later(delay, self._produce_again, ident)
+
+    def _release_waiting(self) -> None:
+        """Kafka took a record: produce every record waiting for a retry now."""
+        waiting = list(self._waiting.items())
+        self._waiting.clear()
+        for ident, handle in waiting:
+            handle.cancel()
+            self._produce_again(ident)
 
     def _produce_again(self, ident: int) -> None:
         self._waiting.pop(ident, None)
