@@ -11,8 +11,9 @@
   record. A record whose delivery still fails is produced again after a full-jitter backoff,
   for as long as it takes: a long outage only keeps the buffer full (and the caller blocked).
   The first acknowledgement after failures ends every backoff: Kafka is back, so the records
-  waiting for their next attempt are produced at once. A record that reached the broker just before its acknowledgement was lost can then be in
-  the log twice; its ``event_id`` lets consumers drop the copy.
+  waiting for their next attempt are produced at once. A record that reached the broker
+  just before its acknowledgement was lost can then be in the log twice; its ``event_id``
+  lets consumers drop the copy.
 - **Rejected records**: a record Kafka will never take (larger than ``message.max.bytes``,
   invalid) is not retried: :meth:`publish` raises :class:`~pipeline.errors.RecordRejectedError`
   when librdkafka refuses it at once, and the observer's ``on_rejected`` hears of one the

@@ -142,6 +142,11 @@ class ProducerService:
         self.ops: OpsServer | None = None
 
     @property
+    def streams(self) -> tuple[ChannelStream, ...]:
+        """The shard's channel streams (empty until the plan is resolved)."""
+        return tuple(self._streams)
+
+    @property
     def frames(self) -> int:
         """Genesys events (stream and backfill) handled since start."""
         return 0 if self._writer is None else self._writer.frames
