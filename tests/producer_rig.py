@@ -41,6 +41,7 @@ from tests.conftest import seconds
 from tests.polling import until
 
 __all__ = [
+    "EMULATOR",
     "FAST",
     "PARTITIONS",
     "SLACK_S",
@@ -64,7 +65,10 @@ PARTITIONS = 3
 SLACK_S = 0.5
 """A frame in flight when a socket dies was sent just before the client's last frame arrived;
 this much slack covers loopback latency between the emulator's clock and the producer's."""
-EMULATOR = {"queues": 4, "agents": 24, "speed": 60.0, "frame_interval_s": 0.2, "heartbeat_s": 0.5}
+EMULATOR: dict[str, Any] = {
+    "queues": 4, "agents": 24, "speed": 60.0, "frame_interval_s": 0.2, "heartbeat_s": 0.5,
+}  # fmt: skip
+"""The emulator every row starts from: a small center, fast, with heartbeats every 0.5 s."""
 
 
 def spec_file(tmp_path: Path, queue_names: list[str]) -> Path:
@@ -84,9 +88,10 @@ Read = tuple[str | None, int, dict[str, Any]]
 
 
 def read_topics(
-    endpoints: Endpoints, topics: dict[str, int], idle_s: float = 1.0
+    endpoints: Endpoints, topics: dict[str, int], idle_s: float = 1.0, min_s: float = 1.5
 ) -> dict[str, list[Read]]:
-    """Every record of ``topics`` (name → partitions) from the beginning, until quiet."""
+    """Every record of ``topics`` (name → partitions) from the beginning, until quiet for
+    ``idle_s`` (and ``min_s`` after the start: the first fetch takes a moment)."""
     registry = SchemaRegistryClient({"url": endpoints.schema_registry_url})
     deserializer = AvroDeserializer(registry)
     consumer = Consumer(
@@ -94,9 +99,9 @@ def read_topics(
     )
     consumer.assign([TopicPartition(t, p, -2) for t, n in topics.items() for p in range(n)])
     out: dict[str, list[Read]] = {t: [] for t in topics}
-    idle_since = time.monotonic()
+    started = idle_since = time.monotonic()
     try:
-        while time.monotonic() - idle_since < idle_s:
+        while time.monotonic() - idle_since < idle_s or time.monotonic() - started < min_s:
             msg = consumer.poll(0.2)
             if msg is None or msg.error() is not None:
                 continue
@@ -307,7 +312,7 @@ def producer_config(
             api_url=emulator.base_url,
         ),
         KafkaSettings(bootstrap_servers=endpoints.bootstrap_servers, **(kafka or {})),
-        RegistrySettings(url=endpoints.schema_registry_url, **(registry or {})),
+        RegistrySettings(**{"url": endpoints.schema_registry_url, **(registry or {})}),
         ProducerSettings(
             topic_prefix=f"t{uuid.uuid4().hex[:8]}",
             partitions=PARTITIONS,

@@ -9,11 +9,28 @@ production, the emulator runs its contact center at 60× and sends heartbeats ev
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
+import orjson
 import pytest
+from pydantic import SecretStr
 
+from pipeline.core.contract.mapping import map_event
+from pipeline.core.genesys.backfill import observation_events, plan_snapshot
+from pipeline.core.http_policy import Backoff
+from pipeline.emulator.clock import ManualClock
+from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from pipeline.emulator.state.faults import (
     DropSocket,
     EvictChannel,
@@ -27,10 +44,16 @@ from pipeline.emulator.state.faults import (
     TruncatedFrames,
 )
 from pipeline.emulator.thread import EmulatorThread
+from pipeline.genesys.client import genesys_client
+from pipeline.kafka.registry import register_contract
+from pipeline.local.broker import LocalBroker
+from pipeline.local.process import free_port
 from pipeline.local.stack import Endpoints
+from pipeline.services import producer as producer_module
 from tests.conftest import seconds
 from tests.polling import until
-from tests.producer_rig import start_rig
+from tests.producer_rig import EMULATOR, PARTITIONS, read_topics, spec_file, start_rig
+from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 
@@ -236,3 +259,299 @@ async def test_fault_oversized_and_malformed_frames(
     (too_big,) = [d for d in outcome.dlq if not d["raw"]]
     assert "frame over the 1048576-byte limit" in too_big["reason"]
     assert [d["code"] for d in outcome.audits("socket.disconnected")] == [1009]
+
+
+@pytest.fixture
+async def proxied_broker(tmp_path: Path) -> AsyncIterator[tuple[str, TcpProxy]]:
+    """A private broker that advertises a proxy in front of it; yields (bootstrap, proxy)."""
+    proxy_port = free_port()
+    broker = LocalBroker(tmp_path / "broker", advertised_port=proxy_port)
+    await asyncio.to_thread(broker.start)
+    proxy = TcpProxy(broker.port, proxy_port)
+    await proxy.start()
+    try:
+        yield f"127.0.0.1:{proxy_port}", proxy
+    finally:
+        await proxy.aclose()
+        broker.stop()
+
+
+async def test_fault_kafka_unreachable_longer_than_the_delivery_timeout(
+    emulator_factory: Factory,
+    endpoints: Endpoints,
+    tmp_path: Path,
+    proxied_broker: tuple[str, TcpProxy],
+) -> None:
+    """Fault: Kafka cut (TCP proxy) for several delivery timeouts (1.5 s each). / System:
+    records kept and produced again, the buffer fills (300), the stream blocks; the blocked
+    interval becomes a publish.stalled gap, backfilled once Kafka is back. / Check: no record
+    lost (every frame in Kafka or in the backfilled gap), none duplicated beyond event ids."""
+    bootstrap, proxy = proxied_broker
+    rig = await start_rig(
+        emulator_factory,
+        replace(endpoints, bootstrap_servers=bootstrap),
+        tmp_path,
+        kafka={"delivery_timeout_ms": 1500},
+        settings={"max_in_flight": 300, "publish_stall_s": 1.0},
+    )
+    failures = rig.service.metrics.delivery_failures._value
+    proxy.cut()
+    await until(
+        lambda: failures.get() >= 2 * 300, seconds(30), message="two rounds of delivery timeouts"
+    )
+    assert rig.service.stats().in_flight >= 300  # bounded: the stream waits instead
+    proxy.restore()
+    stalls = rig.service.metrics.publish_stalls._value
+    await until(lambda: stalls.get() >= 1, seconds(30), message="the stall recorded as a gap")
+    await rig.live_with_events()
+    outcome = await rig.finish()
+    tally = outcome.account()
+    assert "publish.stalled" in [d["reason"] for d in outcome.audits("gap.closed")]
+    failed = outcome.audits("publish.failed")  # summarised: one per topic and minute
+    assert failed
+    assert all(d["retrying"] for d in failed)
+    assert tally.in_kafka > 0
+
+
+@pytest.fixture
+def quick_registry_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry an unavailable registry within a second (production: up to 30 s apart)."""
+    monkeypatch.setattr(producer_module, "REGISTRY_BACKOFF", Backoff(0.05, 0.3))
+
+
+async def proxied_registry(endpoints: Endpoints) -> TcpProxy:
+    proxy = TcpProxy(urlsplit(endpoints.schema_registry_url).port or 80)
+    await proxy.start()
+    return proxy
+
+
+@pytest.mark.usefixtures("quick_registry_retries")
+async def test_fault_registry_down_at_start_and_mid_run(
+    emulator_factory: Factory, endpoints: Endpoints, tmp_path: Path
+) -> None:
+    """Fault: the schema registry refuses connections at start, and again once streaming.
+    / System: start-up retries with backoff, alive (/healthz 200) but not ready (/readyz 503
+    says why); ids are resolved once, so the outage mid-run changes nothing. / Check: every
+    frame in Kafka or in a backfilled gap."""
+    proxy = await proxied_registry(endpoints)
+    proxy.cut()
+    try:
+        rig = await start_rig(
+            emulator_factory,
+            endpoints,
+            tmp_path,
+            registry={"url": f"http://127.0.0.1:{proxy.listen_port}"},
+            wait_live=False,
+        )
+        waiting = "waiting for the schema registry"
+        await until(
+            lambda: any(waiting in r for r in rig.service.readiness()),
+            seconds(10),
+            message="not ready, waiting for the registry",
+        )
+        assert rig.service.ops is not None
+        async with httpx.AsyncClient(base_url=rig.service.ops.url) as ops:
+            assert (await ops.get("/healthz")).status_code == 200
+            ready = await ops.get("/readyz")
+        assert ready.status_code == 503
+        assert "is unreachable" in ready.json()["reasons"][0]
+        proxy.restore()
+        await rig.live_with_events()
+        proxy.cut()
+        await rig.live_with_events(30)
+        outcome = await rig.finish()
+    finally:
+        await proxy.aclose()
+    outcome.account()
+    assert outcome.audits("subscription.validated")
+
+
+@pytest.mark.usefixtures("quick_registry_retries")
+async def test_fault_registry_hung(
+    emulator_factory: Factory, endpoints: Endpoints, tmp_path: Path
+) -> None:
+    """Fault: the schema registry accepts connections and never answers. / System: every
+    registry call times out (0.5 s here, 10 s by default) and start-up retries; not ready
+    meanwhile, never stuck. / Check: not ready with a timeout reason, then streaming once it
+    answers, every frame in Kafka or in a backfilled gap."""
+    proxy = await proxied_registry(endpoints)
+    proxy.hang()
+    try:
+        rig = await start_rig(
+            emulator_factory,
+            endpoints,
+            tmp_path,
+            registry={"url": f"http://127.0.0.1:{proxy.listen_port}", "timeout_s": 0.5},
+            wait_live=False,
+        )
+        await until(
+            lambda: any("Timeout" in r for r in rig.service.readiness()),
+            seconds(15),
+            message="not ready: the registry timed out",
+        )
+        proxy.restore()
+        await rig.live_with_events()
+        outcome = await rig.finish()
+    finally:
+        await proxy.aclose()
+    outcome.account()
+
+
+async def _connected(http: httpx.AsyncClient) -> int:
+    state = (await http.get("/__emulator/state")).json()
+    return sum(bool(c["socketConnected"]) for c in state["channels"])
+
+
+async def _state_connected(http: httpx.AsyncClient) -> bool:
+    return await _connected(http) > 0
+
+
+async def _state_disconnected(http: httpx.AsyncClient) -> bool:
+    return await _connected(http) == 0
+
+
+async def _more_than(count: Callable[[], Awaitable[int]], n: int) -> bool:
+    return await count() > n
+
+
+async def _produce(spec: Path, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pipeline", "produce", str(spec), env=env, stdout=out, stderr=out
+        )
+
+
+async def _expected_observations(base_url: str, topics: list[str], now: float) -> dict[Any, Any]:
+    """What a snapshot of the emulator's queue observations says now (its clock stands still)."""
+    values: dict[Any, Any] = {}
+    async with genesys_client(base_url, DEMO_CLIENT_ID, SecretStr(DEMO_CLIENT_SECRET)) as rest:
+        for body in plan_snapshot(topics, now).observation_queries:
+            for event in observation_events(await rest.queue_observations(body), now, "initial"):
+                for r in map_event(event, ingest_ms=0, instance="test"):
+                    values[(r.entity_id, r.metric, r.qualifier, r.media_type)] = (r.count, r.value)
+    return values
+
+
+async def _kill_and_restart(
+    thread: EmulatorThread,
+    clock: ManualClock,
+    spec: Path,
+    env: dict[str, str],
+    log: Path,
+    runs: list[asyncio.subprocess.Process],
+    initial_backfills: Callable[[], Awaitable[int]],
+) -> float:
+    """Run the producer, SIGKILL it, change the org, run it again, stop it; when it restarted."""
+    async with httpx.AsyncClient(base_url=thread.base_url) as admin:
+        runs.append(await _produce(spec, env, log))
+        await until(lambda: _state_connected(admin), seconds(30), message="the first run streams")
+        clock.advance(30)
+        thread.step()  # every topic that changed sends a frame
+        await until(
+            lambda: _more_than(initial_backfills, 0),
+            seconds(30),
+            message="the first run's initial backfill",
+            poll_s=0.3,
+        )
+        runs[0].kill()
+        assert await runs[0].wait() == -signal.SIGKILL
+        await until(
+            lambda: _state_disconnected(admin), seconds(10), message="the emulator saw it go"
+        )
+        clock.advance(300)  # the org changes while nobody listens
+        thread.step()
+        restarted_at = time.time()
+        runs.append(await _produce(spec, env, log))
+        await until(
+            lambda: _more_than(initial_backfills, 1),
+            seconds(30),
+            message="the restart's initial backfill",
+            poll_s=0.3,
+        )
+        runs[1].send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(runs[1].wait(), seconds(30))
+        assert code == 0, "the restarted producer did not stop cleanly (see producer.log)"
+    return restarted_at
+
+
+async def test_fault_producer_killed_and_restarted(
+    emulator_factory: Factory, endpoints: Endpoints, tmp_path: Path
+) -> None:
+    """Fault: the producer process is SIGKILLed, the org changes while it is down, and it is
+    started again. / System: nothing is kept locally; the new run makes a new channel and its
+    initial backfill writes the current state. / Check: every frame sent is in Kafka, the
+    restart's observation records equal the org's state, and the audit shows the restart."""
+    clock = ManualClock()
+    thread = emulator_factory(clock=clock, **{**EMULATOR, "keep_frame_text": True})
+    assert thread.emulator is not None
+    queues = thread.emulator.center.queues[:4]
+    spec = spec_file(tmp_path, [q.name for q in queues])
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    await asyncio.to_thread(register_contract, endpoints.schema_registry_url, prefix)
+    env = {
+        **os.environ,
+        "GENESYS_API_URL": thread.base_url,
+        "GENESYS_CLIENT_ID": DEMO_CLIENT_ID,
+        "GENESYS_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+        "KAFKA_BOOTSTRAP_SERVERS": endpoints.bootstrap_servers,
+        "SCHEMA_REGISTRY_URL": endpoints.schema_registry_url,
+        "PIPELINE_TOPIC_PREFIX": prefix,
+        "PIPELINE_PARTITIONS": str(PARTITIONS),
+        "PIPELINE_OPS_PORT": "0",
+        "PIPELINE_OPS_HOST": "127.0.0.1",
+        "PIPELINE_HEARTBEAT_S": "0.5",
+    }
+    audit_topic = {f"{prefix}.audit": 1}
+
+    async def initial_backfills() -> int:
+        read = await asyncio.to_thread(read_topics, endpoints, audit_topic, 0.3, 1.0)
+        kinds = [orjson.loads(v["details_json"]) for _, _, v in read[f"{prefix}.audit"]
+                 if v["kind"] == "backfill.finished"]  # fmt: skip
+        return sum(d["backfill"] == "initial" for d in kinds)
+
+    runs: list[asyncio.subprocess.Process] = []
+    try:
+        restarted_at = await _kill_and_restart(
+            thread, clock, spec, env, tmp_path / "producer.log", runs, initial_backfills
+        )
+    finally:
+        for run in runs:
+            if run.returncode is None:
+                run.kill()
+                await run.wait()
+    now = clock.time()
+    topics = [f"v2.analytics.queues.{q.id}.observations" for q in queues]
+    expected = await _expected_observations(thread.base_url, topics, now)
+    read = await asyncio.to_thread(
+        read_topics, endpoints, {f"{prefix}.metrics": PARTITIONS, f"{prefix}.audit": 1}
+    )
+    metrics = [v for _, _, v in read[f"{prefix}.metrics"]]
+    audit = sorted((v for _, _, v in read[f"{prefix}.audit"]), key=lambda v: v["at"])
+
+    sent = [f for f in thread.emulator.frames.frames() if f.kind == "event"]
+    delivered = {v["correlation_id"] for v in metrics}
+    assert sent, "the first run got frames"
+    assert [f for f in sent if f.correlation_id not in delivered] == []
+
+    def restart_values(after: float) -> dict[Any, Any]:
+        return {
+            (v["entity_id"], v["metric"], v["qualifier"], v["media_type"]): (v["count"], v["value"])
+            for v in metrics
+            if v["backfill"] and v["ingest_time"].timestamp() >= after
+            and (v["entity_id"], v["metric"], v["qualifier"], v["media_type"]) in expected
+        }  # fmt: skip
+
+    assert expected
+    assert restart_values(restarted_at) == expected
+    before = restart_values(0)
+    first_run = {
+        (v["entity_id"], v["metric"], v["qualifier"], v["media_type"]): (v["count"], v["value"])
+        for v in metrics
+        if v["backfill"] and v["ingest_time"].timestamp() < restarted_at
+    }
+    assert any(first_run.get(k) != v for k, v in expected.items()), "the org did not change"
+    assert before
+    kinds = [(v["kind"], v["at"].timestamp() >= restarted_at) for v in audit]
+    restart = kinds.index(("subscription.validated", True))
+    assert ("producer.heartbeat", False) in kinds[:restart]
+    assert ("backfill.finished", True) in kinds[restart:]
