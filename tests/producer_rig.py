@@ -135,7 +135,6 @@ class Outcome:
     metrics: list[dict[str, Any]]
     audit: list[dict[str, Any]]
     dlq: list[dict[str, Any]]
-    ignore_before: float = 0.0
 
     def audits(self, kind: str) -> list[dict[str, Any]]:
         """The details of every audit record of ``kind``, oldest first."""
@@ -146,7 +145,7 @@ class Outcome:
         """Check the accounting rule (module docstring); returns how frames were covered."""
         sent = [
             f for f in self.frames
-            if f.kind == "event" and self.ignore_before <= f.wall < self.stopped_at - SLACK_S
+            if f.kind == "event" and f.wall < self.stopped_at - SLACK_S
         ]  # fmt: skip
         by_correlation: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for value in self.metrics:
@@ -272,11 +271,15 @@ class Rig:
             message="one more gap, then live",
         )
 
-    async def finish(self, ignore_before: float = 0.0) -> Outcome:
+    async def finish(self) -> Outcome:
         """Stop the producer, read its topics, and return what it left."""
         self.stop.set()
         stopped_at = time.time()
         await asyncio.wait_for(self.task, seconds(30))
+        return await self.outcome(stopped_at)
+
+    async def outcome(self, stopped_at: float) -> Outcome:
+        """What the producer left in Kafka; frames sent from ``stopped_at`` on do not count."""
         topics = {f"{self.prefix}.metrics": PARTITIONS, f"{self.prefix}.audit": 1}
         topics[f"{self.prefix}.dlq"] = 1
         read = await asyncio.to_thread(read_topics, self.endpoints, topics)
@@ -287,7 +290,6 @@ class Rig:
             [v for _, _, v in read[f"{self.prefix}.metrics"]],
             [v for _, _, v in read[f"{self.prefix}.audit"]],
             [v for _, _, v in read[f"{self.prefix}.dlq"]],
-            ignore_before,
         )
 
 

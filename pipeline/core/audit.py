@@ -64,6 +64,7 @@ class AuditKind(enum.StrEnum):
     # the channel session
     TOKEN_REFRESHED = "token.refreshed"  # noqa: S105 - a kind, not a password
     TOKEN_FAILED = "token.failed"  # noqa: S105 - a kind, not a password
+    TOKEN_REJECTED = "token.rejected"  # noqa: S105 - a kind, not a password
     CHANNEL_CREATED = "channel.created"
     CHANNEL_CREATE_FAILED = "channel.create.failed"
     CHANNEL_CREATE_REJECTED = "channel.create.rejected"
@@ -269,6 +270,10 @@ AUDIT_KINDS: Final[Mapping[AuditKind, KindSpec]] = {
         (DetailField("forced", "bool", "the cached token was refused (401, token_revoked)"),),
     ),
     AuditKind.TOKEN_FAILED: KindSpec("getting a token failed; retried", _SESSION, _REST_FAILED),
+    AuditKind.TOKEN_REJECTED: KindSpec(
+        "the login service refused the credentials for good (4xx); the session stops", _SESSION,
+        _REJECTED,
+    ),
     AuditKind.CHANNEL_CREATED: KindSpec(
         "a notification channel was created", _SESSION, (_EXPIRES_AT,)
     ),

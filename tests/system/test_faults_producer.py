@@ -44,6 +44,7 @@ from pipeline.emulator.state.faults import (
     TruncatedFrames,
 )
 from pipeline.emulator.thread import EmulatorThread
+from pipeline.errors import ChannelFailedError
 from pipeline.genesys.client import genesys_client
 from pipeline.kafka.registry import register_contract
 from pipeline.local.broker import LocalBroker
@@ -161,6 +162,29 @@ async def test_fault_token_expiry_and_revocation(
     if revoke:
         assert outcome.audits("system.token_revoked")
         assert any(d["forced"] for d in outcome.audits("token.refreshed"))
+
+
+async def test_fault_credentials_refused_mid_run(
+    emulator_factory: Factory, endpoints: Endpoints, tmp_path: Path
+) -> None:
+    """Fault: the token is revoked and the login service then refuses the credentials (401).
+    / System: the session fails for good (token.rejected), every channel stops and the
+    service ends with ChannelFailedError naming the cause (exit 1), never exit 0. / Check:
+    the cause on one line; every frame before the refusal in Kafka."""
+    rig = await start_rig(emulator_factory, endpoints, tmp_path)
+    emulator = rig.emulator.emulator
+    assert emulator is not None
+    emulator.state.faults.fail_requests(1000, 401, None, "/oauth")
+    refused_at = time.time()
+    for token_id in emulator.state.tokens.token_ids():
+        rig.emulator.inject(RevokeToken(token_id))
+    with pytest.raises(ChannelFailedError) as failed:
+        await asyncio.wait_for(rig.task, seconds(20))
+    assert "\n" not in str(failed.value)
+    assert "failed for good: token.rejected: status 401" in str(failed.value)
+    outcome = await rig.outcome(refused_at)
+    outcome.account()
+    assert [d["status"] for d in outcome.audits("token.rejected")] == [401]
 
 
 async def test_fault_429_storm(

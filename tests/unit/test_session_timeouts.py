@@ -102,9 +102,9 @@ def test_session_fails_when_the_login_refuses_the_credentials() -> None:
     session = ChannelSession(TOPICS, SETTINGS, zero)
     session.handle(Started(T0))
     actions = session.handle(TokenFailed(T0 + 1, "login refused: invalid_client", None, 401))
-    assert audit_kinds(actions) == ["subscribe.rejected", "session.stopped"]
+    assert audit_kinds(actions) == ["token.rejected", "session.stopped"]
     assert state_of(session) is SessionState.FAILED
-    assert session.failure == "subscribe.rejected: status 401, login refused: invalid_client"
+    assert session.failure == "token.rejected: status 401, login refused: invalid_client"
 
 
 def test_session_retries_a_login_that_is_unavailable() -> None:

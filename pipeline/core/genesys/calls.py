@@ -73,7 +73,10 @@ FAILED_KIND: Final = {
 }
 """The audit kind of a failure the session recovers from, per call."""
 
-REJECTED_KIND: Final = {Call.CREATE: AuditKind.CHANNEL_CREATE_REJECTED}
+REJECTED_KIND: Final = {
+    Call.TOKEN: AuditKind.TOKEN_REJECTED,
+    Call.CREATE: AuditKind.CHANNEL_CREATE_REJECTED,
+}
 """The audit kind of a ``FATAL`` failure; calls not listed use ``SUBSCRIBE_REJECTED``."""
 
 ANSWERED_BY: Final[dict[type, tuple[Call, ...]]] = {
