@@ -13,11 +13,12 @@ record in Kafka twice is the same record (same event id, same values).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,14 @@ from pipeline.emulator.http.frames import SentFrame
 from pipeline.emulator.thread import EmulatorThread
 from pipeline.genesys.stream import ChannelStream
 from pipeline.kafka.registry import register_contract
+from pipeline.local.broker import LocalBroker
+from pipeline.local.process import free_port
 from pipeline.local.stack import Endpoints
 from pipeline.services.producer import ProducerConfig, ProducerService
 from pipeline.settings import GenesysSettings, KafkaSettings, ProducerSettings, RegistrySettings
 from tests.conftest import seconds
 from tests.polling import until
+from tests.tcp_proxy import TcpProxy
 
 __all__ = [
     "EMULATOR",
@@ -48,6 +52,7 @@ __all__ = [
     "Outcome",
     "Rig",
     "Tally",
+    "proxied_broker",
     "read_topics",
     "spec_file",
     "start_rig",
@@ -359,6 +364,16 @@ async def start_rig(
     return rig
 
 
-def with_endpoints(endpoints: Endpoints, **changes: str) -> Endpoints:
-    """``endpoints`` with some addresses replaced (a private broker, a proxied registry)."""
-    return replace(endpoints, **changes)
+@contextlib.asynccontextmanager
+async def proxied_broker(workdir: Path) -> AsyncIterator[tuple[str, TcpProxy]]:
+    """A private broker that advertises a proxy in front of it; yields (bootstrap, proxy)."""
+    proxy_port = free_port()
+    broker = LocalBroker(workdir, advertised_port=proxy_port)
+    await asyncio.to_thread(broker.start)
+    proxy = TcpProxy(broker.port, proxy_port)
+    await proxy.start()
+    try:
+        yield f"127.0.0.1:{proxy_port}", proxy
+    finally:
+        await proxy.aclose()
+        broker.stop()

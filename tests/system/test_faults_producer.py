@@ -47,13 +47,18 @@ from pipeline.emulator.thread import EmulatorThread
 from pipeline.errors import ChannelFailedError
 from pipeline.genesys.client import genesys_client
 from pipeline.kafka.registry import register_contract
-from pipeline.local.broker import LocalBroker
-from pipeline.local.process import free_port
 from pipeline.local.stack import Endpoints
 from pipeline.services import producer as producer_module
 from tests.conftest import seconds
 from tests.polling import until
-from tests.producer_rig import EMULATOR, PARTITIONS, read_topics, spec_file, start_rig
+from tests.producer_rig import (
+    EMULATOR,
+    PARTITIONS,
+    proxied_broker,
+    read_topics,
+    spec_file,
+    start_rig,
+)
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -286,31 +291,23 @@ async def test_fault_oversized_and_malformed_frames(
 
 
 @pytest.fixture
-async def proxied_broker(tmp_path: Path) -> AsyncIterator[tuple[str, TcpProxy]]:
-    """A private broker that advertises a proxy in front of it; yields (bootstrap, proxy)."""
-    proxy_port = free_port()
-    broker = LocalBroker(tmp_path / "broker", advertised_port=proxy_port)
-    await asyncio.to_thread(broker.start)
-    proxy = TcpProxy(broker.port, proxy_port)
-    await proxy.start()
-    try:
-        yield f"127.0.0.1:{proxy_port}", proxy
-    finally:
-        await proxy.aclose()
-        broker.stop()
+async def private_broker(tmp_path: Path) -> AsyncIterator[tuple[str, TcpProxy]]:
+    """A broker of this test's own behind a TCP proxy; yields (bootstrap, proxy)."""
+    async with proxied_broker(tmp_path / "broker") as broker:
+        yield broker
 
 
 async def test_fault_kafka_unreachable_longer_than_the_delivery_timeout(
     emulator_factory: Factory,
     endpoints: Endpoints,
     tmp_path: Path,
-    proxied_broker: tuple[str, TcpProxy],
+    private_broker: tuple[str, TcpProxy],
 ) -> None:
     """Fault: Kafka cut (TCP proxy) for several delivery timeouts (1.5 s each). / System:
     records kept and produced again, the buffer fills (300), the stream blocks; the blocked
     interval becomes a publish.stalled gap, backfilled once Kafka is back. / Check: no record
     lost (every frame in Kafka or in the backfilled gap), none duplicated beyond event ids."""
-    bootstrap, proxy = proxied_broker
+    bootstrap, proxy = private_broker
     rig = await start_rig(
         emulator_factory,
         replace(endpoints, bootstrap_servers=bootstrap),
