@@ -3,6 +3,7 @@ no sockets), and count attempts in one place."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -12,7 +13,7 @@ from pydantic import SecretStr
 
 from pipeline.core.http_policy import Backoff, is_retriable
 from pipeline.errors import ApiError, AuthError, RateLimitedError
-from pipeline.genesys.auth import TokenProvider
+from pipeline.genesys.auth import TokenObserver, TokenProvider
 from pipeline.genesys.rest import GenesysRest, RestObserver
 
 API = "https://api.example.test"
@@ -216,3 +217,25 @@ async def test_a_channel_answer_without_its_fields_is_an_error_the_session_retri
     with pytest.raises(ApiError, match="id and connectUri") as info:
         await rest.create_channel(attempts=1)
     assert (info.value.status, info.value.code) == (200, "response.malformed")
+
+
+async def test_a_login_429_with_a_huge_retry_after_waits_the_cap_only() -> None:
+    class Throttled:
+        def __call__(self, request: httpx.Request) -> httpx.Response:
+            return httpx.Response(429, headers={"Retry-After": "86400"}, json={})
+
+    waits: list[float] = []
+
+    class Observer(TokenObserver):
+        def on_login_throttled(self, wait_s: float) -> None:
+            waits.append(wait_s)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(Throttled())) as http:
+        backoff = Backoff(base_s=0.0, cap_s=0.0, max_retry_after_s=0.01)
+        tokens = TokenProvider(
+            http, LOGIN, "id", SecretStr("s"), backoff=backoff, observer=Observer()
+        )
+        with pytest.raises(RateLimitedError) as info:
+            await asyncio.wait_for(tokens.token(attempts=3), 5)
+    assert waits == [0.01, 0.01]
+    assert info.value.retry_after == 0.01
