@@ -77,8 +77,16 @@ retry waits ``uniform(0, backoff_base_s)``. ``attempt`` counts delays since the 
 went live (or the last successful extension). After a socket failure the HEAD goes at once;
 the backoff sits before the next ``OpenSocket``.
 
-Edge cases not handled: a shell that never answers an action stalls that step (the shell
-owns I/O timeouts); times must not go backwards; a Stop drops an open gap unreported.
+Timeouts: the shell owns I/O timeouts, but a REST call or socket open still unanswered after
+``call_timeout_s`` counts as failed without an answer (retried like a network error), so a
+shell bug cannot park the session. A ``PublishStalled`` (the shell's sink blocked longer than
+``publish_stall_s``, so nothing was read meanwhile) on a live stream is a gap of its own,
+reason ``publish.stalled``, from the stall's start to now, with its backfill. A refused login
+(4xx on the token call) is final: ``token.rejected``, FAILED, and :attr:`failure` says why.
+
+Edge cases not handled: a backfill has no timeout of its own (its REST calls have theirs,
+and its sink may legitimately block while Kafka is away); times must not go backwards; a Stop
+drops an open gap unreported.
 
 This module is long because it holds one state machine: every transition reads and writes
 the same few facts (token, channel, sockets, gap), and the order of ``_advance`` is the
