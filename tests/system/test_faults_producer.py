@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,10 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 import pytest
-from pydantic import SecretStr
 
-from pipeline.core.contract.mapping import map_event
-from pipeline.core.genesys.backfill import observation_events, plan_snapshot
 from pipeline.core.http_policy import Backoff
 from pipeline.emulator.clock import ManualClock
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
@@ -45,12 +40,12 @@ from pipeline.emulator.state.faults import (
 )
 from pipeline.emulator.thread import EmulatorThread
 from pipeline.errors import ChannelFailedError
-from pipeline.genesys.client import genesys_client
 from pipeline.kafka.registry import register_contract
 from pipeline.local.stack import Endpoints
 from pipeline.services import producer as producer_module
 from tests.conftest import seconds
 from tests.polling import until
+from tests.producer_process import expected_observations, kill_and_restart
 from tests.producer_rig import (
     EMULATOR,
     PARTITIONS,
@@ -418,83 +413,6 @@ async def test_fault_registry_hung(
     outcome.account()
 
 
-async def _connected(http: httpx.AsyncClient) -> int:
-    state = (await http.get("/__emulator/state")).json()
-    return sum(bool(c["socketConnected"]) for c in state["channels"])
-
-
-async def _state_connected(http: httpx.AsyncClient) -> bool:
-    return await _connected(http) > 0
-
-
-async def _state_disconnected(http: httpx.AsyncClient) -> bool:
-    return await _connected(http) == 0
-
-
-async def _more_than(count: Callable[[], Awaitable[int]], n: int) -> bool:
-    return await count() > n
-
-
-async def _produce(spec: Path, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    with log.open("ab") as out:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pipeline", "produce", str(spec), env=env, stdout=out, stderr=out
-        )
-
-
-async def _expected_observations(base_url: str, topics: list[str], now: float) -> dict[Any, Any]:
-    """What a snapshot of the emulator's queue observations says now (its clock stands still)."""
-    values: dict[Any, Any] = {}
-    async with genesys_client(base_url, DEMO_CLIENT_ID, SecretStr(DEMO_CLIENT_SECRET)) as rest:
-        for body in plan_snapshot(topics, now).observation_queries:
-            for event in observation_events(await rest.queue_observations(body), now, "initial"):
-                for r in map_event(event, ingest_ms=0, instance="test"):
-                    values[(r.entity_id, r.metric, r.qualifier, r.media_type)] = (r.count, r.value)
-    return values
-
-
-async def _kill_and_restart(
-    thread: EmulatorThread,
-    clock: ManualClock,
-    spec: Path,
-    env: dict[str, str],
-    log: Path,
-    runs: list[asyncio.subprocess.Process],
-    initial_backfills: Callable[[], Awaitable[int]],
-) -> float:
-    """Run the producer, SIGKILL it, change the org, run it again, stop it; when it restarted."""
-    async with httpx.AsyncClient(base_url=thread.base_url) as admin:
-        runs.append(await _produce(spec, env, log))
-        await until(lambda: _state_connected(admin), seconds(30), message="the first run streams")
-        clock.advance(30)
-        thread.step()  # every topic that changed sends a frame
-        await until(
-            lambda: _more_than(initial_backfills, 0),
-            seconds(30),
-            message="the first run's initial backfill",
-            poll_s=0.3,
-        )
-        runs[0].kill()
-        assert await runs[0].wait() == -signal.SIGKILL
-        await until(
-            lambda: _state_disconnected(admin), seconds(10), message="the emulator saw it go"
-        )
-        clock.advance(300)  # the org changes while nobody listens
-        thread.step()
-        restarted_at = time.time()
-        runs.append(await _produce(spec, env, log))
-        await until(
-            lambda: _more_than(initial_backfills, 1),
-            seconds(30),
-            message="the restart's initial backfill",
-            poll_s=0.3,
-        )
-        runs[1].send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(runs[1].wait(), seconds(30))
-        assert code == 0, "the restarted producer did not stop cleanly (see producer.log)"
-    return restarted_at
-
-
 async def test_fault_producer_killed_and_restarted(
     emulator_factory: Factory, endpoints: Endpoints, tmp_path: Path
 ) -> None:
@@ -532,7 +450,7 @@ async def test_fault_producer_killed_and_restarted(
 
     runs: list[asyncio.subprocess.Process] = []
     try:
-        restarted_at = await _kill_and_restart(
+        restarted_at = await kill_and_restart(
             thread, clock, spec, env, tmp_path / "producer.log", runs, initial_backfills
         )
     finally:
@@ -542,7 +460,7 @@ async def test_fault_producer_killed_and_restarted(
                 await run.wait()
     now = clock.time()
     topics = [f"v2.analytics.queues.{q.id}.observations" for q in queues]
-    expected = await _expected_observations(thread.base_url, topics, now)
+    expected = await expected_observations(thread.base_url, topics, now)
     read = await asyncio.to_thread(
         read_topics, endpoints, {f"{prefix}.metrics": PARTITIONS, f"{prefix}.audit": 1}
     )
