@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test check unit integration format bench clean
+.PHONY: help install demo test check unit integration faults format bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ unit: $(STAMP)  ## unit tests only (no servers)
 
 integration: $(STAMP)  ## integration tests only
 	$(BIN)/pytest tests/integration
+
+faults: $(STAMP)  ## the fault matrix (tests/system): every fault with its end-to-end accounting
+	$(BIN)/pytest tests/system
 
 format: $(STAMP)  ## apply ruff format and the safe lint fixes
 	$(BIN)/ruff format .

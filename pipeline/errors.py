@@ -10,11 +10,15 @@
     │   ├── AuthError          the login service refused our client credentials
     │   ├── RateLimitedError   429 after the retries we allow (``retry_after`` seconds)
     │   ├── PagingError        a listing's ``nextUri`` loops, leaves the API or never ends
-    │   └── ApiError           any other error answer (status, code, correlation id)
+    │   ├── ApiError           any other error answer (status, code, correlation id)
+    │   └── ChannelFailedError a notification channel failed for good (refused, not retried)
     ├── FrameError             a notification frame we cannot parse (goes to the DLQ)
     ├── DecodeError            a Kafka record value a worker cannot decode (bytes, where, why)
+    ├── EncodeError            a record value the Avro encoder cannot write (a long > 64 bits)
     ├── PublishError           Kafka refused or lost a record
+    │   └── RecordRejectedError  Kafka will never take this record (too large, invalid)
     ├── SchemaError            a schema is missing, invalid or incompatible
+    │   └── RegistryUnavailableError  the registry did not answer (down, hung, 5xx): retry
     └── DashboardError         the external dashboard refused a push
 
 Every class says whether retrying can help (``retriable``) and, when the server said so,
@@ -32,9 +36,11 @@ from pipeline.core.http_policy import is_retriable
 __all__ = [
     "ApiError",
     "AuthError",
+    "ChannelFailedError",
     "ConfigError",
     "DashboardError",
     "DecodeError",
+    "EncodeError",
     "FrameError",
     "GenesysError",
     "InfrastructureError",
@@ -42,6 +48,8 @@ __all__ = [
     "PipelineError",
     "PublishError",
     "RateLimitedError",
+    "RecordRejectedError",
+    "RegistryUnavailableError",
     "SchemaError",
     "SubscriptionError",
 ]
@@ -153,6 +161,22 @@ class ApiError(GenesysError):
         return is_retriable(self.status or None)
 
 
+class ChannelFailedError(GenesysError):
+    """A notification channel's session failed for good: Genesys refused something that
+    retrying cannot heal (credentials, a permission, the topic set).
+
+    Args:
+        index: the channel's position in the shard (0-based).
+        count: channels in the shard.
+        failure: the session's one-line cause (its audit kind and facts).
+    """
+
+    def __init__(self, index: int, count: int, failure: str) -> None:
+        self.index = index
+        self.failure = failure
+        super().__init__(f"notification channel {index + 1} of {count} failed for good: {failure}")
+
+
 class FrameError(PipelineError):
     """A notification frame could not be parsed; it carries what its dead letter needs."""
 
@@ -197,14 +221,44 @@ class DecodeError(PipelineError):
         super().__init__(f"{where}{reason}")
 
 
+class EncodeError(PipelineError, ValueError):
+    """A record holds a value its Avro schema cannot carry (a number outside ``int``/``long``).
+
+    Writing it anyway would put a wrong number in Kafka; the producer dead-letters the record
+    (stage ``encode``) instead.
+    """
+
+
 class PublishError(PipelineError):
     """Kafka refused a record or could not be reached."""
 
     retriable = True
 
 
+class RecordRejectedError(PublishError):
+    """Kafka will never take this record (too large, invalid): retrying cannot help.
+
+    Args:
+        record: the record (a ``pipeline.kafka.producer.OutRecord``), for its dead letter.
+        error: librdkafka's error text.
+    """
+
+    retriable = False
+
+    def __init__(self, record: object, error: str) -> None:
+        self.record = record
+        self.error = error
+        super().__init__(f"Kafka refuses a record for {getattr(record, 'topic', '?')}: {error}")
+
+
 class SchemaError(PipelineError):
     """An Avro schema is missing, invalid, or incompatible with the registered one."""
+
+
+class RegistryUnavailableError(SchemaError):
+    """The schema registry could not be reached, timed out or failed (5xx): try again later."""
+
+    retriable = True
 
 
 class DashboardError(PipelineError):

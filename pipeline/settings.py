@@ -156,18 +156,22 @@ class RegistrySettings(BaseSettings):
     Attributes:
         url: the registry's base URL.
         basic_auth_user_info: ``user:password`` for HTTP basic auth, if the registry needs it.
+        timeout_s: seconds each registry request may take (a hung registry fails each call
+            after this, never hangs the caller).
     """
 
     model_config = SettingsConfigDict(env_prefix="SCHEMA_REGISTRY_", frozen=True, extra="ignore")
 
     url: str = "http://localhost:8081"
     basic_auth_user_info: SecretStr | None = None
+    timeout_s: float = 10.0
 
     def client_config(self) -> dict[str, Any]:
-        """Extra ``SchemaRegistryClient`` settings (auth), secrets included: never log."""
-        if self.basic_auth_user_info is None:
-            return {}
-        return {"basic.auth.user.info": self.basic_auth_user_info.get_secret_value()}
+        """Extra ``SchemaRegistryClient`` settings (auth, timeout), secrets included: never log."""
+        config: dict[str, Any] = {"timeout": self.timeout_s}
+        if self.basic_auth_user_info is not None:
+            config["basic.auth.user.info"] = self.basic_auth_user_info.get_secret_value()
+        return config
 
 
 class ProducerSettings(BaseSettings):
@@ -185,6 +189,16 @@ class ProducerSettings(BaseSettings):
             runs ``pipeline schemas register`` once instead).
         heartbeat_s: seconds between ``producer.heartbeat`` audit records (the workers'
             sign of life on a quiet org; they also carry the dead-letter count).
+        shutdown_timeout_s: the whole shutdown (channels, audit facts, Kafka flush) ends
+            within this many seconds after SIGTERM, whatever Kafka does.
+        publish_stall_s: a hand-off to Kafka blocked longer than this makes that interval a
+            gap of the Genesys stream, backfilled once Kafka takes records again.
+        max_frame_bytes: the largest WebSocket message read from Genesys; a larger one is
+            dead-lettered (without its bytes) and the socket reconnects.
+        max_queued_facts: the producer's own audit facts held while Kafka is unreachable;
+            more are counted and summarised (``audit.suppressed``).
+        max_dead_letter_bytes: the raw bytes a dead letter keeps at most (the rest is cut,
+            and the reason says so), so that it fits in a Kafka record.
     """
 
     model_config = SettingsConfigDict(env_prefix="PIPELINE_", frozen=True, extra="ignore")
@@ -198,6 +212,11 @@ class ProducerSettings(BaseSettings):
     ops_host: str = "0.0.0.0"  # noqa: S104 - a container's metrics and probes port
     auto_register: bool = False
     heartbeat_s: float = 20.0
+    shutdown_timeout_s: float = 20.0
+    publish_stall_s: float = 30.0
+    max_frame_bytes: int = 1 << 20
+    max_queued_facts: int = 1000
+    max_dead_letter_bytes: int = 256 * 1024
 
 
 class WorkerSettings(BaseSettings):

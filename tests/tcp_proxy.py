@@ -2,7 +2,9 @@
 
 The local broker keeps records in memory, so a broker restart loses them; an outage is
 therefore simulated between client and broker. :meth:`TcpProxy.cut` closes every open
-connection abruptly and refuses new ones until :meth:`TcpProxy.restore`.
+connection abruptly and refuses new ones until :meth:`TcpProxy.restore`. :meth:`TcpProxy.hang`
+is the nastier outage: connections are accepted and then nothing ever answers (a hung
+server, a black-holing firewall) until :meth:`TcpProxy.restore`.
 
 The broker must advertise the proxy's address, or clients would bypass the proxy after the
 first metadata answer (see ``LocalBroker(advertised_port=...)``).
@@ -34,6 +36,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._open = True
+        self._hung = False
+        self._released = asyncio.Event()
         self.connections = 0
 
     async def start(self) -> int:
@@ -50,9 +54,17 @@ class TcpProxy:
         self._writers.clear()
         log.info("proxy :%d cut", self.listen_port)
 
+    def hang(self) -> None:
+        """Drop every connection; accept new ones but never forward a byte."""
+        self.cut()
+        self._open, self._hung = True, True
+        self._released.clear()
+        log.info("proxy :%d hangs", self.listen_port)
+
     def restore(self) -> None:
-        """Accept connections again."""
-        self._open = True
+        """Accept and forward connections again (hung ones are dropped)."""
+        self._open, self._hung = True, False
+        self._released.set()
         log.info("proxy :%d restored", self.listen_port)
 
     async def aclose(self) -> None:
@@ -70,6 +82,12 @@ class TcpProxy:
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self._open:
+            writer.transport.abort()
+            return
+        if self._hung:  # hold it, say nothing, until restored; then drop it
+            self._writers.add(writer)
+            await self._released.wait()
+            self._writers.discard(writer)
             writer.transport.abort()
             return
         self._writers.add(writer)

@@ -59,9 +59,12 @@ class AuditKind(enum.StrEnum):
     PUBLISH_FAILED = "publish.failed"
     PRODUCER_REPLACED = "producer.replaced"
     PRODUCER_HEARTBEAT = "producer.heartbeat"
+    AUDIT_SUPPRESSED = "audit.suppressed"
+    CHANNEL_RESTARTED = "channel.restarted"
     # the channel session
     TOKEN_REFRESHED = "token.refreshed"  # noqa: S105 - a kind, not a password
     TOKEN_FAILED = "token.failed"  # noqa: S105 - a kind, not a password
+    TOKEN_REJECTED = "token.rejected"  # noqa: S105 - a kind, not a password
     CHANNEL_CREATED = "channel.created"
     CHANNEL_CREATE_FAILED = "channel.create.failed"
     CHANNEL_CREATE_REJECTED = "channel.create.rejected"
@@ -219,11 +222,13 @@ AUDIT_KINDS: Final[Mapping[AuditKind, KindSpec]] = {
         ),
     ),
     AuditKind.PUBLISH_FAILED: KindSpec(
-        "Kafka did not acknowledge a record", _PRODUCER,
+        "Kafka did not acknowledge records in time; they are sent again (at most one fact per "
+        "topic a minute)", _PRODUCER,
         (
             DetailField("topic", "str", "the Kafka topic"),
             DetailField("error", "str", "librdkafka's error text"),
-            DetailField("retrying", "bool", "whether the record is sent again"),
+            DetailField("retrying", "bool", "whether the records are sent again"),
+            DetailField("records", "int", "failed deliveries to the topic since the last fact"),
         ),
     ),
     AuditKind.PRODUCER_REPLACED: KindSpec(
@@ -244,11 +249,32 @@ AUDIT_KINDS: Final[Mapping[AuditKind, KindSpec]] = {
             DetailField("dead_letters_since_last", "int", "dead letters since the last heartbeat"),
         ),
     ),
+    AuditKind.AUDIT_SUPPRESSED: KindSpec(
+        "the producer's own facts overflowed their bounded queue (Kafka down) and were only "
+        "counted", _PRODUCER,
+        (
+            DetailField("facts", "int", "facts not written"),
+            DetailField("kinds", "list", "`kind=count` per kind not written"),
+        ),
+    ),
+    AuditKind.CHANNEL_RESTARTED: KindSpec(
+        "a channel stream crashed (or gave up creating channels) and runs again with a new "
+        "channel", _PRODUCER,
+        (
+            DetailField("reason", "str", "what ended it, in a short safe text"),
+            DetailField("restarts", "int", "restarts of this channel stream since start"),
+            _RETRY_IN,
+        ),
+    ),
     AuditKind.TOKEN_REFRESHED: KindSpec(
         "the session got a token", _SESSION,
         (DetailField("forced", "bool", "the cached token was refused (401, token_revoked)"),),
     ),
     AuditKind.TOKEN_FAILED: KindSpec("getting a token failed; retried", _SESSION, _REST_FAILED),
+    AuditKind.TOKEN_REJECTED: KindSpec(
+        "the login service refused the credentials for good (4xx); the session stops", _SESSION,
+        _REJECTED,
+    ),
     AuditKind.CHANNEL_CREATED: KindSpec(
         "a notification channel was created", _SESSION, (_EXPIRES_AT,)
     ),

@@ -6,4 +6,5 @@ Modules:
     client     open a connection: one httpx client, token provider and REST client
     directory  ask the org what a subscription file names: queues, members, codes, topics
     stream     the notification stream: carries out a ChannelSession's actions
+    supervisor a shard's streams together: restart what crashed, end on a final failure
 """

@@ -9,7 +9,10 @@ caller of that family for ``Retry-After`` (capped; backoff when absent) — of e
 when the answer names the token's own budget (docs/genesys-api.md §4.5), so an analytics
 storm does not hold up channel recovery — 408/5xx/transport errors back off with full
 jitter, anything else raises :class:`~pipeline.errors.ApiError` with the body's code and the
-correlation id.
+correlation id. A 2xx whose body is not JSON (a proxy's maintenance page, a cut answer) is
+retried like a server fault and, at the last attempt, raises ``ApiError`` with code
+``response.malformed``; so does a channel answer without ``id`` and ``connectUri``, which
+the channel session then retries (a 2xx it could not use).
 
 Attempts are counted here, up to ``max_attempts`` per call, unless the caller counts them
 itself and asks for ``attempts=1``: the channel session does, for create, subscribe and HEAD
@@ -50,6 +53,11 @@ __all__ = ["GenesysRest", "RestObserver"]
 log = logging.getLogger(__name__)
 
 CHANNELS = "/api/v2/notifications/channels"
+
+
+def _malformed(path: str, answer: httpx.Response, what: str) -> ApiError:
+    correlation = answer.headers.get("ININ-Correlation-Id")
+    return ApiError(answer.status_code, "response.malformed", what, correlation, path)
 
 
 class RestObserver:
@@ -136,7 +144,12 @@ class GenesysRest:
                 )
             decision = decide(status, retry_after, attempt, limit)
             if decision.action is ResponseAction.DONE and answer is not None:
-                return orjson.loads(answer.content) if answer.content else None
+                try:
+                    return orjson.loads(answer.content) if answer.content else None
+                except orjson.JSONDecodeError:
+                    if attempt == limit:
+                        raise _malformed(path, answer, "the answer is not JSON") from None
+                    decision = Decision(ResponseAction.RETRY, Failure.SERVER, "not JSON", None)
             wait = self._backoff.delay(attempt - 1, decision.wait_s, random.random)
             if decision.failure is Failure.THROTTLED:
                 # every caller of the family pauses, whether we retry or not
@@ -208,7 +221,19 @@ class GenesysRest:
 
         ``attempts`` as in :meth:`request` (the channel session passes 1).
         """
-        channel: dict[str, Any] = await self.request("POST", CHANNELS, attempts=attempts)
+        channel = await self.request("POST", CHANNELS, attempts=attempts)
+        if not (
+            isinstance(channel, dict)
+            and isinstance(channel.get("id"), str)
+            and isinstance(channel.get("connectUri"), str)
+        ):
+            raise ApiError(
+                200,
+                "response.malformed",
+                "the channel answer lacks id and connectUri",
+                None,
+                CHANNELS,
+            )
         return channel
 
     async def put_subscriptions(

@@ -9,7 +9,7 @@ __all__ = ["ProducerMetrics"]
 
 class ProducerMetrics:
     """Frames in, records out, dead letters, gaps, delivery latency, buffer depth, refused
-    topics."""
+    topics, failures."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -54,5 +54,35 @@ class ProducerMetrics:
         self.topics_rejected = Gauge(
             "pipeline_topics_rejected",
             "Topics Genesys refused at the last subscribe of each channel (permissions, §5.6)",
+            registry=r,
+        )
+        self.rejected = Counter(
+            "pipeline_records_rejected_total",
+            "Records Kafka refused for good (dead-lettered)",
+            registry=r,
+        )
+        self.producer_replaced = Counter(
+            "pipeline_producer_replaced_total",
+            "Kafka producers replaced after a fatal error",
+            registry=r,
+        )
+        self.kafka_errors = Counter(
+            "pipeline_kafka_errors_total", "Kafka client errors (error_cb)", ["error"], registry=r
+        )
+        self.callback_errors = Counter(
+            "pipeline_delivery_callback_errors_total", "Delivery callbacks that raised", registry=r
+        )
+        self.audit_suppressed = Counter(
+            "pipeline_audit_suppressed_total",
+            "Producer facts counted instead of written (their queue was full)",
+            ["kind"],
+            registry=r,
+        )
+        self.channel_restarts = Counter(
+            "pipeline_channel_restarts_total", "Channel streams restarted after a crash", registry=r
+        )
+        self.publish_stalls = Counter(
+            "pipeline_publish_stalls_total",
+            "Hand-offs to Kafka that blocked past the stall threshold (each a gap)",
             registry=r,
         )

@@ -18,7 +18,7 @@ from pipeline.core.genesys.events import StreamEvent, event_to_json
 from pipeline.core.genesys.session_settings import SessionSettings
 from pipeline.core.subscription.spec import SubscriptionSpec
 from pipeline.genesys.client import genesys_client
-from pipeline.genesys.stream import run_channels
+from pipeline.genesys.supervisor import run_channels
 from pipeline.services.planning import resolve_plan
 
 __all__ = ["watch"]

@@ -209,3 +209,17 @@ async def test_each_family_learns_its_own_budget_from_its_own_headers(
         started = time.monotonic()
         assert (await client.rest.create_channel())["id"]  # notifications: not held up
         assert time.monotonic() - started < 5
+
+
+async def test_rest_turns_a_garbage_2xx_into_a_clear_error(client: Client) -> None:
+    async with httpx.AsyncClient(base_url=client.emulator.base_url) as admin:
+        planned = await admin.post(
+            "/__emulator/faults",
+            json={"type": "rest_garbage", "count": 2, "path_prefix": "/api/v2/notifications"},
+        )
+    assert planned.status_code == 200
+    with pytest.raises(ApiError, match="not JSON") as info:
+        await client.rest.create_channel(attempts=1)
+    assert (info.value.status, info.value.code) == (200, "response.malformed")
+    await client.rest.create_channel()  # one more garbage answer, retried, then a channel
+    assert [r["status"] for r in client.requests("/api/v2/notifications/channels")] == [200] * 3

@@ -4,6 +4,8 @@ memory while Kafka is unreachable, and after an outage no record lost and none d
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -12,11 +14,13 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer
 
+from pipeline.errors import RecordRejectedError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.producer import KafkaPublisher, OutRecord, PublishObserver
 from pipeline.local.broker import LocalBroker
 from pipeline.local.process import free_port
 from tests.conftest import seconds
+from tests.polling import until
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -129,3 +133,130 @@ async def test_outage_blocks_publishers_then_loses_and_duplicates_nothing(
     assert max(counts.values()) == 1, "records duplicated in the log"
     # one key, one partition: the log order is the publish order
     assert values == [f"v{i}".encode() for i in range(sent)]
+
+
+class RaisingOnce(PublishObserver):
+    """An observer with a bug: its first delivery hook raises."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_delivered(self, record: OutRecord, latency_s: float) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("observer bug")
+
+
+async def test_publisher_keeps_serving_after_a_delivery_callback_raises(
+    proxied: tuple[str, TcpProxy],
+) -> None:
+    bootstrap, _ = proxied
+    topic = "pub-callback-bug"
+    await asyncio.to_thread(ensure_topics, bootstrap, [TopicSpec(topic, 1)])
+    publisher = KafkaPublisher({"bootstrap.servers": bootstrap}, observer=RaisingOnce())
+    await publisher.start()
+    for i in range(20):
+        await publisher.publish(OutRecord(topic, b"k", f"v{i}".encode()))
+    # No flush: only the poll loop serves the callbacks, so it must survive the bug.
+    await until(lambda: publisher.delivered == 20, seconds(20), message="every record acknowledged")
+    assert publisher.callback_errors == 1
+    assert await publisher.aclose() == 0
+
+
+class KafkaErrors(PublishObserver):
+    def __init__(self) -> None:
+        self.errors: list[tuple[str, bool]] = []
+
+    def on_kafka_error(self, code: str, error: str, fatal: bool) -> None:
+        self.errors.append((code, fatal))
+
+
+async def test_publisher_reports_unreachable_brokers_and_logs_them_once_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    observer = KafkaErrors()
+    nobody = f"127.0.0.1:{free_port()}"  # nothing listens: every connection is refused
+    publisher = KafkaPublisher(
+        {"bootstrap.servers": nobody, "reconnect.backoff.ms": 10, "reconnect.backoff.max.ms": 50},
+        observer=observer,
+        log_interval_s=3600,
+    )
+    caplog.set_level(logging.WARNING, logger="pipeline.kafka.producer")
+    await publisher.start()
+    await until(lambda: len(observer.errors) >= 3, seconds(20), message="several errors reported")
+    assert not any(fatal for _, fatal in observer.errors)
+    lines = [r for r in caplog.records if r.name == "pipeline.kafka.producer"]
+    assert len({r.getMessage() for r in lines}) <= 2, "one line per error kind and interval"
+    assert len(lines) <= 2
+    await publisher.aclose(timeout_s=0.1)
+
+
+class Failures(PublishObserver):
+    def __init__(self) -> None:
+        self.failed: list[tuple[str, bool]] = []
+        self.rejected: list[str] = []
+
+    def on_failed(self, record: OutRecord, error: str, retrying: bool) -> None:
+        self.failed.append((error, retrying))
+
+    def on_rejected(self, record: OutRecord, error: str) -> None:
+        self.rejected.append(error)
+
+
+async def test_outage_longer_than_the_delivery_timeout_loses_nothing(
+    proxied: tuple[str, TcpProxy],
+) -> None:
+    bootstrap, proxy = proxied
+    topic = "pub-long-outage"
+    await asyncio.to_thread(ensure_topics, bootstrap, [TopicSpec(topic, 1)])
+    observer = Failures()
+    publisher = KafkaPublisher(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 1,
+            "delivery.timeout.ms": 1000,
+            "reconnect.backoff.max.ms": 200,
+        },
+        max_in_flight=100,
+        observer=observer,
+        retry_backoff_s=(0.05, 0.2),
+    )
+    await publisher.start()
+    for i in range(50):
+        await publisher.publish(OutRecord(topic, b"k", f"v{i}".encode()))
+    assert await publisher.flush() == 0
+    proxy.cut()
+    sent = 50
+    for i in range(50, 150):  # fills the bound (100) and blocks for the rest of the outage
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                publisher.publish(OutRecord(topic, b"k", f"v{i}".encode())), 0.05
+            )
+            sent += 1
+    # Stay cut for many delivery timeouts: every record fails again and again.
+    await until(
+        lambda: len(observer.failed) >= 6 * 100, seconds(30), message="six rounds of timeouts"
+    )
+    assert all(retrying for _, retrying in observer.failed), "a record was given up"
+    assert observer.rejected == []
+    assert publisher.in_flight == 100
+    proxy.restore()
+    assert await publisher.aclose(timeout_s=seconds(60)) == 0
+    values = set(await asyncio.to_thread(read_all, bootstrap, topic, sent))
+    assert values == {f"v{i}".encode() for i in range(sent)}, "records lost"
+
+
+async def test_publisher_rejects_a_record_kafka_never_takes(
+    proxied: tuple[str, TcpProxy],
+) -> None:
+    bootstrap, _ = proxied
+    topic = "pub-too-large"
+    await asyncio.to_thread(ensure_topics, bootstrap, [TopicSpec(topic, 1)])
+    publisher = KafkaPublisher({"bootstrap.servers": bootstrap, "message.max.bytes": 10_000})
+    await publisher.start()
+    with pytest.raises(RecordRejectedError, match="pub-too-large") as caught:
+        await publisher.publish(OutRecord(topic, b"k", b"x" * 20_000))
+    assert caught.value.record.topic == topic
+    await publisher.publish(OutRecord(topic, b"k", b"small"))
+    assert await publisher.aclose() == 0
+    assert publisher.in_flight == 0

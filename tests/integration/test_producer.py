@@ -8,6 +8,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from pipeline.services.producer import ProducerConfig, ProducerService
 from pipeline.settings import GenesysSettings, KafkaSettings, ProducerSettings, RegistrySettings
 from tests.conftest import seconds
 from tests.polling import until
+from tests.producer_rig import proxied_broker, start_rig
 from tests.reading import read_topic
 
 pytestmark = pytest.mark.integration
@@ -242,3 +244,24 @@ async def test_producer_refuses_to_start_without_its_schemas(
     config = config_for(emulator, endpoints, spec_file(tmp_path, names), f"t{uuid.uuid4().hex[:8]}")
     with pytest.raises(SchemaError, match="pipeline schemas register"):
         await ProducerService(config).run(asyncio.Event())
+
+
+async def test_producer_stops_within_its_deadline_while_kafka_is_unreachable(
+    emulator_factory: Callable[..., EmulatorThread], endpoints: Endpoints, tmp_path: Path
+) -> None:
+    async with proxied_broker(tmp_path / "broker") as (bootstrap, proxy):
+        rig = await start_rig(
+            emulator_factory,
+            replace(endpoints, bootstrap_servers=bootstrap),
+            tmp_path,
+            settings={"shutdown_timeout_s": 2.0, "max_in_flight": 200},
+        )
+        proxy.cut()
+        # Kafka gone: the buffer fills, the stream blocks in the sink, facts pile up.
+        await until(
+            lambda: rig.service.stats().in_flight >= 200, seconds(20), message="buffer full"
+        )
+        rig.stop.set()
+        started = time.monotonic()
+        await asyncio.wait_for(rig.task, seconds(10))
+        assert time.monotonic() - started < 2.0 + 1.0  # the deadline, and a little slack

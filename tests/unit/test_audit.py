@@ -17,7 +17,7 @@ from pipeline.core.audit import (
 )
 from pipeline.core.workers.slo import SloChange
 from pipeline.kafka.producer import OutRecord
-from pipeline.services.producer import _Hooks
+from pipeline.services.producer_facts import FactQueue, ProducerHooks
 from pipeline.services.producer_metrics import ProducerMetrics
 from tests import audit_doc
 
@@ -131,13 +131,17 @@ def test_building_a_declared_event_is_silent() -> None:
 
 # ----------------------------------------------------------------------------- the writers
 def test_producer_hooks_write_declared_events() -> None:
-    events: list[AuditEvent] = []
-    hooks = _Hooks(ProducerMetrics(), events.append)
+    metrics = ProducerMetrics()
+    facts = FactQueue(100, metrics)
+    hooks = ProducerHooks(metrics, facts)
     hooks.on_token_refreshed(86_399)
     hooks.on_login_throttled(2.5)
     hooks.on_throttled("/api/v2/notifications/channels", 1)
     hooks.on_failed(OutRecord("genesys.metrics", b"k", b"v", ()), "Local: Timed out", True)
     hooks.on_producer_replaced("fatal: UNKNOWN_PRODUCER_ID", 3)
+    events: list[AuditEvent] = []
+    while isinstance(event := facts.get_nowait(), AuditEvent):
+        events.append(event)
     assert [e.kind for e in events] == [
         AuditKind.TOKEN_ISSUED, AuditKind.THROTTLED, AuditKind.THROTTLED,
         AuditKind.PUBLISH_FAILED, AuditKind.PRODUCER_REPLACED,

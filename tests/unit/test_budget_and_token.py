@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.core.genesys.budget import RequestBudget, RequestBudgets, family_of
 from pipeline.core.genesys.token import AccessToken, parse_token_answer
+from pipeline.core.http_policy import DEFAULT_MAX_RETRY_AFTER_S
 from pipeline.errors import AuthError
 
 HEADERS = {
@@ -119,3 +120,27 @@ def test_token_error_answer_carries_the_oauth_error() -> None:
 def test_token_success_without_a_usable_token_is_an_error(body: bytes) -> None:
     with pytest.raises(AuthError, match="invalid_response"):
         parse_token_answer(200, body, now=0.0)
+
+
+@pytest.mark.parametrize("reset", ["86400", "1e12"])
+def test_budget_caps_a_huge_window_reset(reset: str) -> None:
+    budget = RequestBudget(reserve=1)
+    headers = {"inin-ratelimit-count": "300", "inin-ratelimit-allowed": "300"}
+    budget.observe({**headers, "inin-ratelimit-reset": reset}, 1000.0)
+    assert budget.delay(1000.0) == DEFAULT_MAX_RETRY_AFTER_S
+
+
+@pytest.mark.parametrize("reset", ["inf", "nan", "-inf"])
+def test_budget_ignores_a_window_reset_that_is_not_finite(reset: str) -> None:
+    budget = RequestBudget(reserve=1)
+    headers = {"inin-ratelimit-count": "300", "inin-ratelimit-allowed": "300"}
+    budget.observe({**headers, "inin-ratelimit-reset": reset}, 1000.0)
+    assert budget.delay(1000.0) == 0.0
+
+
+def test_budget_caps_a_huge_pause() -> None:
+    budget = RequestBudget(max_wait_s=5.0)
+    budget.throttled(float("inf"), 1000.0)
+    assert budget.delay(1000.0) == 0.0
+    budget.throttled(1e9, 1000.0)
+    assert budget.delay(1000.0) == 5.0

@@ -13,6 +13,7 @@ from pipeline.emulator.state.faults import (
     ExpireChannel,
     FaultPlan,
     MalformedFrames,
+    OversizedFrames,
     ReorderFrames,
     ResumeHeartbeats,
     SendSocketClosing,
@@ -145,6 +146,25 @@ def test_malformed_frames_are_not_json_for_n_frames() -> None:
         with pytest.raises(json.JSONDecodeError):
             json.loads(bad)
     assert sent[2] == [frame(2)]
+
+
+def test_oversized_frames_stay_json_and_reach_their_size() -> None:
+    plan = FaultPlan()
+    plan.inject(OversizedFrames(CH1, count=1, size=10_000))
+    (big,) = plan.shape_frame(CH1, frame(0))
+    assert len(big) >= 10_000
+    assert json.loads(big)["eventBody"] == {"n": 0}
+    assert plan.shape_frame(CH1, frame(1)) == [frame(1)]
+
+
+def test_garbage_answers_are_planned_like_request_faults() -> None:
+    plan = FaultPlan()
+    plan.answer_garbage(2, CHANNELS)
+    assert plan.take_request_fault("/api/v2/users", 0.0) is None
+    faults = [plan.take_request_fault(CHANNELS, 0.0) for _ in range(3)]
+    assert [f is not None and f.garbage and f.status == 200 for f in faults] == [True, True, False]
+    with pytest.raises(ValueError, match="count"):
+        plan.answer_garbage(0)
 
 
 def test_truncated_frames_lose_their_tail() -> None:

@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
+
+from pydantic import SecretStr
 
 from pipeline.core.genesys.rejections import RejectedTopic
+from pipeline.core.subscription.spec import load_spec
+from pipeline.services.demo import EXAMPLE
 from pipeline.services.producer import ProducerConfig, ProducerService
+from pipeline.settings import GenesysSettings, KafkaSettings, ProducerSettings, RegistrySettings
+
+
+def _config() -> ProducerConfig:
+    """A complete configuration; nothing connects while the service is only constructed."""
+    return ProducerConfig(
+        load_spec(EXAMPLE),
+        GenesysSettings(client_id="c", client_secret=SecretStr("s"), api_url="http://127.0.0.1:1"),
+        KafkaSettings(bootstrap_servers="127.0.0.1:1"),
+        RegistrySettings(url="http://127.0.0.1:1"),
+        ProducerSettings(),
+    )
 
 
 def test_topics_rejected_gauge_sums_every_channels_refused_topics() -> None:
-    service = ProducerService(cast(ProducerConfig, None))  # the gauge needs no configuration
+    service = ProducerService(_config())
     sample = lambda: service.metrics.registry.get_sample_value("pipeline_topics_rejected")  # noqa: E731
     assert sample() == 0.0
     refused = (RejectedTopic("v2.analytics.queues.q1.observations"), RejectedTopic("t2"))

@@ -3,6 +3,7 @@ no sockets), and count attempts in one place."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -12,7 +13,7 @@ from pydantic import SecretStr
 
 from pipeline.core.http_policy import Backoff, is_retriable
 from pipeline.errors import ApiError, AuthError, RateLimitedError
-from pipeline.genesys.auth import TokenProvider
+from pipeline.genesys.auth import TokenObserver, TokenProvider
 from pipeline.genesys.rest import GenesysRest, RestObserver
 
 API = "https://api.example.test"
@@ -203,3 +204,61 @@ async def test_a_session_login_is_one_request() -> None:
         with pytest.raises(AuthError, match="gave up after 1 attempt"):
             await tokens.token(force=True, attempts=1)
     assert login.logins == 1
+
+
+class Garbage(Server):
+    """Answers every API call with 200 and ``body`` (not what the API promises)."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__(200)
+        self.body = body
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth/token":
+            return super().__call__(request)
+        self.calls += 1
+        return httpx.Response(200, content=self.body)
+
+
+@pytest.mark.parametrize("body", [b"<html>maintenance</html>", b'{"id": "ch"', b"\xff\xfe"])
+async def test_a_2xx_that_is_not_json_is_retried_then_a_clear_error(
+    body: bytes, rest_for: Callable[[Server], GenesysRest]
+) -> None:
+    server = Garbage(body)
+    rest = rest_for(server)
+    with pytest.raises(ApiError, match="not JSON") as info:
+        await rest.request("GET", "/api/v2/thing")
+    assert (info.value.status, info.value.code) == (200, "response.malformed")
+    assert server.calls == 3  # retried like a server fault, up to the attempts allowed
+
+
+@pytest.mark.parametrize("body", [b"[]", b"{}", b'{"id": "ch"}', b'{"id": 1, "connectUri": 2}'])
+async def test_a_channel_answer_without_its_fields_is_an_error_the_session_retries(
+    body: bytes, rest_for: Callable[[Server], GenesysRest]
+) -> None:
+    rest = rest_for(Garbage(body))
+    with pytest.raises(ApiError, match="id and connectUri") as info:
+        await rest.create_channel(attempts=1)
+    assert (info.value.status, info.value.code) == (200, "response.malformed")
+
+
+async def test_a_login_429_with_a_huge_retry_after_waits_the_cap_only() -> None:
+    class Throttled:
+        def __call__(self, request: httpx.Request) -> httpx.Response:
+            return httpx.Response(429, headers={"Retry-After": "86400"}, json={})
+
+    waits: list[float] = []
+
+    class Observer(TokenObserver):
+        def on_login_throttled(self, wait_s: float) -> None:
+            waits.append(wait_s)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(Throttled())) as http:
+        backoff = Backoff(base_s=0.0, cap_s=0.0, max_retry_after_s=0.01)
+        tokens = TokenProvider(
+            http, LOGIN, "id", SecretStr("s"), backoff=backoff, observer=Observer()
+        )
+        with pytest.raises(RateLimitedError) as info:
+            await asyncio.wait_for(tokens.token(attempts=3), 5)
+    assert waits == [0.01, 0.01]
+    assert info.value.retry_after == 0.01

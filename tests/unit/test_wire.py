@@ -22,6 +22,7 @@ from pipeline.core.contract.wire import (
     split_confluent,
     zigzag_varint,
 )
+from pipeline.errors import EncodeError
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
 RECORD_CLASSES: dict[str, type[Any]] = {
@@ -332,3 +333,40 @@ def test_schemas_that_are_not_flat_records_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         compile_encoder(schema)
+
+
+# ----------------------------------------------------------------------------- ranges
+@pytest.mark.parametrize("n", [2**63, -(2**63) - 1, 2**64 - 1, 10**30, -(10**30)])
+def test_zigzag_refuses_a_long_outside_64_bits(n: int) -> None:
+    with pytest.raises(EncodeError, match="outside the 64-bit range"):
+        zigzag_varint(n)
+
+
+@pytest.mark.parametrize("n", [2**63 - 1, -(2**63)])
+def test_zigzag_writes_the_64_bit_extremes(n: int) -> None:
+    assert zigzag_varint(n) == encode_fastavro(
+        fastavro.parse_schema(record([{"name": "n", "type": "long"}])), {"n": n}
+    )
+
+
+@pytest.mark.parametrize(
+    ("field_type", "value"),
+    [("long", 2**64), (["null", "long"], 10**30), ("int", 2**31), (["null", "int"], -(2**31) - 1)],
+)
+def test_compiled_encoder_names_the_field_whose_number_does_not_fit(
+    field_type: object, value: int
+) -> None:
+    encode = compile_encoder(
+        record([{"name": "a", "type": "string"}, {"name": "count", "type": field_type}])
+    )
+    with pytest.raises(EncodeError, match=r"T\.count: .* does not fit"):
+        encode(SimpleNamespace(a="x", count=value))
+
+
+def test_compiled_encoder_writes_the_int_extremes() -> None:
+    schema = record([{"name": "i", "type": "int"}])
+    encode = compile_encoder(schema)
+    for n in (2**31 - 1, -(2**31)):
+        assert encode(SimpleNamespace(i=n)) == encode_fastavro(
+            fastavro.parse_schema(schema), {"i": n}
+        )

@@ -13,7 +13,10 @@ record schema once, at start-up, and generates one Python function for it: a sin
 field: timestamps and short strings repeat across the records of a frame) and precompiled
 ``struct`` packers for doubles. It supports exactly what our ``schemas/*.avsc`` use and
 refuses anything else at compile time, so it can never mis-encode silently; the tests compare
-its output with fastavro byte for byte (golden bytes and hypothesis).
+its output with fastavro byte for byte (golden bytes and hypothesis). A number outside its
+type (a ``long`` beyond 64 bits, an ``int`` beyond 32) raises
+:class:`~pipeline.errors.EncodeError` naming the field instead of wrapping round: the check
+costs one shift on a multi-byte varint, and the field is looked up only when it fails.
 
 Avro binary encoding (Avro 1.11 specification, "Binary Encoding"): ``int``/``long`` are zigzag
 varints; ``float``/``double`` little-endian IEEE 754; ``boolean`` one byte; ``bytes``/``string``
@@ -31,6 +34,8 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final
 
 import fastavro
+
+from pipeline.errors import EncodeError
 
 __all__ = [
     "MAGIC_BYTE",
@@ -98,10 +103,16 @@ def zigzag_varint(n: int) -> bytes:
 
     Returns:
         1 to 10 bytes.
+
+    Raises:
+        EncodeError: ``n`` is outside the signed 64-bit range.
     """
-    n = (n << 1) ^ (n >> 63)
-    if n < 0x80:
-        return bytes((n,))
+    z = (n << 1) ^ (n >> 63)  # in [0, 2**64) exactly when n fits in 64 bits (else ≥ 2**64)
+    if z < 0x80:
+        return bytes((z,))
+    if z >> 64:
+        raise EncodeError(f"{n} is outside the 64-bit range of an Avro long")
+    n = z
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
@@ -190,9 +201,34 @@ def _string(value: str) -> bytes:
     return (_LENGTH[n] if n < 64 else zigzag_varint(n)) + data
 
 
+def _zigzag_int(n: int) -> bytes:
+    if not -0x80000000 <= n <= 0x7FFFFFFF:
+        raise EncodeError(f"{n} is outside the 32-bit range of an Avro int")
+    return zigzag_varint(n)
+
+
+def _explain(record_name: str, fields: list[tuple[str, str]], r: object) -> EncodeError:
+    # Runs only after an encoder raised: find the field whose number does not fit.
+    for name, base in fields:
+        value = getattr(r, name, None)
+        if type(value) is int:
+            try:
+                (_zigzag_int if base == "int" else zigzag_varint)(value)
+            except EncodeError as exc:
+                return EncodeError(f"{record_name}.{name}: {exc}; the value does not fit")
+    return EncodeError(f"{record_name}: a number does not fit its Avro type")
+
+
 def _bytes(value: bytes) -> bytes:
     n = len(value)
     return (_LENGTH[n] if n < 64 else zigzag_varint(n)) + bytes(value)
+
+
+_PLAIN: Final[dict[str, Callable[[Any], bytes]]] = {
+    "string": _string,
+    "int": _zigzag_int,
+    "long": zigzag_varint,
+}
 
 
 def _expression(
@@ -207,7 +243,7 @@ def _expression(
     if base == "null":  # a null field writes nothing (and its value is not even read)
         return "b''"
     if base in ("int", "long", "string"):
-        plain = _string if base == "string" else zigzag_varint
+        plain = _PLAIN[base]
         encode = plain if index is None else lambda v: prefix + plain(v)
         if memo:
             table = _Memo(encode)
@@ -256,7 +292,9 @@ def compile_encoder(
             repeat across the records of a frame. Output bytes are the same either way.
 
     Returns:
-        ``encode(record) -> bytes``. Like fastavro it does not range-check ``int`` fields.
+        ``encode(record) -> bytes``; it raises :class:`~pipeline.errors.EncodeError` naming
+        the field when an ``int`` or ``long`` does not fit its type (fastavro would wrap it
+        or let it through).
 
     Raises:
         ValueError: the schema uses anything else: a nested record, array, map, enum, fixed,
@@ -266,16 +304,25 @@ def compile_encoder(
     if schema.get("type") != "record" or not isinstance(schema.get("fields"), list):
         raise ValueError("only a record schema with a list of fields can be compiled")
     record_name = str(schema.get("name", "record"))
-    env: dict[str, Any] = {}
+    env: dict[str, Any] = {"_EncodeError": EncodeError}
     parts: list[str] = []
+    numbers: list[tuple[str, str]] = []
     for i, field in enumerate(schema["fields"]):
         name = field.get("name") if isinstance(field, Mapping) else None
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValueError(f"{record_name}: field {i} has no valid Avro name: {name!r}")
         base, index = _field_kind(name, field.get("type"))
         parts.append(_expression(i, name, base, index, name not in unique_fields, env))
-    body = ",\n        ".join(parts)
-    source = f"def encode(r):\n    return b''.join((\n        {body},\n    ))\n"
+        if base in ("int", "long"):
+            numbers.append((name, base))
+    env["_explain"] = lambda r: _explain(record_name, numbers, r)
+    body = ",\n            ".join(parts)
+    # try costs nothing until it catches (zero-cost exceptions, CPython ≥ 3.11).
+    source = (
+        "def encode(r):\n    try:\n        return b''.join((\n"
+        f"            {body},\n        ))\n"
+        "    except _EncodeError:\n        raise _explain(r) from None\n"
+    )
     # The source is built only from validated Avro names and our own templates.
     exec(compile(source, f"<avro encoder {record_name}>", "exec"), env)  # noqa: S102
     encode: Callable[[object], bytes] = env["encode"]

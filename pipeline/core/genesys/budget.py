@@ -14,12 +14,18 @@ allowed", "seconds until the window resets" — the usual reading, UNVERIFIED). 
 next request, so that a burst of callers slows down *before* Genesys says 429 rather than
 after, and a 429 seen by one caller pauses all of them.
 
+Every wait is capped at ``max_wait_s`` (the Retry-After cap of :mod:`pipeline.core.http_policy`,
+300 s by default): a server that announces a window reset in a day, or ``inf``, must not park
+every caller for that long; a value that is not finite counts as absent.
+
 Pure: the caller passes ``now`` (epoch seconds) and the headers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+from pipeline.core.http_policy import DEFAULT_MAX_RETRY_AFTER_S, cap_retry_after
 
 __all__ = ["FAMILIES", "PLATFORM_NAMESPACE", "RequestBudget", "RequestBudgets", "family_of"]
 
@@ -49,10 +55,12 @@ class RequestBudget:
     Args:
         reserve: requests to keep in hand at the end of a window (for the session's urgent
             calls, such as re-subscribing a dropped channel).
+        max_wait_s: the longest wait a window reset or a 429 can impose.
     """
 
-    def __init__(self, reserve: int = 1) -> None:
+    def __init__(self, reserve: int = 1, max_wait_s: float = DEFAULT_MAX_RETRY_AFTER_S) -> None:
         self.reserve = reserve
+        self.max_wait_s = max_wait_s
         self._remaining: int | None = None
         self._window_ends_at = 0.0
         self._paused_until = 0.0
@@ -62,15 +70,19 @@ class RequestBudget:
         try:
             count = int(headers["inin-ratelimit-count"])
             allowed = int(headers["inin-ratelimit-allowed"])
-            reset = float(headers["inin-ratelimit-reset"])
+            reset = cap_retry_after(float(headers["inin-ratelimit-reset"]), self.max_wait_s)
         except (KeyError, ValueError):
             return
+        if reset is None:
+            return
         self._remaining = allowed - count
-        self._window_ends_at = now + max(0.0, reset)
+        self._window_ends_at = now + reset
 
     def throttled(self, retry_after: float, now: float) -> None:
-        """A 429 said wait ``retry_after`` seconds: every caller waits."""
-        self._paused_until = max(self._paused_until, now + retry_after)
+        """A 429 said wait ``retry_after`` seconds (capped): every caller waits."""
+        wait = cap_retry_after(retry_after, self.max_wait_s)
+        if wait is not None:
+            self._paused_until = max(self._paused_until, now + wait)
 
     def delay(self, now: float) -> float:
         """Seconds to wait before the next request (0 when it may go now)."""

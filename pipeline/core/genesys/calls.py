@@ -4,6 +4,7 @@ A :class:`~pipeline.core.genesys.session.ChannelSession` has at most one REST ca
 (:class:`Call`). When it fails, :func:`classify_failure` narrows the one HTTP table of
 :func:`pipeline.core.http_policy.classify` to what a session can do (:class:`Outcome`):
 
+- a refused login (401, other 4xx) → ``FATAL``: the credentials are wrong, retrying cannot help;
 - 401 → ``REAUTH``: a new token, and a new channel (channels die with their token, §5.4);
 - 404 on subscribe, extend or HEAD → ``GONE``: the channel is gone, build a new one;
 - every RETRY row of the table (408, 429, 5xx but 501/505, no answer), and a 2xx the shell
@@ -37,6 +38,7 @@ __all__ = [
     "Call",
     "Outcome",
     "classify_failure",
+    "no_answer",
 ]
 
 
@@ -71,7 +73,10 @@ FAILED_KIND: Final = {
 }
 """The audit kind of a failure the session recovers from, per call."""
 
-REJECTED_KIND: Final = {Call.CREATE: AuditKind.CHANNEL_CREATE_REJECTED}
+REJECTED_KIND: Final = {
+    Call.TOKEN: AuditKind.TOKEN_REJECTED,
+    Call.CREATE: AuditKind.CHANNEL_CREATE_REJECTED,
+}
 """The audit kind of a ``FATAL`` failure; calls not listed use ``SUBSCRIBE_REJECTED``."""
 
 ANSWERED_BY: Final[dict[type, tuple[Call, ...]]] = {
@@ -81,6 +86,28 @@ ANSWERED_BY: Final[dict[type, tuple[Call, ...]]] = {
     ChannelCheckFailed: (Call.CHECK,),
 }
 """Which calls each failure input can answer."""
+
+
+def no_answer(
+    call: Call, now: float, reason: str
+) -> TokenFailed | ChannelCreateFailed | SubscribeFailed | ChannelCheckFailed:
+    """The failure input for ``call`` when it got no answer at all (a timeout, status None).
+
+    Args:
+        call: the call that timed out.
+        now: when the session gave up on it.
+        reason: a short, safe text.
+
+    Returns:
+        The input the shell would have sent for a failure without an answer.
+    """
+    if call is Call.TOKEN:
+        return TokenFailed(now, reason)
+    if call is Call.CREATE:
+        return ChannelCreateFailed(now, reason)
+    if call is Call.CHECK:
+        return ChannelCheckFailed(now, reason)
+    return SubscribeFailed(now, reason)
 
 
 def classify_failure(call: Call, status: int | None) -> Outcome:
@@ -94,6 +121,8 @@ def classify_failure(call: Call, status: int | None) -> Outcome:
         The outcome (module docstring).
     """
     verdict = classify(status)
+    if call is Call.TOKEN and verdict.action in (ResponseAction.REFRESH_TOKEN, ResponseAction.FAIL):
+        return Outcome.FATAL  # the login service refused the credentials: fix the config
     if verdict.action is ResponseAction.REFRESH_TOKEN:
         return Outcome.REAUTH
     if verdict.failure is Failure.NOT_FOUND and call in ON_A_CHANNEL:

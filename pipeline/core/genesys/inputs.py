@@ -15,7 +15,10 @@ Contract with the shell: every REST action (``FetchToken``, ``CreateChannel``, `
 has at most one of them in flight. Every ``OpenSocket(socket_id)`` is answered by
 :class:`SocketOpened` or :class:`SocketOpenFailed` for that ``socket_id``, unless the machine
 cancels it with ``CloseSocket`` first. The shell enforces I/O timeouts and reports them as
-failures; the machine only watches the socket's silence.
+failures; as a last line of defence the machine also gives up on a REST call or a socket
+open that got no answer within ``SessionSettings.call_timeout_s`` (as if it failed with no
+answer): once the machine asks for a new REST call, the shell must drop the old one, so a
+late answer can never be taken for the new call's.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "ChannelCreateFailed",
     "ChannelCreated",
     "FrameReceived",
+    "PublishStalled",
     "SessionInput",
     "SocketClosed",
     "SocketOpenFailed",
@@ -70,11 +74,17 @@ class TokenReady:
 
 @dataclass(frozen=True, slots=True)
 class TokenFailed:
-    """The token provider could not get a token (answer to ``FetchToken``)."""
+    """The token provider could not get a token (answer to ``FetchToken``).
+
+    Attributes:
+        status: the login service's HTTP status when it refused (401, 400 ...: the
+            credentials are wrong), ``None`` for no answer or a failure it may recover from.
+    """
 
     now: float
     reason: str
     retry_after: float | None = None
+    status: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +224,19 @@ class BackfillFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishStalled:
+    """Handing the stream's output downstream (Kafka) blocked from ``since`` until ``now``.
+
+    The shell reports a stall longer than ``SessionSettings.publish_stall_s`` once it is over
+    and the inputs that queued up meanwhile were handled. While it lasted the socket was not
+    read, so the stream cannot vouch for that interval: the session records it as a gap.
+    """
+
+    now: float
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed: the shell calls this no later than ``next_deadline()``."""
 
@@ -243,6 +266,7 @@ SessionInput = (
     | BadFrame
     | SocketClosed
     | BackfillFinished
+    | PublishStalled
     | Tick
     | Stop
 )

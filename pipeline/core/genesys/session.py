@@ -95,8 +95,16 @@ retry waits ``uniform(0, backoff_base_s)``. ``attempt`` counts delays since the 
 went live (or the last successful extension). After a socket failure the HEAD goes at once;
 the backoff sits before the next ``OpenSocket``.
 
-Edge cases not handled: a shell that never answers an action stalls that step (the shell
-owns I/O timeouts); times must not go backwards; a Stop drops an open gap unreported.
+Timeouts: the shell owns I/O timeouts, but a REST call or socket open still unanswered after
+``call_timeout_s`` counts as failed without an answer (retried like a network error), so a
+shell bug cannot park the session. A ``PublishStalled`` (the shell's sink blocked longer than
+``publish_stall_s``, so nothing was read meanwhile) on a live stream is a gap of its own,
+reason ``publish.stalled``, from the stall's start to now, with its backfill. A refused login
+(4xx on the token call) is final: ``token.rejected``, FAILED, and :attr:`failure` says why.
+
+Edge cases not handled: a backfill has no timeout of its own (its REST calls have theirs,
+and its sink may legitimately block while Kafka is away); times must not go backwards; a Stop
+drops an open gap unreported.
 
 This module is long because it holds one state machine: every transition reads and writes
 the same few facts (token, channel, sockets, gap), and the order of ``_advance`` is the
@@ -135,6 +143,7 @@ from pipeline.core.genesys.calls import (
     Call,
     Outcome,
     classify_failure,
+    no_answer,
 )
 from pipeline.core.genesys.events import DeadLetter, Gap
 from pipeline.core.genesys.frames import SocketClosing, SystemMessage, TopicEvent
@@ -146,6 +155,7 @@ from pipeline.core.genesys.inputs import (
     ChannelCreated,
     ChannelCreateFailed,
     FrameReceived,
+    PublishStalled,
     SessionInput,
     SocketClosed,
     SocketOpened,
@@ -211,6 +221,7 @@ class _Socket:
     id: int
     channel_id: str
     uri: str
+    asked_at: float  # when OpenSocket was issued
     token_expires_at: float | None = None  # its channel's token
     last_frame_at: float = 0.0
     ping_sent_at: float | None = None
@@ -230,6 +241,7 @@ class _Handover:
 class _Pending:
     call: Call
     channel_id: str | None
+    asked_at: float
 
 
 class ChannelSession:
@@ -275,6 +287,7 @@ class ChannelSession:
         self._handover: _Handover | None = None
         self._backoff_open = self._was_live = False
         self._gap: Gap | None = None
+        self._failure: str | None = None
         self._backfills = BackfillSchedule(
             s.max_backfill_attempts, s.backoff_base_s, s.backoff_cap_s, self._jitter
         )
@@ -291,6 +304,18 @@ class ChannelSession:
         if self._rest is not None:
             return _STATE_OF[self._rest.call]
         return SessionState.CONNECTING if self._opening is not None else SessionState.WAITING
+
+    @property
+    def failure(self) -> str | None:
+        """Why the session FAILED, on one line (its audit kind and facts); None otherwise."""
+        return self._failure
+
+    @property
+    def failure_kind(self) -> AuditKind | None:
+        """The audit kind of the failure that ended the session, if it FAILED."""
+        if self._failure is None:
+            return None
+        return AuditKind(self._failure.partition(":")[0])
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -338,6 +363,10 @@ class ChannelSession:
             return None
         timers = (self._resume_at, self._backfills.retry_at, self._extend_at(), self._roll_at())
         times = [t for t in timers if t is not None]
+        timeout = self._settings.call_timeout_s
+        for asked in (self._rest, self._opening):
+            if asked is not None:
+                times.append(asked.asked_at + timeout)
         if self._live is not None:
             live = self._live
             if live.ping_sent_at is None:
@@ -381,6 +410,8 @@ class ChannelSession:
                 out = self._on_frame(event)
             case BackfillFinished():
                 out = self._on_backfill_finished(event)
+            case PublishStalled():
+                out = self._on_publish_stalled(event)
             case Tick():
                 out = self._on_tick(now)
             case Stop():
@@ -398,18 +429,18 @@ class ChannelSession:
             self._resume_at = None
         if self._need_token:
             fetch = FetchToken(self._force_token, self._outlive)
-            return [self._call(Call.TOKEN, None, fetch)]
+            return [self._call(now, Call.TOKEN, None, fetch)]
         ch = self._channel
         if ch is None:
             if self._fresh_channels >= self._settings.max_recreate_attempts:
                 details = {"channels_created": self._fresh_channels}
                 exhausted = AuditKind.CHANNEL_RECREATE_EXHAUSTED
                 return self._fail(now, exhausted, None, details)
-            return [self._call(Call.CREATE, None, CreateChannel())]
+            return [self._call(now, Call.CREATE, None, CreateChannel())]
         if ch.subscribed_at is None:
-            return [self._call(Call.SUBSCRIBE, ch.id, Subscribe(ch.id, self._topics))]
+            return [self._call(now, Call.SUBSCRIBE, ch.id, Subscribe(ch.id, self._topics))]
         if ch.suspect:
-            return [self._call(Call.CHECK, ch.id, CheckChannel(ch.id))]
+            return [self._call(now, Call.CHECK, ch.id, CheckChannel(ch.id))]
         if self._live is None or self._live.channel_id != ch.id:
             if self._opening is not None:
                 return []
@@ -417,10 +448,10 @@ class ChannelSession:
                 self._backoff_open = False
                 self._resume_at = now + self._delay(None)
                 return self._advance(now)
-            return [self._open(ch)]
+            return [self._open(now, ch)]
         extend_at = self._extend_at()
         if extend_at is not None and now >= extend_at:
-            return [self._call(Call.EXTEND, ch.id, Subscribe(ch.id, self._topics))]
+            return [self._call(now, Call.EXTEND, ch.id, Subscribe(ch.id, self._topics))]
         roll_at = self._roll_at()
         if roll_at is not None and now >= roll_at:
             # Make before break (§5.7): a token that outlives this channel's, then a new
@@ -467,8 +498,8 @@ class ChannelSession:
         halfway = ch.subscribed_at + (ch.expires_at - ch.subscribed_at) / 2
         return max(ch.expires_at - self._settings.extend_margin_s, halfway)
 
-    def _call(self, call: Call, channel_id: str | None, action: Action) -> Action:
-        self._rest = _Pending(call, channel_id)
+    def _call(self, now: float, call: Call, channel_id: str | None, action: Action) -> Action:
+        self._rest = _Pending(call, channel_id, now)
         return action
 
     def _take(self, *calls: Call) -> _Pending | None:
@@ -567,7 +598,7 @@ class ChannelSession:
         pending = self._take(*ANSWERED_BY[type(event)])
         if pending is None or (pending.channel_id is not None and self._target(pending) is None):
             return []
-        now, status = event.now, None if isinstance(event, TokenFailed) else event.status
+        now, status = event.now, event.status
         outcome = classify_failure(pending.call, status)
         facts: dict[str, Any] = {"status": status, "reason": event.reason}
         if outcome is Outcome.FATAL:
@@ -601,9 +632,9 @@ class ChannelSession:
 
     # -- sockets ------------------------------------------------------------------------------
 
-    def _open(self, ch: _Channel) -> Action:
+    def _open(self, now: float, ch: _Channel) -> Action:
         self._last_socket_id += 1
-        self._opening = _Socket(self._last_socket_id, ch.id, ch.uri, ch.token_expires_at)
+        self._opening = _Socket(self._last_socket_id, ch.id, ch.uri, now, ch.token_expires_at)
         return OpenSocket(self._last_socket_id, ch.uri)
 
     def _on_opened(self, now: float, socket_id: int) -> list[Action]:
@@ -753,7 +784,9 @@ class ChannelSession:
             facts = {"socket_id": live.id, "replacing": replacing}
             out.append(self._audit(event.now, AuditKind.SOCKET_CLOSING, live.channel_id, **facts))
             if replacing and ch is not None:
-                out.append(self._open(ch))  # same connectUri (§5.3: JAVA-NH does the same)
+                out.append(
+                    self._open(event.now, ch)
+                )  # same connectUri (§5.3: JAVA-NH does the same)
         elif isinstance(frame, SystemMessage):
             out += self._on_system(event.now, live, frame)
         return out
@@ -786,7 +819,7 @@ class ChannelSession:
     # -- timers, backfill, the end ------------------------------------------------------------
 
     def _on_tick(self, now: float) -> list[Action]:
-        out: list[Action] = []
+        out = self._timed_out(now)
         live, s = self._live, self._settings
         pinged = None if live is None else live.ping_sent_at
         if live is not None and pinged is None:
@@ -804,6 +837,33 @@ class ChannelSession:
             out.append(again)
         return out
 
+    def _timed_out(self, now: float) -> list[Action]:
+        # The shell answers every call and open itself; this only catches one that never does.
+        timeout = self._settings.call_timeout_s
+        reason = f"no answer in {timeout:.0f} s"
+        out: list[Action] = []
+        pending = self._rest
+        if pending is not None and now - pending.asked_at >= timeout:
+            out += self._on_failed(no_answer(pending.call, now, reason))
+        opening = self._opening
+        if opening is not None and now - opening.asked_at >= timeout:
+            out.append(CloseSocket(opening.id, reason))
+            out += self._on_open_failed(now, opening.id, reason, None)
+        return out
+
+    def _on_publish_stalled(self, event: PublishStalled) -> list[Action]:
+        # Nothing was read while the sink blocked: the stream cannot vouch for that interval.
+        # With a gap already open (or no stream yet) the reconnect's gap or the initial
+        # backfill covers it; else the stall is a gap of its own, backfilled now that the sink
+        # takes items again.
+        live = self._live
+        if live is None or self._gap is not None:
+            return []
+        start = min(event.since, event.now)
+        gap = Gap(live.channel_id, start, event.now, self._topics, "publish.stalled")
+        opened = self._audit(event.now, AuditKind.GAP_OPENED, live.channel_id, started_at=start)
+        return [opened, Emit(gap), self._backfills.request(Backfill("gap", gap, gap.topics))]
+
     def _on_backfill_finished(self, event: BackfillFinished) -> list[Action]:
         verdict = self._backfills.finished(event.now, event.ok, event.reason)
         if verdict is None:
@@ -815,6 +875,10 @@ class ChannelSession:
         self, now: float, kind: AuditKind, channel_id: str | None, facts: dict[str, Any]
     ) -> list[Action]:
         audit = self._audit(now, kind, channel_id, **facts)
+        said = ", ".join(
+            f"status {v}" if k == "status" else str(v) for k, v in facts.items() if v is not None
+        )
+        self._failure = f"{kind}: {said}" if said else str(kind)
         return self._finish(now, SessionState.FAILED, str(kind), [audit])
 
     def _finish(

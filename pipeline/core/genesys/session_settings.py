@@ -34,6 +34,12 @@ class SessionSettings:
         max_recreate_attempts: channels created in a row without one going live before the
             session fails (guards against an eviction fight over the 20-channel limit, §5.4).
         max_backfill_attempts: tries per backfill before it is abandoned (audited).
+        call_timeout_s: a REST call or socket open without an answer after this long counts
+            as failed (the shell has its own, shorter I/O timeouts; this one only guards
+            against a shell that never answers: budget waits of up to ``max_retry_after_s``
+            plus a token refresh fit well inside it).
+        publish_stall_s: the shell reports handing an item downstream that blocked longer
+            than this (``PublishStalled``); the session records the stall as a gap.
 
     Raises:
         ValueError: a timeout or lifetime that is not positive, a negative margin, base or
@@ -51,9 +57,17 @@ class SessionSettings:
     max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S
     max_recreate_attempts: int = 5
     max_backfill_attempts: int = 3
+    call_timeout_s: float = 600.0
+    publish_stall_s: float = 30.0
 
     def __post_init__(self) -> None:
-        positive = (self.heartbeat_timeout_s, self.ping_timeout_s, self.channel_lifetime_s)
+        positive = (
+            self.heartbeat_timeout_s,
+            self.ping_timeout_s,
+            self.channel_lifetime_s,
+            self.call_timeout_s,
+            self.publish_stall_s,
+        )
         non_negative = (
             self.extend_margin_s,
             self.token_margin_s,
@@ -62,7 +76,7 @@ class SessionSettings:
             self.max_retry_after_s,
         )
         if min(positive) <= 0 or min(non_negative) < 0:
-            raise ValueError("timeouts and lifetime must be > 0, margin, base and max ≥ 0")
+            raise ValueError("timeouts, stall and lifetime must be > 0, margin, base and max ≥ 0")
         if self.backoff_cap_s < self.backoff_base_s:
             raise ValueError("backoff_cap_s must be ≥ backoff_base_s")
         if min(self.max_recreate_attempts, self.max_backfill_attempts) < 1:

@@ -8,8 +8,9 @@
 - ``POST /__emulator/faults``: ``{"type": "drop_socket", "channel_id": "..."}``; the types are
   the keys of :data:`FAULT_TYPES`, other keys are the fault's fields
   (``{"type": "restrict_entities", "entity_ids": ["<queue id>"]}`` hides a queue from
-  subscriptions, §5.6). ``fail_requests`` takes
-  ``count``, ``status``, ``retry_after``, ``path_prefix``, ``code``.
+  subscriptions, §5.6). ``fail_requests`` takes ``count``, ``status``, ``retry_after``,
+  ``path_prefix``, ``code``; ``rest_garbage`` (200 with a body that is not JSON) takes
+  ``count`` and ``path_prefix``.
 - ``POST /__emulator/faults/clear``: forget planned faults.
 """
 
@@ -39,6 +40,7 @@ FAULT_TYPES: dict[str, type[faults.Fault]] = {
     "resume_heartbeats": faults.ResumeHeartbeats,
     "malformed_frames": faults.MalformedFrames,
     "truncated_frames": faults.TruncatedFrames,
+    "oversized_frames": faults.OversizedFrames,
     "duplicate_frames": faults.DuplicateFrames,
     "reorder_frames": faults.ReorderFrames,
     "expire_channel": faults.ExpireChannel,
@@ -175,6 +177,12 @@ class AdminApi:
                 )
             except (KeyError, ValueError, TypeError) as exc:
                 raise web.HTTPBadRequest(reason=f"bad fail_requests: {exc}") from exc
+            return json_response({"planned": doc})
+        if doc.get("type") == "rest_garbage":
+            try:
+                self._state.faults.answer_garbage(int(doc["count"]), doc.get("path_prefix"))
+            except (KeyError, ValueError, TypeError) as exc:
+                raise web.HTTPBadRequest(reason=f"bad rest_garbage: {exc}") from exc
             return json_response({"planned": doc})
         fault = parse_fault(doc)
         try:

@@ -3,7 +3,8 @@
 :class:`RequestGate` is the aiohttp middleware. In order (docs/genesys-api.md §4, §10):
 
 1. a request to ``/oauth/**`` or ``/api/v2/**`` may be answered by a planned REST fault
-   (:meth:`~pipeline.emulator.state.faults.FaultPlan.take_request_fault`);
+   (:meth:`~pipeline.emulator.state.faults.FaultPlan.take_request_fault`): an error, or a
+   200 whose body is not JSON;
 2. an ``/api/v2/**`` request needs a valid bearer token (401 otherwise); the
    :class:`~pipeline.emulator.state.tokens.Principal` it speaks for is stored on the request
    for the handler (:func:`principal_of`);
@@ -37,6 +38,7 @@ __all__ = ["PRINCIPAL_KEY", "RequestGate", "RequestRecord", "principal_of"]
 PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 _CORRELATION_HEADER = "ININ-Correlation-Id"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_GARBAGE = "<html><body>Service temporarily unavailable (maintenance)</body></html>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +80,21 @@ class RequestGate:
         client_id: str | None = None
         extra_headers: dict[str, str] = {}
         try:
-            self._raise_planned_fault(request.path)
-            if request.path.startswith("/api/v2"):
-                principal = self._authenticate(request)
-                client_id = principal.client_id
-                extra_headers = self._count(request.path, principal.client_id, principal.token_id)
-            elif request.path.startswith("/oauth"):
-                login_client, _ = basic_credentials(request.headers.get("Authorization"))
-                if login_client is not None:
-                    extra_headers = self._count(request.path, ClientId(login_client), None)
-            response = await handler(request)
+            garbage = self._raise_planned_fault(request.path)
+            if garbage is not None:
+                response: web.StreamResponse = garbage
+            else:
+                if request.path.startswith("/api/v2"):
+                    principal = self._authenticate(request)
+                    client_id = principal.client_id
+                    extra_headers = self._count(
+                        request.path, principal.client_id, principal.token_id
+                    )
+                elif request.path.startswith("/oauth"):
+                    login_client, _ = basic_credentials(request.headers.get("Authorization"))
+                    if login_client is not None:
+                        extra_headers = self._count(request.path, ClientId(login_client), None)
+                response = await handler(request)
         except EmulatorError as exc:
             response = json_response(exc.body(correlation_id), exc.status, exc.headers)
         except web.HTTPException as exc:
@@ -107,12 +114,24 @@ class RequestGate:
             raise decision.error()
         return decision.headers() if decision.allowed_limit else {}
 
-    def _raise_planned_fault(self, path: str) -> None:
         """Answer with a planned REST fault, if one matches (login and Platform API only)."""
+
+    def _raise_planned_fault(self, path: str) -> web.Response | None:
+        """Answer with a planned REST fault, if one matches (login and Platform API only).
+
+        Returns:
+            The garbage answer of a ``garbage`` fault, else None.
+
+        Raises:
+            EmulatorError: the planned error answer.
+        """
         if path.startswith(("/api/v2", "/oauth")):
             fault = self._state.faults.take_request_fault(path, self._now())
+            if fault is not None and fault.garbage:
+                return web.Response(status=200, text=_GARBAGE, content_type="text/html")
             if fault is not None:
                 raise fault.error()
+        return None
 
     def _authenticate(self, request: web.Request) -> Principal:
         """Check the bearer token and remember who it speaks for (401 otherwise)."""

@@ -10,14 +10,17 @@ Tests and the admin API *plan* faults; the HTTP/WebSocket shell *consumes* them.
   and the use is logged in :attr:`FaultPlan.consumed` so tests can assert it happened.
   A 429 with ``retry_after`` answers ``too.many.requests.retry.after`` plus ``Retry-After``
   (the SDK retries it by itself); without, ``too.many.requests`` (the SDK raises) — §4.3, §4.4.
+  :meth:`FaultPlan.answer_garbage` plans rules of the same queue that answer ``200`` with a
+  body that is not JSON (a proxy's maintenance page), for clients that trust a 2xx.
 * Socket actions (:class:`DropSocket`, :class:`SendSocketClosing`, :class:`StallSocket`) queue
   per channel; the channel's socket task drains them with :meth:`FaultPlan.take_socket_actions`.
 * Heartbeat pauses (:class:`StopHeartbeats`/:class:`ResumeHeartbeats`) are flags the heartbeat
   loop reads through :meth:`FaultPlan.heartbeats_paused`; ``channel_id=None`` means every channel.
-* Frame faults (:class:`MalformedFrames`, :class:`TruncatedFrames`, :class:`DuplicateFrames`,
-  :class:`ReorderFrames`) arm per-channel counters; the shell passes each outgoing topic frame
-  through :meth:`FaultPlan.shape_frame` and sends whatever comes back (zero, one or more
-  frames). Within one frame: malformed beats truncated, then duplicate, then reorder.
+* Frame faults (:class:`MalformedFrames`, :class:`TruncatedFrames`, :class:`OversizedFrames`,
+  :class:`DuplicateFrames`, :class:`ReorderFrames`) arm per-channel counters; the shell passes
+  each outgoing topic frame through :meth:`FaultPlan.shape_frame` and sends whatever comes
+  back (zero, one or more frames). Within one frame: malformed beats truncated, then
+  oversized, then duplicate, then reorder.
 * State faults (:class:`ExpireChannel`, :class:`EvictChannel`, :class:`ExpireToken`,
   :class:`RevokeToken`, :class:`RestrictEntities`) change channels, tokens or permissions;
   ``OrgState.apply_fault`` runs them at once and the plan refuses them.
@@ -45,6 +48,7 @@ __all__ = [
     "FaultPlan",
     "FrameFault",
     "MalformedFrames",
+    "OversizedFrames",
     "ReorderFrames",
     "RequestFault",
     "RestrictEntities",
@@ -61,12 +65,16 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class RequestFault:
-    """Answer a REST request with ``status`` instead of serving it."""
+    """Answer a REST request with ``status`` instead of serving it.
+
+    ``garbage``: answer ``status`` (200) with a body that is not JSON instead of an error.
+    """
 
     status: int
     retry_after: int | None = None
     path_prefix: str | None = None
     code: str | None = None
+    garbage: bool = False
 
     def error(self) -> EmulatorError:
         """The error answer (body code chosen from status, ``retry_after`` and ``code``)."""
@@ -144,6 +152,15 @@ class TruncatedFrames:
 
 
 @dataclass(frozen=True, slots=True)
+class OversizedFrames:
+    """The next ``count`` frames are padded (still valid JSON) to at least ``size`` bytes."""
+
+    channel_id: ChannelId
+    count: int = 1
+    size: int = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
 class DuplicateFrames:
     """The next ``count`` frames are sent twice."""
 
@@ -207,7 +224,7 @@ class RestrictEntities:
 
 
 SocketAction = DropSocket | SendSocketClosing | StallSocket
-FrameFault = MalformedFrames | TruncatedFrames | DuplicateFrames | ReorderFrames
+FrameFault = MalformedFrames | TruncatedFrames | OversizedFrames | DuplicateFrames | ReorderFrames
 StateFault = ExpireChannel | EvictChannel | ExpireToken | RevokeToken | RestrictEntities
 Fault = SocketAction | StopHeartbeats | ResumeHeartbeats | FrameFault | StateFault
 
@@ -222,12 +239,16 @@ class _Rule:
 class _FrameCounters:
     malformed: int = 0
     truncated: int = 0
+    oversized: int = 0
+    oversized_size: int = 0
     duplicate: int = 0
     reorder: int = 0
     held: list[str] = field(default_factory=list)
 
     def is_idle(self) -> bool:
-        return not (self.malformed or self.truncated or self.duplicate or self.reorder)
+        return not (
+            self.malformed or self.truncated or self.oversized or self.duplicate or self.reorder
+        )
 
 
 class FaultPlan:
@@ -276,6 +297,18 @@ class FaultPlan:
         self._rules.append(_Rule(fault, count))
         return fault
 
+    def answer_garbage(self, count: int, path_prefix: str | None = None) -> RequestFault:
+        """Make the next ``count`` matching REST requests answer 200 with a non-JSON body.
+
+        Raises:
+            ValueError: ``count`` < 1.
+        """
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        fault = RequestFault(200, None, path_prefix, None, garbage=True)
+        self._rules.append(_Rule(fault, count))
+        return fault
+
     def take_request_fault(self, path: str, now: float) -> RequestFault | None:
         """Consume the fault for one REST request on ``path`` (without query), if any."""
         for rule in self._rules:
@@ -317,7 +350,13 @@ class FaultPlan:
                 self._paused.clear()
             case ResumeHeartbeats(channel_id=cid) if cid is not None:
                 self._paused.discard(cid)
-            case MalformedFrames() | TruncatedFrames() | DuplicateFrames() | ReorderFrames():
+            case (
+                MalformedFrames()
+                | TruncatedFrames()
+                | OversizedFrames()
+                | DuplicateFrames()
+                | ReorderFrames()
+            ):
                 self._arm(fault)
             case _:
                 raise TypeError(f"not a WebSocket fault: {type(fault).__name__}")
@@ -341,6 +380,10 @@ class FaultPlan:
         elif counters.truncated:
             counters.truncated -= 1
             frame = frame[: len(frame) // 2]
+        elif counters.oversized and frame.endswith("}"):
+            counters.oversized -= 1
+            padding = max(0, counters.oversized_size - len(frame))
+            frame = frame[:-1] + ',"padding":"' + "x" * padding + '"}'
         out = [frame]
         if counters.duplicate:
             counters.duplicate -= 1
@@ -373,6 +416,9 @@ class FaultPlan:
                 counters.malformed += n
             case TruncatedFrames(count=n):
                 counters.truncated += n
+            case OversizedFrames(count=n, size=size):
+                counters.oversized += n
+                counters.oversized_size = size
             case DuplicateFrames(count=n):
                 counters.duplicate += n
             case ReorderFrames(count=n):
