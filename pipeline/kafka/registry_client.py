@@ -18,7 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError
 from confluent_kafka.schema_registry.error import OAuthTokenError
 
-from pipeline.errors import SchemaError
+from pipeline.core.http_policy import is_retriable
+from pipeline.errors import RegistryUnavailableError, SchemaError
 
 __all__ = [
     "SCHEMA_NOT_FOUND",
@@ -90,8 +91,10 @@ def registry_client(
         The client.
 
     Raises:
-        SchemaError: an invalid URL or client setting, an unreachable registry, no OAuth
-            token, or a registry failure inside the block.
+        RegistryUnavailableError: the registry is unreachable, timed out, or answered 5xx,
+            408 or 429 (a retry may succeed).
+        SchemaError: an invalid URL or client setting, no OAuth token, or another registry
+            failure inside the block.
     """
     safe = redact_url(url)
     parts = [part.strip() for part in url.split(",")]
@@ -108,7 +111,7 @@ def registry_client(
     try:
         yield client
     except _TRANSPORT_ERRORS as exc:
-        raise SchemaError(
+        raise RegistryUnavailableError(
             f"schema registry {safe} is unreachable ({type(exc).__name__}): check the registry "
             "URL and that the registry is running"
         ) from exc
@@ -118,7 +121,8 @@ def registry_client(
             "registry credentials"
         ) from exc
     except SchemaRegistryError as exc:
-        raise SchemaError(f"schema registry {safe} failed: {describe(exc)}") from exc
+        error = RegistryUnavailableError if is_retriable(exc.http_status_code) else SchemaError
+        raise error(f"schema registry {safe} failed: {describe(exc)}") from exc
     finally:
         client.close()
 
