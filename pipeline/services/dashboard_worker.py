@@ -72,6 +72,7 @@ from pipeline.core.workers.staleness import StalenessTracker
 from pipeline.dashboard.client import DashboardClient
 from pipeline.errors import DashboardConfigError
 from pipeline.kafka.consumer import KafkaSource
+from pipeline.kafka.registry_client import redact_url
 from pipeline.kafka.worker import WorkerKafka, WorkerKafkaMetrics
 from pipeline.services.ops import OpsServer
 from pipeline.settings import DashboardSettings, KafkaSettings, RegistrySettings, WorkerSettings
@@ -395,7 +396,7 @@ class DashboardWorker:
 
     def _misconfigured(self, decision: PushDecision) -> DashboardConfigError:
         self.metrics.pushes.labels("fatal").inc()
-        url = self.config.dashboard.url
+        url = redact_url(self.config.dashboard.url)
         self.refused = f"{decision.reason} from {url}: check DASHBOARD_URL and DASHBOARD_SECRET"
         log.error("stopping: %s", self.refused)
         return DashboardConfigError(self.refused)

@@ -11,25 +11,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
+from pydantic import SecretStr
 
 from pipeline.core.contract.dead_letter import TRUNCATION_HEADERS
 from pipeline.core.contract.wire import confluent_header
+from pipeline.dashboard.wallboard import Wallboard
 from pipeline.local.stack import Endpoints
 from pipeline.services.dashboard_worker import DashboardWorker
 from pipeline.services.freshness_worker import FreshnessWorker
 from tests.conftest import seconds
 from tests.polling import until
+from tests.records import metric_record
 from tests.tcp_proxy import TcpProxy
 from tests.workers import (
     KEYS,
+    METRIC_PARTITIONS,
+    SECRET,
     FakeDashboard,
     Stack,
+    free_port,
     running,
 )
 
@@ -177,3 +187,356 @@ async def test_fault_poison_values_on_the_audit_topic(
         dead = await stack.dead_letters()
     assert sorted(value["raw"] for _, _, value, _ in dead) == sorted(poison.values())
     assert {value["stage"] for _, _, value, _ in dead} == {f"{kind}-decode"}
+
+
+# ---------------------------------------------------------------------------- schema registry
+@pytest.mark.parametrize("kind", ["dashboard", "freshness"])
+async def test_fault_registry_down_at_worker_start(
+    kind: str,
+    endpoints: Endpoints,
+    group_timeouts: dict[str, int],
+    unique_name: Callable[[str], str],
+) -> None:
+    """Fault: the schema registry unreachable when the worker starts / System: the worker
+    stays up (/healthz 200, /readyz 503 "waiting for the schema registry"), asks again with
+    backoff and starts once it answers; no crash loop / Check: several retries while down,
+    then every record handled and committed, no dead letter."""
+    async with started(endpoints, registry_proxy=True) as (stack, dashboard, proxy):
+        assert proxy is not None
+        await stack.publish_rounds(range(2))
+        proxy.cut()
+        group = unique_name(kind)
+        worker = new_worker(kind, stack, dashboard, group, group_timeouts["session.timeout.ms"])
+        async with running(worker):
+            await until(
+                lambda: sample(worker, f"{kind}_registry_retries_total") >= 3,
+                seconds(20),
+                message="the registry asked again, with backoff",
+            )
+            assert worker.ops is not None
+            async with httpx.AsyncClient(base_url=worker.ops.url) as ops:
+                assert (await ops.get("/healthz")).status_code == 200
+                ready = await ops.get("/readyz")
+            assert ready.status_code == 503
+            assert "waiting for the schema registry" in ready.text
+            proxy.restore()
+            await until_committed(stack, group, 2 * KEYS, "every record committed")
+            assert consumed_values(worker) == 2 * KEYS
+            assert worker.readiness() == []
+        assert await stack.dead_letters(idle_s=0.5) == []
+
+
+@pytest.mark.parametrize("kind", ["dashboard", "freshness"])
+async def test_fault_registry_down_mid_run(
+    kind: str,
+    endpoints: Endpoints,
+    group_timeouts: dict[str, int],
+    unique_name: Callable[[str], str],
+) -> None:
+    """Fault: the schema registry unreachable while the worker runs, when records of a schema
+    id it has not cached arrive / System: those records are neither dead-lettered nor
+    committed: the topic is rewound and paused (the group membership stays), the registry is
+    asked again with backoff, fetching resumes when it answers / Check: while down, nothing
+    handled, committed or dead-lettered and the partitions stay assigned; after, every
+    record handled once and committed, no dead letter."""
+    async with started(endpoints, registry_proxy=True) as (stack, dashboard, proxy):
+        assert proxy is not None
+        group = unique_name(kind)
+        worker = new_worker(kind, stack, dashboard, group, group_timeouts["session.timeout.ms"])
+        everything = {(stack.topic("metrics"), p) for p in range(METRIC_PARTITIONS)}
+
+        def assignment() -> set[tuple[str, int]]:
+            kafka = worker._kafka
+            return set() if kafka is None else kafka.metrics.assignment()
+
+        async with running(worker):
+            await until(lambda: assignment() == everything, seconds(20), message="assigned")
+            proxy.cut()
+            await stack.publish_rounds(range(3))  # the first records it sees: a new schema id
+            await until(
+                lambda: sample(worker, f"{kind}_registry_retries_total") >= 3,
+                seconds(20),
+                message="the registry asked again while down",
+            )
+            assert sample(worker, f"{kind}_registry_waiting", topic="metrics") == 1
+            assert consumed_values(worker) == 0
+            assert await committed(stack, group) == 0
+            assert assignment() == everything  # still a member, holding its partitions
+            proxy.restore()
+            await until_committed(stack, group, 3 * KEYS, "every record committed")
+            assert consumed_values(worker) == 3 * KEYS
+            assert sample(worker, f"{kind}_registry_waiting", topic="metrics") == 0
+            if kind == "dashboard":
+                await until(lambda: dashboard.holds_round(2), seconds(10), message="round 2")
+        assert await stack.dead_letters(idle_s=0.5) == []
+
+
+async def test_fault_registry_hung(
+    endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
+) -> None:
+    """Fault: the schema registry accepts connections and never answers, when records of a
+    new schema id arrive / System: every registry request times out (SCHEMA_REGISTRY_TIMEOUT_S,
+    1 s here) in a thread, so the event loop (heartbeats, ops endpoints) never waits; the
+    topic is paused and asked again as for a registry that is down / Check: /healthz answers
+    within 0.5 s all along, nothing handled, committed or dead-lettered while hung; after,
+    every record pushed and committed."""
+    async with started(endpoints, registry_proxy=True) as (stack, dashboard, proxy):
+        assert proxy is not None
+        group = unique_name("hung")
+        worker = new_worker(
+            "dashboard", stack, dashboard, group, group_timeouts["session.timeout.ms"]
+        )
+        async with running(worker):
+            await until(lambda: worker.readiness() == [], seconds(20), message="ready")
+            proxy.hang()
+            await stack.publish_rounds(range(2))
+            assert worker.ops is not None
+            slowest = 0.0
+            async with httpx.AsyncClient(base_url=worker.ops.url, timeout=5.0) as ops:
+                while sample(worker, "dashboard_registry_retries_total") < 2:
+                    asked = time.monotonic()
+                    assert (await ops.get("/healthz")).status_code == 200
+                    slowest = max(slowest, time.monotonic() - asked)
+                    await asyncio.sleep(0.05)  # pacing the probes, not waiting for anything
+            assert slowest < 0.5
+            assert proxy.hung_connections >= 2
+            assert consumed_values(worker) == 0
+            assert await committed(stack, group) == 0
+            proxy.restore()
+            await until_committed(stack, group, 2 * KEYS, "every record committed")
+            await until(lambda: dashboard.holds_round(1), seconds(10), message="round 1 shown")
+        assert await stack.dead_letters(idle_s=0.5) == []
+
+
+# ---------------------------------------------------------------------------- dashboard
+async def dashboard_outage(
+    mode: str, endpoints: Endpoints, session_ms: int, group: str
+) -> tuple[DashboardWorker, FakeDashboard, int]:
+    """Rounds 0-1 pushed, then the dashboard in ``mode`` while rounds 2-31 arrive, then back.
+
+    Returns the worker, the dashboard and the largest offset bookkeeping seen in the outage.
+    """
+    async with started(endpoints) as (stack, dashboard, _):
+        worker = DashboardWorker(stack.dashboard_config(dashboard, group, session_ms))
+        largest = 0
+        async with running(worker):
+            await stack.publish_rounds(range(2))
+            await until(lambda: dashboard.holds_round(1), seconds(20), message="round 1 shown")
+            await until_committed(stack, group, 2 * KEYS, "rounds 0-1 committed")
+            if mode == "down":
+                await dashboard.down()
+            dashboard.mode = mode
+            for first in range(2, 32, 10):  # 3,000 records while it is out
+                await stack.publish_rounds(range(first, first + 10))
+                await until(
+                    lambda: sample(worker, "dashboard_fetch_paused") == 1,
+                    seconds(20),
+                    message="fetching paused while the circuit is open",
+                )
+                largest = max(largest, worker.values.offsets.entries())
+                assert len(worker.values) <= KEYS
+                assert await committed(stack, group) == 2 * KEYS  # nothing more was pushed
+            if mode == "down":
+                await dashboard.up()
+            dashboard.mode = "ok"
+            await until(lambda: dashboard.holds_round(31), seconds(30), message="round 31")
+            await until_committed(stack, group, 32 * KEYS, "every record committed")
+            assert sample(worker, "dashboard_fetch_paused") == 0
+        return worker, dashboard, largest
+
+
+async def test_fault_dashboard_down_then_back(
+    endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
+) -> None:
+    """Fault: the dashboard not listening while 3,000 records arrive, then back / System: the
+    circuit opens and fetching pauses (the group membership stays), memory holds one value
+    per key and offset bookkeeping per key, never per record; once the dashboard is back the
+    latest values go out / Check: while down, offsets committed only up to what was
+    acknowledged and bookkeeping within 4 entries per key; after, every key at its latest
+    value, no regression, every record committed."""
+    worker, dashboard, largest = await dashboard_outage(
+        "down", endpoints, group_timeouts["session.timeout.ms"], unique_name("down")
+    )
+    assert largest <= METRIC_PARTITIONS + 4 * KEYS
+    assert dashboard.regressions == []
+    assert worker.breaker.state == "closed"
+    assert dead_letter_count(worker) == 0
+
+
+async def test_fault_dashboard_slow(
+    endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
+) -> None:
+    """Fault: the dashboard answering after the worker's timeout (DASHBOARD_TIMEOUT_S) while
+    3,000 records arrive, then answering in time / System: each timed-out push counts as a
+    failure and is re-sent with the same idempotency key; the circuit opens and fetching
+    pauses; once it answers in time the latest values go out / Check: as for a dashboard
+    that is down: committed only up to acknowledged values, bookkeeping bounded, then every
+    key at its latest value, no regression, every record committed."""
+    worker, dashboard, largest = await dashboard_outage(
+        "slow", endpoints, group_timeouts["session.timeout.ms"], unique_name("slow")
+    )
+    assert dashboard.answers["slow"] >= 1
+    assert largest <= METRIC_PARTITIONS + 4 * KEYS
+    assert dashboard.regressions == []
+    assert dead_letter_count(worker) == 0
+
+
+def dead_letter_count(worker: DashboardWorker) -> float:
+    return sum(
+        sample(worker, "dashboard_dead_letters_total", stage=stage)
+        for stage in ("dashboard", "dashboard-decode")
+    )
+
+
+async def test_fault_dashboard_413(
+    endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
+) -> None:
+    """Fault: 5,000 values (about 2 MB of JSON) for the reference wallboard, whose request
+    limit is 1 MiB, and one value whose JSON alone is 2.4 MB / System: batches are cut by
+    bytes (DASHBOARD_MAX_BATCH_BYTES, 900 KiB) so the first push already fits; the value too
+    large alone gets 413 and goes to the DLQ (cut to fit, with its length) and is committed
+    past / Check: one 413 in all, 5,000 values shown, one dead letter (stage dashboard,
+    HTTP 413, truncated), every record committed."""
+    async with started(endpoints) as (stack, _, _):
+        assert stack.outbox is not None
+        board = Wallboard("127.0.0.1", 0, SecretStr(SECRET))
+        url = await board.start()
+        group = unique_name("wall")
+        cfg = stack.dashboard_config(
+            f"{url}/api/push", group, group_timeouts["session.timeout.ms"],
+            max_batch=5000, timeout_s=10.0,
+        )  # fmt: skip
+        worker = DashboardWorker(cfg)
+        keys = 5000
+        # 200 kB in Kafka, 2.4 MB of JSON: 6 bytes ("\u0001") per character, key and value.
+        huge = metric_record(entity_id="huge", qualifier="\x01" * 200_000)
+        try:
+            await stack.publish_rounds(range(1), keys=keys)
+            await stack.publish([stack.outbox.metric(huge)[0]])
+            async with running(worker):
+                await until_committed(stack, group, keys + 1, "every record committed")
+                totals = board.state()["totals"]
+                assert totals["values_held"] == keys
+                assert totals["too_large"] == 1
+                assert worker.rejected == 1
+                assert 2 <= sample(worker, "dashboard_pushes_total", outcome="ok") <= 10
+        finally:
+            await board.aclose()
+        dead = await stack.dead_letters()
+    [(_, _, value, headers)] = dead
+    assert (value["stage"], value["reason"][:8]) == ("dashboard", "HTTP 413")
+    original = int(headers[TRUNCATION_HEADERS[0]])
+    assert original > 1024 * 1024
+    assert len(value["raw"]) < original
+    assert value["raw"].startswith(b'{"batch_id":')
+
+
+# ---------------------------------------------------------------------------- the command line
+@contextlib.asynccontextmanager
+async def worker_process(
+    stack: Stack, env: dict[str, str], log: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``pipeline worker dashboard`` as a child process (killed if still running at the end)."""
+    with log.open("ab") as sink:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pipeline", "worker", "dashboard", str(SPEC),
+            env={**os.environ, **env}, stdout=sink, stderr=sink,
+        )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def received(env: dict[str, str]) -> float:
+    """``dashboard_values_received_total`` of the child, from its ops endpoint (-1: not up)."""
+    url = f"http://127.0.0.1:{env['PIPELINE_OPS_PORT']}/metrics"
+    try:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            text = (await client.get(url)).text
+    except httpx.HTTPError:
+        return -1.0
+    for line in text.splitlines():
+        if line.startswith("dashboard_values_received_total "):
+            return float(line.split()[1])
+    return -1.0
+
+
+@pytest.mark.parametrize("status", [401, 404])
+async def test_fault_dashboard_refuses_every_push(
+    status: int,
+    endpoints: Endpoints,
+    group_timeouts: dict[str, int],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """Fault: a configuration error: a wrong DASHBOARD_SECRET (401) or DASHBOARD_URL (404) /
+    System: `pipeline worker dashboard` stops at the first answer, without dead letters or
+    commits, and exits 2 with the cause on one line (never the secret) / Check: exit code 2,
+    last stderr line names the status and DASHBOARD_URL/DASHBOARD_SECRET, one push made,
+    nothing committed, no dead letter."""
+    async with started(endpoints) as (stack, dashboard, _):
+        await stack.publish_rounds(range(1))
+        group, secret = unique_name("refused"), "canary-wrong-secret"
+        url = dashboard.url if status == 401 else dashboard.url.replace("/push", "/nope")
+        env = stack.env(group, group_timeouts["session.timeout.ms"], url, secret)
+        if status == 404:
+            env["DASHBOARD_SECRET"] = SECRET
+        log = tmp_path / "worker.log"
+        async with worker_process(stack, env, log) as proc:
+            code = await asyncio.wait_for(proc.wait(), seconds(60))
+        text = log.read_text()
+        last = text.strip().splitlines()[-1]
+        assert code == 2, text
+        assert last.startswith("error: dashboard push"), last
+        assert str(status) in last
+        assert "check DASHBOARD_URL and DASHBOARD_SECRET" in last
+        assert secret not in text
+        assert dashboard.bad_signatures == (1 if status == 401 else 0)
+        assert dashboard.pushes == 0
+        assert await committed(stack, group) == 0
+        assert await stack.dead_letters(idle_s=0.5) == []
+
+
+async def test_fault_worker_killed_mid_batch(
+    endpoints: Endpoints,
+    group_timeouts: dict[str, int],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """Fault: `pipeline worker dashboard` killed (SIGKILL) while pushes of records it consumed
+    fail, then started again / System: offsets are committed only for acknowledged values, so
+    the restart re-reads exactly the unacknowledged records and pushes them / Check: after the
+    kill the committed offsets are exactly the acknowledged records; the restart reads exactly
+    the rest, every key ends at its latest value, nothing regresses, all committed."""
+    async with started(endpoints) as (stack, dashboard, _):
+        group = unique_name("killed")
+        env = stack.env(group, group_timeouts["session.timeout.ms"], dashboard.url, SECRET)
+        await stack.publish_rounds(range(5))
+        async with worker_process(stack, env, tmp_path / "first.log") as first:
+            await until(lambda: dashboard.holds_round(4), seconds(60), message="round 4 shown")
+            await until_committed(stack, group, 5 * KEYS, "the acknowledged rounds committed")
+            dashboard.mode = "500"
+            await stack.publish_rounds(range(5, 10))
+
+            async def holding_unacknowledged() -> bool:
+                return await received(env) > 5 * KEYS and dashboard.answers.get("500", 0) >= 1
+
+            await until(holding_unacknowledged, seconds(30), message="pushes of rounds 5-9 fail")
+            first.send_signal(signal.SIGKILL)
+            assert await first.wait() == -signal.SIGKILL
+        assert await committed(stack, group) == 5 * KEYS  # nothing unacknowledged
+        assert not dashboard.holds_round(9)
+
+        dashboard.mode = "ok"
+        env["PIPELINE_OPS_PORT"] = str(free_port())
+        async with worker_process(stack, env, tmp_path / "second.log") as second:
+            await until(lambda: dashboard.holds_round(9), seconds(60), message="round 9 shown")
+            await until_committed(stack, group, 10 * KEYS, "every record committed")
+            assert await received(env) == 5 * KEYS  # exactly the unacknowledged records
+            second.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(second.wait(), seconds(30)) == 0
+        assert dashboard.regressions == []
+        assert dashboard.bad_signatures == 0
