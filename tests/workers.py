@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import socket
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import fastavro
@@ -35,6 +35,8 @@ from pipeline.kafka.consumer import AvroDecoder, KafkaSource
 from pipeline.kafka.outbox import Outbox
 from pipeline.kafka.producer import KafkaPublisher, OutRecord
 from pipeline.kafka.registry import register_contract, require_contract
+from pipeline.local.broker import LocalBroker
+from pipeline.local.process import free_port
 from pipeline.local.stack import Endpoints
 from pipeline.services.dashboard_worker import DashboardConfig, DashboardWorker
 from pipeline.services.freshness_worker import FreshnessConfig
@@ -42,6 +44,7 @@ from pipeline.settings import DashboardSettings, KafkaSettings, RegistrySettings
 from tests.conftest import seconds
 from tests.reading import Read, read_topic
 from tests.records import metric_record
+from tests.tcp_proxy import TcpProxy
 
 __all__ = [
     "BASE_MS",
@@ -53,9 +56,9 @@ __all__ = [
     "committed",
     "dead_letters",
     "event_time",
-    "free_port",
     "key_of",
     "metric",
+    "proxied_broker",
     "pushes_met",
     "running",
 ]
@@ -388,12 +391,22 @@ def dead_letters(worker: DashboardWorker, stage: str = "dashboard") -> float:
     return value or 0.0
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now (for a child process's ops server)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+@contextlib.asynccontextmanager
+async def proxied_broker(
+    endpoints: Endpoints, workdir: Path
+) -> AsyncIterator[tuple[Endpoints, TcpProxy]]:
+    """A private broker behind a proxy it advertises, so the proxy can cut Kafka off; yields
+    its endpoints (the shared registry) and the proxy."""
+    port = free_port()
+    broker = LocalBroker(workdir, advertised_port=port)
+    await asyncio.to_thread(broker.start)
+    proxy = TcpProxy(broker.port, port)
+    await proxy.start()
+    try:
+        yield Endpoints(f"127.0.0.1:{port}", endpoints.schema_registry_url), proxy
+    finally:
+        await proxy.aclose()
+        await asyncio.to_thread(broker.stop)
 
 
 @contextlib.asynccontextmanager

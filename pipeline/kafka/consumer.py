@@ -236,6 +236,7 @@ class KafkaSource:
         group_id: the consumer group (members of one group share the partitions).
         session_timeout_ms: group session timeout (real Kafka needs ≥ 6000; the local broker
             joins after half of it, so tests use 2000).
+        commit_timeout_s: the longest a commit may take before it is put off.
     """
 
     def __init__(
@@ -244,6 +245,7 @@ class KafkaSource:
         topics: Sequence[str],
         group_id: str,
         session_timeout_ms: int = 10_000,
+        commit_timeout_s: float = COMMIT_TIMEOUT_S,
     ) -> None:
         sasl: dict[str, Any] = {}
         if kafka.sasl_mechanism:
@@ -266,6 +268,7 @@ class KafkaSource:
             **sasl,
         )
         self._paused: set[str] = set()
+        self._commit_timeout_s = commit_timeout_s
         self.commit_failures = 0
         """Commits that failed or timed out (the offsets are committed with the next one)."""
 
@@ -333,7 +336,7 @@ class KafkaSource:
         """Commit ``(topic, partition) → next offset to read`` for partitions still assigned.
 
         A commit that fails (broker unreachable, group rebalancing) or takes longer than
-        :data:`COMMIT_TIMEOUT_S` is logged and counted, not raised: offsets only grow, so the
+        ``commit_timeout_s`` is logged and counted, not raised: offsets only grow, so the
         next commit covers these too, and a crash meanwhile re-reads a little more.
 
         Returns:
@@ -348,7 +351,7 @@ class KafkaSource:
         if not todo:
             return True
         try:
-            async with asyncio.timeout(COMMIT_TIMEOUT_S):
+            async with asyncio.timeout(self._commit_timeout_s):
                 await self._consumer.commit(todo)
         except (KafkaError, TimeoutError) as exc:
             self.commit_failures += 1

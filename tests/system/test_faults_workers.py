@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from pipeline.core.contract.dead_letter import TRUNCATION_HEADERS
 from pipeline.core.contract.wire import confluent_header
 from pipeline.dashboard.wallboard import Wallboard
+from pipeline.local.process import free_port
 from pipeline.local.stack import Endpoints
 from pipeline.services.dashboard_worker import DashboardWorker
 from pipeline.services.freshness_worker import FreshnessWorker
@@ -39,7 +40,7 @@ from tests.workers import (
     SECRET,
     FakeDashboard,
     Stack,
-    free_port,
+    proxied_broker,
     running,
 )
 
@@ -540,3 +541,37 @@ async def test_fault_worker_killed_mid_batch(
             assert await asyncio.wait_for(second.wait(), seconds(30)) == 0
         assert dashboard.regressions == []
         assert dashboard.bad_signatures == 0
+
+
+# ---------------------------------------------------------------------------- Kafka
+async def test_fault_kafka_unreachable_for_the_freshness_worker(
+    endpoints: Endpoints,
+    group_timeouts: dict[str, int],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """Fault: Kafka unreachable for the freshness worker for 8 s (longer than its group
+    session), records produced meanwhile / System: fetches return nothing, commits and
+    reports wait or fail and are retried; the worker neither crashes nor restarts, and
+    rejoins its group when Kafka is back / Check: the worker runs on, every record is
+    measured and committed after the outage."""
+    async with (
+        proxied_broker(endpoints, tmp_path) as (private, proxy),
+        started(private) as (stack, dashboard, _),
+    ):
+        group = unique_name("fresh-cut")
+        worker = new_worker(
+            "freshness", stack, dashboard, group, group_timeouts["session.timeout.ms"]
+        )
+        async with running(worker) as task:
+            await stack.publish_rounds(range(1))
+            await until_committed(stack, group, KEYS, "round 0 committed")
+            proxy.cut()
+            pending = asyncio.create_task(stack.publish_rounds(range(1, 3)))
+            await asyncio.sleep(seconds(8))  # the outage itself
+            assert not task.done()
+            proxy.restore()
+            await pending
+            await until_committed(stack, group, 3 * KEYS, "every record committed")
+            assert consumed_values(worker) >= 3 * KEYS
+            assert not task.done()
