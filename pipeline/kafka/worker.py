@@ -103,36 +103,27 @@ class WorkerKafkaMetrics:
     """
 
     def __init__(self, registry: CollectorRegistry, kind: str) -> None:
-        r = registry
-        self.decode_errors = Counter(
-            f"{kind}_decode_errors_total",
-            "Values that could not be decoded; each went to the DLQ and was moved past",
-            ["topic"],
-            registry=r,
+        def counter(name: str, doc: str, labels: Sequence[str] = ()) -> Counter:
+            return Counter(f"{kind}_{name}", doc, labels, registry=registry)
+
+        self.decode_errors = counter(
+            "decode_errors_total", "Values not decoded: dead-lettered, moved past", ["topic"]
         )
-        self.dead_letters = Counter(
-            f"{kind}_dead_letters_total", "Dead letters written", ["stage"], registry=r
-        )
-        self.truncated = Counter(
-            f"{kind}_dead_letters_truncated_total",
-            "Dead letters whose raw bytes were cut to fit one Kafka record",
-            registry=r,
+        self.dead_letters = counter("dead_letters_total", "Dead letters written", ["stage"])
+        self.truncated = counter(
+            "dead_letters_truncated_total", "Dead letters cut to fit one Kafka record"
         )
         self.registry_waiting = Gauge(
             f"{kind}_registry_waiting",
             "1 while reading a topic is paused until the schema registry answers",
             ["topic"],
-            registry=r,
+            registry=registry,
         )
-        self.registry_retries = Counter(
-            f"{kind}_registry_retries_total",
-            "Registry requests that failed and will be asked again",
-            registry=r,
+        self.registry_retries = counter(
+            "registry_retries_total", "Registry requests failed, to be asked again"
         )
-        self.commit_failures = Counter(
-            f"{kind}_commit_failures_total",
-            "Offset commits that failed or were put off (the next commit covers them)",
-            registry=r,
+        self.commit_failures = counter(
+            "commit_failures_total", "Offset commits failed or put off (the next one covers them)"
         )
 
 
