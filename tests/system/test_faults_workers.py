@@ -114,11 +114,10 @@ async def test_fault_poison_values_on_the_metrics_topic(
     group_timeouts: dict[str, int],
     unique_name: Callable[[str], str],
 ) -> None:
-    """Fault: undecodable values on <prefix>.metrics: a 6-byte truncated value, an unknown
-    schema id, a schema that does not resolve, a 1 MB value near the record limit /
-    System: each goes to the DLQ (the 1 MB one cut to fit, with its original length), is
-    counted and committed past; the worker goes on / Check: exactly 4 dead letters, every
-    valid record handled, committed offsets = every record."""
+    """Fault: poison values on .metrics (6-byte truncated, unknown schema id, unresolvable
+    schema, 1 MB garbage) / System: each dead-lettered (the 1 MB one cut to fit, original
+    length in headers), counted, committed past / Check: exactly 4 dead letters, every valid
+    record handled, committed offsets = all records."""
     async with started(endpoints) as (stack, dashboard, _):
         poison = stack.poison_values("metric")
         poison["near_limit"] = confluent_header(stack.ids[stack.topic("metrics")]) + (
@@ -157,11 +156,10 @@ async def test_fault_poison_values_on_the_audit_topic(
     group_timeouts: dict[str, int],
     unique_name: Callable[[str], str],
 ) -> None:
-    """Fault: undecodable values on <prefix>.audit (read in full at every start, never
-    committed): truncated, unknown schema id, unresolvable schema / System: each is
-    dead-lettered and skipped; start-up is not blocked and the audit records after them are
-    read / Check: the worker is ready, exactly 3 dead letters, both valid audit records
-    (before and after the poison) were applied."""
+    """Fault: poison values on .audit (truncated, unknown schema id, unresolvable schema),
+    which is re-read at every start / System: each dead-lettered and skipped; start-up not
+    blocked / Check: worker ready, exactly 3 dead letters, the valid audit records before and
+    after them applied."""
     from pipeline.core.audit import AuditEvent, AuditKind
     from pipeline.core.contract.records import audit_record
 
@@ -198,10 +196,9 @@ async def test_fault_registry_down_at_worker_start(
     group_timeouts: dict[str, int],
     unique_name: Callable[[str], str],
 ) -> None:
-    """Fault: the schema registry unreachable when the worker starts / System: the worker
-    stays up (/healthz 200, /readyz 503 "waiting for the schema registry"), asks again with
-    backoff and starts once it answers; no crash loop / Check: several retries while down,
-    then every record handled and committed, no dead letter."""
+    """Fault: schema registry unreachable at worker start / System: the worker stays up
+    (/healthz 200, /readyz 503 with the reason) and asks again with backoff; no crash loop /
+    Check: retries while down, then every record handled and committed, no dead letter."""
     async with started(endpoints, registry_proxy=True) as (stack, dashboard, proxy):
         assert proxy is not None
         await stack.publish_rounds(range(2))
@@ -234,12 +231,10 @@ async def test_fault_registry_down_mid_run(
     group_timeouts: dict[str, int],
     unique_name: Callable[[str], str],
 ) -> None:
-    """Fault: the schema registry unreachable while the worker runs, when records of a schema
-    id it has not cached arrive / System: those records are neither dead-lettered nor
-    committed: the topic is rewound and paused (the group membership stays), the registry is
-    asked again with backoff, fetching resumes when it answers / Check: while down, nothing
-    handled, committed or dead-lettered and the partitions stay assigned; after, every
-    record handled once and committed, no dead letter."""
+    """Fault: schema registry unreachable mid-run, when records of an uncached schema id
+    arrive / System: those records are rewound and the topic paused (group membership kept),
+    registry asked again with backoff, fetching resumes / Check: while down nothing handled,
+    committed or dead-lettered, partitions kept; after, all handled once and committed."""
     async with started(endpoints, registry_proxy=True) as (stack, dashboard, proxy):
         assert proxy is not None
         group = unique_name(kind)
@@ -275,12 +270,11 @@ async def test_fault_registry_down_mid_run(
 async def test_fault_registry_hung(
     endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
 ) -> None:
-    """Fault: the schema registry accepts connections and never answers, when records of a
-    new schema id arrive / System: every registry request times out (SCHEMA_REGISTRY_TIMEOUT_S,
-    1 s here) in a thread, so the event loop (heartbeats, ops endpoints) never waits; the
-    topic is paused and asked again as for a registry that is down / Check: /healthz answers
-    within 0.5 s all along, nothing handled, committed or dead-lettered while hung; after,
-    every record pushed and committed."""
+    """Fault: schema registry hung (accepts, never answers) when records of a new schema id
+    arrive / System: each request times out (SCHEMA_REGISTRY_TIMEOUT_S) in a thread, the event
+    loop never waits, the topic pauses as for a registry that is down / Check: /healthz within
+    0.5 s throughout, nothing handled, committed or dead-lettered while hung; then all pushed
+    and committed."""
     async with started(endpoints, registry_proxy=True) as (stack, dashboard, proxy):
         assert proxy is not None
         group = unique_name("hung")
@@ -349,12 +343,10 @@ async def dashboard_outage(
 async def test_fault_dashboard_down_then_back(
     endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
 ) -> None:
-    """Fault: the dashboard not listening while 3,000 records arrive, then back / System: the
-    circuit opens and fetching pauses (the group membership stays), memory holds one value
-    per key and offset bookkeeping per key, never per record; once the dashboard is back the
-    latest values go out / Check: while down, offsets committed only up to what was
-    acknowledged and bookkeeping within 4 entries per key; after, every key at its latest
-    value, no regression, every record committed."""
+    """Fault: dashboard down while 3,000 records arrive, then back / System: circuit opens,
+    fetching pauses (group kept), one value and a few offset entries per key / Check: while
+    down, commits stop at the acknowledged records and bookkeeping stays within 4 entries per
+    key; after, every key at its latest value, no regression, all committed."""
     worker, dashboard, largest = await dashboard_outage(
         "down", endpoints, group_timeouts["session.timeout.ms"], unique_name("down")
     )
@@ -367,12 +359,10 @@ async def test_fault_dashboard_down_then_back(
 async def test_fault_dashboard_slow(
     endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
 ) -> None:
-    """Fault: the dashboard answering after the worker's timeout (DASHBOARD_TIMEOUT_S) while
-    3,000 records arrive, then answering in time / System: each timed-out push counts as a
-    failure and is re-sent with the same idempotency key; the circuit opens and fetching
-    pauses; once it answers in time the latest values go out / Check: as for a dashboard
-    that is down: committed only up to acknowledged values, bookkeeping bounded, then every
-    key at its latest value, no regression, every record committed."""
+    """Fault: dashboard slow (answers after DASHBOARD_TIMEOUT_S) while 3,000 records arrive /
+    System: timeouts count as failures, re-sends keep the idempotency key, circuit opens and
+    fetching pauses / Check: commits stop at acknowledged records, bookkeeping bounded; then
+    every key at its latest value, no regression, all committed."""
     worker, dashboard, largest = await dashboard_outage(
         "slow", endpoints, group_timeouts["session.timeout.ms"], unique_name("slow")
     )
@@ -392,12 +382,11 @@ def dead_letter_count(worker: DashboardWorker) -> float:
 async def test_fault_dashboard_413(
     endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
 ) -> None:
-    """Fault: 5,000 values (about 2 MB of JSON) for the reference wallboard, whose request
-    limit is 1 MiB, and one value whose JSON alone is 2.4 MB / System: batches are cut by
-    bytes (DASHBOARD_MAX_BATCH_BYTES, 900 KiB) so the first push already fits; the value too
-    large alone gets 413 and goes to the DLQ (cut to fit, with its length) and is committed
-    past / Check: one 413 in all, 5,000 values shown, one dead letter (stage dashboard,
-    HTTP 413, truncated), every record committed."""
+    """Fault: 413: 5,000 values (2 MB of JSON) for the reference wallboard (1 MiB limit), plus
+    one value of 2.4 MB of JSON / System: batches cut by bytes (DASHBOARD_MAX_BATCH_BYTES) so
+    the first push fits; the oversized value alone gets 413, is dead-lettered (cut to fit)
+    and committed past / Check: exactly one 413, 5,000 values shown, one truncated dead
+    letter (HTTP 413), all committed."""
     async with started(endpoints) as (stack, _, _):
         assert stack.outbox is not None
         board = Wallboard("127.0.0.1", 0, SecretStr(SECRET))
@@ -473,11 +462,10 @@ async def test_fault_dashboard_refuses_every_push(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    """Fault: a configuration error: a wrong DASHBOARD_SECRET (401) or DASHBOARD_URL (404) /
-    System: `pipeline worker dashboard` stops at the first answer, without dead letters or
-    commits, and exits 2 with the cause on one line (never the secret) / Check: exit code 2,
-    last stderr line names the status and DASHBOARD_URL/DASHBOARD_SECRET, one push made,
-    nothing committed, no dead letter."""
+    """Fault: 401 or 404 from the dashboard (wrong DASHBOARD_SECRET or DASHBOARD_URL) /
+    System: `pipeline worker dashboard` stops at the first answer, not ready, no dead letter
+    or commit, exit 2 with the cause on one line / Check: exit code 2, last stderr line names
+    the status and the settings (never the secret), nothing committed, no dead letter."""
     async with started(endpoints) as (stack, dashboard, _):
         await stack.publish_rounds(range(1))
         group, secret = unique_name("refused"), "canary-wrong-secret"
@@ -507,11 +495,10 @@ async def test_fault_worker_killed_mid_batch(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    """Fault: `pipeline worker dashboard` killed (SIGKILL) while pushes of records it consumed
-    fail, then started again / System: offsets are committed only for acknowledged values, so
-    the restart re-reads exactly the unacknowledged records and pushes them / Check: after the
-    kill the committed offsets are exactly the acknowledged records; the restart reads exactly
-    the rest, every key ends at its latest value, nothing regresses, all committed."""
+    """Fault: `pipeline worker dashboard` SIGKILLed while its pushes fail, then restarted /
+    System: only acknowledged values were committed, so the restart re-reads and pushes the
+    rest / Check: after the kill, committed = acknowledged records; the restart reads exactly
+    the unacknowledged ones; every key at its latest value, no regression, all committed."""
     async with started(endpoints) as (stack, dashboard, _):
         group = unique_name("killed")
         env = stack.env(group, group_timeouts["session.timeout.ms"], dashboard.url, SECRET)
@@ -550,11 +537,10 @@ async def test_fault_kafka_unreachable_for_the_freshness_worker(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    """Fault: Kafka unreachable for the freshness worker for 8 s (longer than its group
-    session), records produced meanwhile / System: fetches return nothing, commits and
-    reports wait or fail and are retried; the worker neither crashes nor restarts, and
-    rejoins its group when Kafka is back / Check: the worker runs on, every record is
-    measured and committed after the outage."""
+    """Fault: Kafka unreachable for the freshness worker for 8 s (longer than its session) /
+    System: fetches return nothing, commits and reports are put off and retried, no crash;
+    the worker rejoins its group / Check: the worker keeps running; every record measured
+    and committed after the outage."""
     async with (
         proxied_broker(endpoints, tmp_path) as (private, proxy),
         started(private) as (stack, dashboard, _),
