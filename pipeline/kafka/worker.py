@@ -14,27 +14,11 @@ create the topics it owns, start the producer, join both groups. Each step shows
 backoff until it answers or the worker is told to stop; a registry that answers without this
 build's schemas stops the start with a :class:`~pipeline.errors.SchemaError`.
 
-Reading (theory of operation of :meth:`WorkerKafka.poll_metrics` and
-:meth:`WorkerKafka.poll_audit`)
-------------------------------------------------------------------------------------------
-Every fetched record ends in exactly one of three ways:
-
-- **decoded**: handed to the worker with its record;
-- **dead-lettered**: a value that cannot be decoded (truncated, not Confluent-framed, a
-  schema id the registry does not know (404), a writer schema that does not resolve to this
-  build's) goes to ``<prefix>.dlq`` (stage ``<kind>-decode``, cut to fit one record,
-  :mod:`pipeline.core.contract.dead_letter`), is counted (``<kind>_decode_errors_total``) and
-  handed to the worker as None: the worker moves past it (and commits past it);
-- **not yet read**: when the registry cannot be asked for a new schema id (down, timed out,
-  5xx), the value is nobody's fault, so it must neither go to the DLQ nor be committed. The
-  topic's consumer goes back to that record (and every later one of the fetch), fetching is
-  paused, and the registry is asked again with backoff; when it answers, fetching resumes from
-  that record. The worker keeps calling the poll meanwhile, which keeps its group membership
-  (aiokafka heartbeats in the background; the poll keeps the poll interval alive).
-
-Registry requests happen only for schema ids not cached yet; they run in a thread (never on
-the event loop, whose heartbeats and ops endpoints must go on), with a timeout per request
-(``RegistrySettings.timeout_s``) and an overall deadline.
+Reading: :meth:`WorkerKafka.poll_metrics` and :meth:`WorkerKafka.poll_audit` hand each
+record over decoded, or as None once it was dead-lettered (stage ``<kind>-decode``, cut to fit
+one record by :mod:`pipeline.core.contract.dead_letter`, counted in
+``<kind>_decode_errors_total``), or keep it for later while the registry cannot be asked
+(:mod:`pipeline.kafka.reader`).
 
 Committing: :meth:`WorkerKafka.commit` first waits for the dead letters written so far to be
 acknowledged by Kafka, so no offset is committed past a bad value whose dead letter could
@@ -51,38 +35,32 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, TypeVar
 
-from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from pipeline.core.contract.dead_letter import fit_dead_letter
 from pipeline.core.contract.records import AuditRecord, MetricRecord, dead_letter_record
 from pipeline.core.genesys.events import DeadLetter
 from pipeline.core.http_policy import Backoff
-from pipeline.errors import DecodeError, RegistryUnavailableError, SchemaError
+from pipeline.errors import DecodeError, RegistryUnavailableError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.consumer import AvroDecoder, KafkaSource
 from pipeline.kafka.outbox import Outbox
 from pipeline.kafka.producer import KafkaPublisher
+from pipeline.kafka.reader import Polled, TopicReader
 from pipeline.kafka.registry import require_contract
 from pipeline.kafka.schemas import topic_names
 from pipeline.settings import KafkaSettings, RegistrySettings
 
-__all__ = ["Polled", "WorkerKafka", "WorkerKafkaMetrics", "audit_group_id"]
-
-log = logging.getLogger(__name__)
+__all__ = ["WorkerKafka", "WorkerKafkaMetrics", "audit_group_id"]
 
 R = TypeVar("R", MetricRecord, AuditRecord)
 
-Polled = list[tuple[ConsumerRecord[bytes, bytes], R | None]]
-"""What a poll returns: each record with its decoded value, or None when it was
-dead-lettered (move past it)."""
+log = logging.getLogger(__name__)
 
 DEAD_LETTER_FLUSH_S: Final = 1.0
 """How long a commit waits for dead letters to be acknowledged before it is put off."""
-REGISTRY_PAUSE: Final = "schema registry unavailable"
-"""The reason a topic's fetching is paused while the registry cannot be asked."""
 
 
 def audit_group_id(group_id: str, instance: str) -> str:
@@ -125,19 +103,6 @@ class WorkerKafkaMetrics:
         self.commit_failures = counter(
             "commit_failures_total", "Offset commits failed or put off (the next one covers them)"
         )
-
-
-class _Reader(Generic[R]):
-    """One consumed topic: its consumer, decoder, record type and wait for the registry."""
-
-    def __init__(
-        self, name: str, source: KafkaSource, decoder: AvroDecoder, build: Callable[..., R]
-    ) -> None:
-        self.name, self.source, self.decoder = name, source, decoder
-        self.build: Callable[..., R] = build
-        self.blocked: ConsumerRecord[bytes, bytes] | None = None  # waits for the registry
-        self.attempt = 0
-        self.retry_at = 0.0
 
 
 class WorkerKafka:
@@ -192,18 +157,12 @@ class WorkerKafka:
         """The audit consumer (reads every partition; never commits)."""
         self.publisher = KafkaPublisher(kafka.producer_config())
         """The producer of the worker's side outputs."""
-        url, config = registry.url, self._client_config()
-        timeout_s = registry.timeout_s
-        self._metrics_reader = _Reader(
-            "metrics", self.metrics, AvroDecoder(url, "metric", config, timeout_s=timeout_s),
-            MetricRecord,
-        )  # fmt: skip
-        self._audit_reader = _Reader(
-            "audit", self.audit, AvroDecoder(url, "audit", config, timeout_s=timeout_s),
-            AuditRecord,
-        )  # fmt: skip
-        # One registry request may take timeout_s to connect and as long to answer.
-        self._registry_deadline_s = 2 * timeout_s + 1
+        self._decoders = [
+            AvroDecoder(registry.url, schema, self._client_config(), timeout_s=registry.timeout_s)
+            for schema in ("metric", "audit")
+        ]
+        self._metrics_reader = self._reader("metrics", self.metrics, MetricRecord)
+        self._audit_reader = self._reader("audit", self.audit, AuditRecord)
         self._outbox: Outbox | None = None
         self._waiting: str | None = "schema contract not checked yet"
         self._unflushed = False  # dead letters written since the last acknowledged flush
@@ -223,8 +182,29 @@ class WorkerKafka:
         """What start-up still waits for (empty once both groups are joined)."""
         return [] if self._waiting is None else [self._waiting]
 
+    def _reader(self, name: str, source: KafkaSource, build: Callable[..., R]) -> TopicReader[R]:
+        async def undecodable(error: DecodeError) -> None:
+            self.counters.decode_errors.labels(name).inc()
+            log.warning("undecodable record dead-lettered: %s", error)
+            await self.dead_letter(error.raw, str(error), f"{self._kind}-decode")
+
+        return TopicReader(
+            name,
+            source,
+            self._decoders[0 if name == "metrics" else 1],
+            build,
+            on_undecodable=undecodable,
+            retry=self._retry,
+            # One registry request may take timeout_s to connect and as long to answer.
+            registry_deadline_s=2 * self._registry.timeout_s + 1,
+            waiting=self.counters.registry_waiting.labels(name),
+            retries=self.counters.registry_retries,
+        )
+
     def _client_config(self) -> dict[str, Any]:
-        return {"timeout": self._registry.timeout_s, **self._registry.client_config()}
+        # One attempt per call: the worker waits and asks again itself, and can stop meanwhile.
+        timeout = self._registry.timeout_s
+        return {"timeout": timeout, "max.retries": 0, **self._registry.client_config()}
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, stop: asyncio.Event | None = None) -> bool:
@@ -267,14 +247,19 @@ class WorkerKafka:
     async def _require_contract(self, stop: asyncio.Event | None) -> dict[str, int] | None:
         attempt = 0
         while True:
-            try:
-                return await asyncio.to_thread(
+            check = asyncio.ensure_future(
+                asyncio.to_thread(
                     require_contract,
                     self._registry.url,
                     self._prefix,
                     client_config=self._client_config(),
                     suffixes=self._writes,
                 )
+            )
+            try:
+                if not await _done_before_stop(check, stop):
+                    return None  # the thread ends on its own, within the registry timeout
+                return check.result()
             except RegistryUnavailableError as exc:
                 wait = self._retry.delay(attempt, None, random.random)
                 attempt += 1
@@ -295,8 +280,8 @@ class WorkerKafka:
             with contextlib.suppress(Exception):  # one that never started, a broker gone
                 await source.stop()
         left = await self.publisher.aclose()
-        self._metrics_reader.decoder.close()
-        self._audit_reader.decoder.close()
+        for decoder in self._decoders:
+            decoder.close()
         return left
 
     async def __aenter__(self) -> WorkerKafka:
@@ -313,7 +298,7 @@ class WorkerKafka:
 
     # ------------------------------------------------------------------ reading
     async def poll_metrics(self, timeout_ms: int) -> Polled[MetricRecord]:
-        """Fetch and decode metric records (see the module docstring for what can happen).
+        """Fetch and decode metric records (:meth:`pipeline.kafka.reader.TopicReader.poll`).
 
         Args:
             timeout_ms: how long to wait for records.
@@ -321,83 +306,11 @@ class WorkerKafka:
         Returns:
             Each record fetched with its value, or None for one dead-lettered.
         """
-        return await self._poll(self._metrics_reader, timeout_ms)
+        return await self._metrics_reader.poll(timeout_ms)
 
     async def poll_audit(self, timeout_ms: int) -> Polled[AuditRecord]:
         """Fetch and decode audit records (see :meth:`poll_metrics`)."""
-        return await self._poll(self._audit_reader, timeout_ms)
-
-    async def _poll(self, reader: _Reader[R], timeout_ms: int) -> Polled[R]:
-        if reader.blocked is not None and not await self._registry_back(reader):
-            await reader.source.fetch(timeout_ms)  # paused: nothing comes; the group stays
-            return []
-        records = await reader.source.fetch(timeout_ms)
-        out: Polled[R] = []
-        for index, raw in enumerate(records):
-            try:
-                value = await self._decode(reader, raw)
-            except DecodeError as exc:
-                await self._undecodable(reader, exc)
-                out.append((raw, None))
-                continue
-            except SchemaError as exc:
-                self._wait_for_registry(reader, records[index:], exc)
-                break
-            out.append((raw, reader.build(**value)))
-        return out
-
-    async def _decode(self, reader: _Reader[R], raw: ConsumerRecord[bytes, bytes]) -> Any:
-        where: Mapping[str, Any] = {
-            "topic": raw.topic, "partition": raw.partition, "offset": raw.offset,
-        }  # fmt: skip
-        decoder = reader.decoder
-        if not decoder.needs_registry(raw.value):
-            return decoder.decode(raw.value, **where)
-        # A thread cannot be cancelled: past the deadline it is left to its own timeout.
-        try:
-            async with asyncio.timeout(self._registry_deadline_s):
-                return await asyncio.to_thread(decoder.decode, raw.value, **where)
-        except TimeoutError as exc:
-            raise RegistryUnavailableError(
-                f"the schema registry did not answer within {self._registry_deadline_s:.0f} s"
-            ) from exc
-
-    def _wait_for_registry(
-        self, reader: _Reader[R], unread: list[ConsumerRecord[bytes, bytes]], exc: SchemaError
-    ) -> None:
-        reader.source.rewind(unread)
-        reader.source.pause(REGISTRY_PAUSE)
-        reader.blocked, reader.attempt = unread[0], 0
-        reader.retry_at = time.monotonic() + self._retry.delay(0, None, random.random)
-        self.counters.registry_waiting.labels(reader.name).set(1)
-        log.warning("%s: fetching paused until the schema registry answers: %s", reader.name, exc)
-
-    async def _registry_back(self, reader: _Reader[R]) -> bool:
-        """Ask the registry again when it is time; True (and resumed) once it answered."""
-        if reader.blocked is None or time.monotonic() < reader.retry_at:
-            return False
-        try:
-            await self._decode(reader, reader.blocked)
-        except DecodeError:
-            pass  # the registry answered; the value is bad, and is dead-lettered when re-read
-        except SchemaError as exc:
-            reader.attempt += 1
-            wait = self._retry.delay(reader.attempt, None, random.random)
-            reader.retry_at = time.monotonic() + wait
-            self.counters.registry_retries.inc()
-            log.info("%s: the schema registry still cannot be asked (%s); again in %.1f s",
-                     reader.name, exc, wait)  # fmt: skip
-            return False
-        reader.blocked = None
-        reader.source.resume(REGISTRY_PAUSE)
-        self.counters.registry_waiting.labels(reader.name).set(0)
-        log.info("%s: the schema registry answers again; fetching resumed", reader.name)
-        return True
-
-    async def _undecodable(self, reader: _Reader[R], error: DecodeError) -> None:
-        self.counters.decode_errors.labels(reader.name).inc()
-        log.warning("undecodable record dead-lettered: %s", error)
-        await self.dead_letter(error.raw, str(error), f"{self._kind}-decode")
+        return await self._audit_reader.poll(timeout_ms)
 
     # ------------------------------------------------------------------ writing
     async def dead_letter(
@@ -439,6 +352,20 @@ class WorkerKafka:
             return True
         self.counters.commit_failures.inc()
         return False
+
+
+async def _done_before_stop(task: asyncio.Future[Any], stop: asyncio.Event | None) -> bool:
+    """Wait for ``task`` unless ``stop`` is set first (then ``task`` is cancelled)."""
+    if stop is None:
+        await asyncio.wait([task])
+        return True
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if task.done():
+        return True
+    task.cancel()
+    return False
 
 
 async def _wait_or_stop(stop: asyncio.Event | None, seconds: float) -> bool:
