@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -17,6 +18,7 @@ from pipeline.local.stack import Endpoints
 from pipeline.services.dashboard_worker import DashboardWorker
 from tests.conftest import seconds
 from tests.polling import until
+from tests.tcp_proxy import TcpProxy
 from tests.workers import (
     KEYS,
     FakeDashboard,
@@ -249,3 +251,29 @@ async def test_a_wrong_secret_stops_the_worker_loudly_without_dead_letters_or_co
     finally:
         await dashboard.down()
         await stack.aclose()
+
+
+async def test_a_worker_waiting_for_a_hung_registry_at_start_stops_when_told(
+    endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
+) -> None:
+    url = urlsplit(endpoints.schema_registry_url)
+    proxy = TcpProxy(url.port or 80, target_host=url.hostname or "127.0.0.1")
+    await proxy.start()
+    stack = Stack(endpoints, f"http://127.0.0.1:{proxy.listen_port}")
+    dashboard = FakeDashboard()
+    await stack.start()
+    try:
+        proxy.hang()
+        config = stack.dashboard_config(dashboard, unique_name("g"), 2000)
+        slow = dataclasses.replace(config, registry=stack.registry(timeout_s=30.0))
+        worker = DashboardWorker(slow)
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        await until(lambda: proxy.hung_connections >= 1, seconds(10), message="registry asked")
+        assert worker.readiness() == ["schema contract not checked yet"]
+        stop.set()
+        await asyncio.wait_for(task, seconds(2))  # not after the 30 s request timeout
+    finally:
+        proxy.restore()  # the abandoned request ends now
+        await stack.aclose()
+        await proxy.aclose()
