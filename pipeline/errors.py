@@ -3,8 +3,9 @@
 ::
 
     PipelineError
-    ├── ConfigError            ours: bad configuration, raised before anything starts
-    │   └── SubscriptionError  a subscription file that does not validate
+    ├── ConfigError            ours: bad configuration (found before start, or by an answer)
+    │   ├── SubscriptionError  a subscription file that does not validate
+    │   └── DashboardConfigError  (also a DashboardError, below)
     ├── InfrastructureError    local broker / registry could not start or answer
     ├── GenesysError           theirs: the Genesys Cloud API said no
     │   ├── AuthError          the login service refused our client credentials
@@ -18,8 +19,9 @@
     ├── PublishError           Kafka refused or lost a record
     │   └── RecordRejectedError  Kafka will never take this record (too large, invalid)
     ├── SchemaError            a schema is missing, invalid or incompatible
-    │   └── RegistryUnavailableError  the registry did not answer (down, hung, 5xx): retry
+    │   └── RegistryUnavailableError  the registry could not be asked (down, hung, 5xx)
     └── DashboardError         the external dashboard refused a push
+        └── DashboardConfigError  it refuses every push: a wrong URL or secret
 
 Every class says whether retrying can help (``retriable``) and, when the server said so,
 after how long (``retry_after``, seconds; None: use your backoff). For answers from an HTTP
@@ -38,6 +40,7 @@ __all__ = [
     "AuthError",
     "ChannelFailedError",
     "ConfigError",
+    "DashboardConfigError",
     "DashboardError",
     "DecodeError",
     "EncodeError",
@@ -48,7 +51,6 @@ __all__ = [
     "PipelineError",
     "PublishError",
     "RateLimitedError",
-    "RecordRejectedError",
     "RegistryUnavailableError",
     "SchemaError",
     "SubscriptionError",
@@ -63,7 +65,11 @@ class PipelineError(Exception):
 
 
 class ConfigError(PipelineError):
-    """The configuration is wrong; fix it and start again."""
+    """The configuration is wrong; fix it and start again.
+
+    Raised before anything starts, or when a running service learns it from an answer that
+    no retry can change (:class:`DashboardConfigError`).
+    """
 
 
 class SubscriptionError(ConfigError):
@@ -256,10 +262,20 @@ class SchemaError(PipelineError):
 
 
 class RegistryUnavailableError(SchemaError):
-    """The schema registry could not be reached, timed out or failed (5xx): try again later."""
+    """The schema registry could not be asked: unreachable, timed out, 5xx, 408 or 429.
+
+    Not a schema problem: nothing is wrong with the values or the contract, so wait and ask
+    again (a worker stops fetching meanwhile; nothing goes to the DLQ).
+    """
 
     retriable = True
 
 
 class DashboardError(PipelineError):
     """The external dashboard refused a push."""
+
+
+class DashboardConfigError(DashboardError, ConfigError):
+    """The dashboard refuses every push for a reason no batch can fix: 401/403 (a wrong
+    secret), 404/405 (a wrong URL), a proxy or redirect. The worker stops; nothing goes to
+    the DLQ. Also a :class:`ConfigError`, so the command exits with the configuration code."""

@@ -156,8 +156,9 @@ class RegistrySettings(BaseSettings):
     Attributes:
         url: the registry's base URL.
         basic_auth_user_info: ``user:password`` for HTTP basic auth, if the registry needs it.
-        timeout_s: seconds each registry request may take (a hung registry fails each call
-            after this, never hangs the caller).
+        timeout_s: seconds each registry request may take: a hung registry fails each call
+            after this, never hangs the caller (the producer retries its start-up check; a
+            worker treats it as down, stops fetching and asks again later).
     """
 
     model_config = SettingsConfigDict(env_prefix="SCHEMA_REGISTRY_", frozen=True, extra="ignore")
@@ -230,6 +231,9 @@ class WorkerSettings(BaseSettings):
         session_timeout_ms: group session timeout (real Kafka ≥ 6000).
         ops_port: port of ``/metrics``, ``/healthz``, ``/readyz`` (0: any free port).
         ops_host: interface of that server.
+        max_record_bytes: the largest Kafka record the worker writes (librdkafka's and the
+            broker's ``message.max.bytes``, about 1 MB by default): a dead letter whose bytes
+            do not fit is cut to fit, and says so.
     """
 
     model_config = SettingsConfigDict(env_prefix="PIPELINE_", frozen=True, extra="ignore")
@@ -240,6 +244,7 @@ class WorkerSettings(BaseSettings):
     session_timeout_ms: int = 10_000
     ops_port: int = 9101
     ops_host: str = "0.0.0.0"  # noqa: S104 - a container's metrics and probes port
+    max_record_bytes: int = 1_000_000
 
 
 class DashboardSettings(BaseSettings):
@@ -250,6 +255,10 @@ class DashboardSettings(BaseSettings):
         secret: the HMAC-SHA256 key for the signature header.
         push_interval_s: seconds between pushes (coalescing window).
         max_batch: values per push at most.
+        max_batch_bytes: bytes of JSON per push at most, below the usual 1 MiB request
+            limit of web servers (a single larger value is still sent, alone).
+        max_pending: keys waiting for a push before the worker stops fetching (it also
+            stops while the circuit is open) until pushes catch up.
         timeout_s: per-request timeout.
         failure_threshold: failures in a row that open the circuit breaker.
         reset_after_s: seconds the circuit stays open before one trial push.
@@ -261,6 +270,8 @@ class DashboardSettings(BaseSettings):
     secret: SecretStr = SecretStr("")
     push_interval_s: float = 0.5
     max_batch: int = 5_000
+    max_batch_bytes: int = 900 * 1024
+    max_pending: int = 100_000
     timeout_s: float = 10.0
     failure_threshold: int = 5
     reset_after_s: float = 30.0

@@ -2,9 +2,10 @@
 
 The local broker keeps records in memory, so a broker restart loses them; an outage is
 therefore simulated between client and broker. :meth:`TcpProxy.cut` closes every open
-connection abruptly and refuses new ones until :meth:`TcpProxy.restore`. :meth:`TcpProxy.hang`
-is the nastier outage: connections are accepted and then nothing ever answers (a hung
-server, a black-holing firewall) until :meth:`TcpProxy.restore`.
+connection abruptly and refuses new ones until :meth:`TcpProxy.restore`;
+:meth:`TcpProxy.hang` plays a hung server instead: connections are accepted and then nothing
+comes back, until :meth:`TcpProxy.restore` (any proxied TCP service works: a schema registry
+too).
 
 The broker must advertise the proxy's address, or clients would bypass the proxy after the
 first metadata answer (see ``LocalBroker(advertised_port=...)``).
@@ -36,9 +37,9 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._open = True
-        self._hung = False
-        self._released = asyncio.Event()
+        self._hung: asyncio.Event | None = None  # set while hanging: released by restore()
         self.connections = 0
+        self.hung_connections = 0
 
     async def start(self) -> int:
         """Start listening; returns the port."""
@@ -47,7 +48,10 @@ class TcpProxy:
         return self.listen_port
 
     def cut(self) -> None:
-        """Drop every connection abruptly and refuse new ones."""
+        """Drop every connection abruptly (hung ones too) and refuse new ones."""
+        if self._hung is not None:
+            self._hung.set()
+            self._hung = None
         self._open = False
         for writer in list(self._writers):
             writer.transport.abort()
@@ -55,16 +59,18 @@ class TcpProxy:
         log.info("proxy :%d cut", self.listen_port)
 
     def hang(self) -> None:
-        """Drop every connection; accept new ones but never forward a byte."""
+        """Drop every connection; accept new ones but answer nothing until :meth:`restore`."""
         self.cut()
-        self._open, self._hung = True, True
-        self._released.clear()
-        log.info("proxy :%d hangs", self.listen_port)
+        self._open = True
+        self._hung = asyncio.Event()
+        log.info("proxy :%d hung", self.listen_port)
 
     def restore(self) -> None:
         """Accept and forward connections again (hung ones are dropped)."""
-        self._open, self._hung = True, False
-        self._released.set()
+        if self._hung is not None:
+            self._hung.set()
+            self._hung = None
+        self._open = True
         log.info("proxy :%d restored", self.listen_port)
 
     async def aclose(self) -> None:
@@ -84,10 +90,9 @@ class TcpProxy:
         if not self._open:
             writer.transport.abort()
             return
-        if self._hung:  # hold it, say nothing, until restored; then drop it
-            self._writers.add(writer)
-            await self._released.wait()
-            self._writers.discard(writer)
+        if self._hung is not None:
+            self.hung_connections += 1
+            await self._hung.wait()  # a hung server: never a byte back
             writer.transport.abort()
             return
         self._writers.add(writer)

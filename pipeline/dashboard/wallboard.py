@@ -3,6 +3,8 @@
 ``POST /api/push`` takes the batches of :class:`pipeline.dashboard.client.DashboardClient`
 (body as :meth:`pipeline.core.workers.latest.Batch.body` makes it):
 
+- 413 (JSON error) for a body over ``max_body_bytes`` (:data:`DEFAULT_MAX_BODY_BYTES`, 1 MiB:
+  aiohttp's default, and a common limit of web servers and proxies); nothing of it is read;
 - 401 (JSON error) unless ``X-Signature-SHA256`` is the HMAC-SHA256 of the exact body;
 - 400 (JSON error) on a malformed body; nothing of it is applied;
 - each ``Idempotency-Key`` (header, else the body's ``idempotency_key``) is applied once: the
@@ -39,7 +41,7 @@ from pipeline.core.workers.push import verify
 from pipeline.dashboard.wallboard_page import PAGE
 from pipeline.dashboard.wallboard_tiles import STALE_AFTER_S, BadBody, parse_push, queue_tiles
 
-__all__ = ["DEFAULT_REMEMBERED_KEYS", "HISTORY_POINTS", "Wallboard"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_REMEMBERED_KEYS", "HISTORY_POINTS", "Wallboard"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ HISTORY_POINTS = 60
 """Data-age samples kept per queue."""
 DEFAULT_REMEMBERED_KEYS = 10_000
 """Idempotency keys remembered (oldest forgotten first)."""
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+"""The largest push body taken; a larger one gets 413."""
 
 
 @dataclass(slots=True)
@@ -54,6 +58,7 @@ class _Totals:
     pushes: int = 0
     duplicates: int = 0
     rejected: int = 0
+    too_large: int = 0
     bad_signatures: int = 0
     last_push_ms: int | None = None
     history: dict[str, deque[tuple[int, float]]] = field(default_factory=dict)
@@ -69,6 +74,7 @@ class Wallboard:
         queue_names: display names by queue id (else the id's short form).
         clock: epoch seconds (tests may pass their own).
         remembered_keys: how many idempotency keys to remember.
+        max_body_bytes: the largest push body taken (413 above it).
     """
 
     def __init__(
@@ -80,6 +86,7 @@ class Wallboard:
         queue_names: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         remembered_keys: int = DEFAULT_REMEMBERED_KEYS,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self._host = host
         self._port = port
@@ -87,6 +94,7 @@ class Wallboard:
         self._queue_names = dict(queue_names or {})
         self._clock = clock
         self._remembered = remembered_keys
+        self._max_body_bytes = max_body_bytes
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._values: dict[str, dict[str, Any]] = {}
         self._totals = _Totals()
@@ -98,7 +106,7 @@ class Wallboard:
 
     async def start(self) -> str:
         """Listen; returns the base URL."""
-        app = web.Application()
+        app = web.Application(client_max_size=self._max_body_bytes)
         app.router.add_get("/", self._page)
         app.router.add_get("/api/state", self._state)
         app.router.add_post("/api/push", self._push)
@@ -137,6 +145,7 @@ class Wallboard:
                 "pushes": totals.pushes,
                 "duplicates": totals.duplicates,
                 "rejected": totals.rejected,
+                "too_large": totals.too_large,
                 "bad_signatures": totals.bad_signatures,
                 "values_held": len(self._values),
                 "last_push": totals.last_push_ms,
@@ -163,7 +172,12 @@ class Wallboard:
         return True
 
     async def _push(self, request: web.Request) -> web.Response:
-        body = await request.read()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            self._totals.too_large += 1
+            limit = self._max_body_bytes
+            return web.json_response({"error": f"body over {limit} bytes"}, status=413)
         signature = request.headers.get("X-Signature-SHA256", "")
         if not verify(body, signature, self._secret.get_secret_value().encode()):
             self._totals.bad_signatures += 1

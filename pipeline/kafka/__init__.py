@@ -7,6 +7,9 @@ Modules:
     admin            topic administration (AdminClient)
     outbox           records → Kafka records: topic, key, framed Avro value, CloudEvents headers
     producer         publishing with confluent-kafka: idempotent, bounded, never silently lossy
-    consumer         reading the contract's topics (aiokafka group, manual commits), Avro decoding
+    consumer         reading the contract's topics (aiokafka group, manual commits, pause and
+                     rewind), Avro decoding (registry asked with a timeout)
+    reader           one topic of a worker: every record decoded, dead-lettered and moved
+                     past, or not read yet while the registry cannot be asked
     worker           the Kafka side of a consumer worker (freshness and dashboard workers)
 """

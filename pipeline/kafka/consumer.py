@@ -13,14 +13,16 @@ Timestamps come back as epoch milliseconds, like the records the producer builds
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 import fastavro
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -28,13 +30,19 @@ from fastavro.read import SchemaResolutionError
 from fastavro.schema import SchemaParseException, UnknownType
 
 from pipeline.core.contract.wire import split_confluent
-from pipeline.errors import DecodeError, SchemaError
+from pipeline.core.http_policy import is_retriable
+from pipeline.errors import DecodeError, RegistryUnavailableError, SchemaError
 from pipeline.kafka.schemas import load_schema
 from pipeline.settings import KafkaSettings
 
-__all__ = ["AvroDecoder", "KafkaSource", "SchemaLookup"]
+__all__ = ["DEFAULT_REGISTRY_TIMEOUT_S", "AvroDecoder", "KafkaSource", "SchemaLookup"]
 
 log = logging.getLogger(__name__)
+
+DEFAULT_REGISTRY_TIMEOUT_S: Final = 10.0
+"""The longest one schema registry request may take, unless configured."""
+COMMIT_TIMEOUT_S: Final = 10.0
+"""The longest an offset commit may take before it is given up (and tried again later)."""
 
 
 class SchemaLookup(Protocol):
@@ -63,11 +71,19 @@ class AvroDecoder:
     the bytes, where they were read and a readable reason), so a worker handles a bad value
     in one place. Writer schemas are fetched once per id and cached.
 
+    Only a value whose schema id is not cached yet asks the registry (:meth:`needs_registry`
+    says which): a blocking HTTP call of at most ``timeout_s`` per attempt, which an asyncio
+    caller runs in a thread (:class:`pipeline.kafka.worker.WorkerKafka` does). The client
+    makes one attempt: waiting and retrying while the registry is down is the caller's
+    decision, since only the caller can stop fetching meanwhile.
+
     Args:
         registry_url: the schema registry.
         reader: the schema name to read into (``metric``, ``audit`` ...).
-        client_config: extra ``SchemaRegistryClient`` settings (auth).
+        client_config: extra ``SchemaRegistryClient`` settings (auth); they override the
+            timeout and retry defaults.
         lookup: answers schema ids in place of a client for ``registry_url`` (tests).
+        timeout_s: the longest one registry request may take (connect, each read).
     """
 
     def __init__(
@@ -77,13 +93,29 @@ class AvroDecoder:
         client_config: Mapping[str, Any] | None = None,
         *,
         lookup: SchemaLookup | None = None,
+        timeout_s: float = DEFAULT_REGISTRY_TIMEOUT_S,
     ) -> None:
         self._registry: SchemaLookup = lookup or SchemaRegistryClient(
-            {"url": registry_url, **(client_config or {})}
+            {
+                "url": registry_url,
+                "timeout": timeout_s,
+                "max.retries": 0,
+                **(client_config or {}),
+            }
         )
         # Read timestamps as epoch milliseconds (ints), like the records the producer builds.
         self._reader = fastavro.parse_schema(_plain_longs(load_schema(reader)))
         self._writers: dict[int, Any] = {}
+
+    def needs_registry(self, value: bytes | None) -> bool:
+        """Whether decoding ``value`` asks the registry (a framed value of an uncached id)."""
+        if not value:
+            return False
+        try:
+            schema_id, _ = split_confluent(value)
+        except ValueError:
+            return False
+        return schema_id not in self._writers
 
     def decode(
         self,
@@ -107,8 +139,9 @@ class AvroDecoder:
         Raises:
             DecodeError: no value, not Confluent-framed, an unknown schema id, a writer schema
                 that does not resolve to the reader schema, or a body that does not match.
-            SchemaError: the registry could not be asked (unreachable, 5xx): not the value's
-                fault, so not a DecodeError.
+            RegistryUnavailableError: the registry could not be asked (unreachable, timed out,
+                5xx, 408, 429): not the value's fault, so not a DecodeError; ask again later.
+            SchemaError: the registry refused the question (401, 403, another 4xx).
         """
         where = (topic, partition, offset)
         if not value:
@@ -145,15 +178,17 @@ class AvroDecoder:
         try:
             schema = self._registry.get_schema(schema_id)
         except SchemaRegistryError as exc:
-            if exc.http_status_code == 404:
+            status = exc.http_status_code
+            if status == 404:
                 reason = f"schema id {schema_id} is not in the registry"
                 raise DecodeError(reason, value, *where) from exc
-            raise SchemaError(
+            error = RegistryUnavailableError if is_retriable(status) else SchemaError
+            raise error(
                 f"the schema registry could not resolve schema id {schema_id}: "
-                f"HTTP {exc.http_status_code}, error code {exc.error_code}"
+                f"HTTP {status}, error code {exc.error_code}"
             ) from exc
         except Exception as exc:  # the client raises transport errors of several types
-            raise SchemaError(
+            raise RegistryUnavailableError(
                 f"the schema registry could not be asked for schema id {schema_id}: "
                 f"{type(exc).__name__}"
             ) from exc
@@ -189,12 +224,19 @@ def _plain_longs(schema: Any) -> Any:
 class KafkaSource:
     """A consumer-group member reading ``topics`` from the earliest uncommitted offset.
 
+    Fetching can be paused for named reasons (:meth:`pause`, :meth:`resume`): while any reason
+    holds, every assigned partition is paused, including partitions assigned later by a
+    rebalance, and :meth:`fetch` returns nothing. Keep calling :meth:`fetch` meanwhile: it
+    keeps the member's poll interval alive, while aiokafka's background task heartbeats, so the
+    group keeps the member and its partitions.
+
     Args:
         kafka: connection settings.
         topics: the topics to read.
         group_id: the consumer group (members of one group share the partitions).
         session_timeout_ms: group session timeout (real Kafka needs ≥ 6000; the local broker
             joins after half of it, so tests use 2000).
+        commit_timeout_s: the longest a commit may take before it is put off.
     """
 
     def __init__(
@@ -203,6 +245,7 @@ class KafkaSource:
         topics: Sequence[str],
         group_id: str,
         session_timeout_ms: int = 10_000,
+        commit_timeout_s: float = COMMIT_TIMEOUT_S,
     ) -> None:
         sasl: dict[str, Any] = {}
         if kafka.sasl_mechanism:
@@ -224,6 +267,10 @@ class KafkaSource:
             heartbeat_interval_ms=max(100, session_timeout_ms // 4),
             **sasl,
         )
+        self._paused: set[str] = set()
+        self._commit_timeout_s = commit_timeout_s
+        self.commit_failures = 0
+        """Commits that failed or timed out (the offsets are committed with the next one)."""
 
     async def start(self) -> None:
         """Join the group."""
@@ -233,24 +280,89 @@ class KafkaSource:
         """Leave the group (uncommitted work is re-read by whoever gets the partitions)."""
         await self._consumer.stop()
 
+    @property
+    def paused(self) -> frozenset[str]:
+        """The reasons fetching is paused for (empty: fetching)."""
+        return frozenset(self._paused)
+
+    def pause(self, reason: str) -> None:
+        """Stop fetching until :meth:`resume` lifts ``reason`` (and every other reason)."""
+        if reason not in self._paused:
+            log.info("pausing %s: %s", self._topics(), reason)
+        self._paused.add(reason)
+        self._consumer.pause(*self._consumer.assignment())
+
+    def resume(self, reason: str) -> None:
+        """Lift ``reason``; fetching resumes once no reason is left."""
+        if reason not in self._paused:
+            return
+        self._paused.discard(reason)
+        log.info("%s no longer paused for %s", self._topics(), reason)
+        if not self._paused:
+            self._consumer.resume(*self._consumer.assignment())
+
+    def rewind(self, records: Iterable[ConsumerRecord[bytes, bytes]]) -> None:
+        """Fetch ``records`` again: each partition goes back to its first one among them.
+
+        Partitions no longer assigned are left alone (their new owner reads them from the
+        last commit).
+        """
+        first: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            first[tp] = min(first.get(tp, record.offset), record.offset)
+        assigned = self._consumer.assignment()
+        for tp, offset in first.items():
+            if tp in assigned:
+                self._consumer.seek(tp, offset)
+
     async def fetch(
         self, timeout_ms: int = 500, max_records: int = 10_000
     ) -> list[ConsumerRecord[bytes, bytes]]:
-        """The next records of every assigned partition, in offset order per partition."""
-        batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-        return [record for records in batches.values() for record in records]
+        """The next records of every assigned partition, in offset order per partition.
 
-    async def commit(self, offsets: Mapping[tuple[str, int], int]) -> None:
-        """Commit ``(topic, partition) → next offset to read`` for partitions still assigned."""
+        While paused, waits ``timeout_ms`` and returns nothing.
+        """
+        if self._paused:
+            self._consumer.pause(*self._consumer.assignment())  # also those assigned since
+        batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        records = [record for records in batches.values() for record in records]
+        if records and self._paused:  # fetched just before a pause: read them later
+            self.rewind(records)
+            return []
+        return records
+
+    async def commit(self, offsets: Mapping[tuple[str, int], int]) -> bool:
+        """Commit ``(topic, partition) → next offset to read`` for partitions still assigned.
+
+        A commit that fails (broker unreachable, group rebalancing) or takes longer than
+        ``commit_timeout_s`` is logged and counted, not raised: offsets only grow, so the
+        next commit covers these too, and a crash meanwhile re-reads a little more.
+
+        Returns:
+            True when the offsets were committed (or there was nothing to commit).
+        """
         assigned = self._consumer.assignment()
         todo = {
             TopicPartition(topic, partition): OffsetAndMetadata(offset, "")
             for (topic, partition), offset in offsets.items()
             if TopicPartition(topic, partition) in assigned
         }
-        if todo:
-            await self._consumer.commit(todo)
+        if not todo:
+            return True
+        try:
+            async with asyncio.timeout(self._commit_timeout_s):
+                await self._consumer.commit(todo)
+        except (KafkaError, TimeoutError) as exc:
+            self.commit_failures += 1
+            log.warning("commit of %s failed (%s); the next commit covers it", self._topics(),
+                        _describe(exc))  # fmt: skip
+            return False
+        return True
 
     def assignment(self) -> set[tuple[str, int]]:
         """The partitions this member holds now."""
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    def _topics(self) -> str:
+        return ",".join(sorted(self._consumer.subscription()))

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, SchemaRegistryError
 from confluent_kafka.schema_registry.error import OAuthTokenError
 
+from pipeline.core.http_policy import is_retriable
 from pipeline.errors import RegistryUnavailableError, SchemaError
 
 __all__ = [
@@ -90,8 +91,8 @@ def registry_client(
         The client.
 
     Raises:
-        RegistryUnavailableError: the registry is unreachable, timed out or answered 5xx
-            (retriable).
+        RegistryUnavailableError: the registry is unreachable, timed out, or answered 5xx,
+            408 or 429 (a retry may succeed).
         SchemaError: an invalid URL or client setting, no OAuth token, or another registry
             failure inside the block.
     """
@@ -120,8 +121,7 @@ def registry_client(
             "registry credentials"
         ) from exc
     except SchemaRegistryError as exc:
-        unavailable = (exc.http_status_code or 0) >= 500
-        error = RegistryUnavailableError if unavailable else SchemaError
+        error = RegistryUnavailableError if is_retriable(exc.http_status_code) else SchemaError
         raise error(f"schema registry {safe} failed: {describe(exc)}") from exc
     finally:
         client.close()

@@ -4,35 +4,63 @@ A worker reads ``<prefix>.metrics`` in a consumer group shared with its peers, r
 ``<prefix>.audit`` in a group of its own (the freshness rules need every producer's lifecycle,
 :mod:`pipeline.core.workers.freshness`), decodes both with :class:`AvroDecoder`, and writes
 side outputs (reports, audit, dead letters) built by :class:`Outbox` through one
-:class:`KafkaPublisher`. :class:`WorkerKafka` opens all of that in order, closes it in reverse,
-and turns consumed values into records, raising :class:`~pipeline.errors.DecodeError` for any
-value that cannot be decoded.
+:class:`KafkaPublisher`. :class:`WorkerKafka` opens all of that in order and closes it in
+reverse.
 
 Start-up order: check the registry holds the schemas the worker writes (``require_contract``),
 create the topics it owns, start the producer, join both groups. Each step shows in
-:meth:`WorkerKafka.readiness` until it is done.
+:meth:`WorkerKafka.readiness` until it is done. A registry that cannot be asked at start
+(down, hung, 5xx: :class:`~pipeline.errors.RegistryUnavailableError`) is asked again with
+backoff until it answers or the worker is told to stop; a registry that answers without this
+build's schemas stops the start with a :class:`~pipeline.errors.SchemaError`.
+
+Reading: :meth:`WorkerKafka.poll_metrics` and :meth:`WorkerKafka.poll_audit` hand each
+record over decoded, or as None once it was dead-lettered (stage ``<kind>-decode``, cut to fit
+one record by :mod:`pipeline.core.contract.dead_letter`, counted in
+``<kind>_decode_errors_total``), or keep it for later while the registry cannot be asked
+(:mod:`pipeline.kafka.reader`).
+
+Committing: :meth:`WorkerKafka.commit` first waits for the dead letters written so far to be
+acknowledged by Kafka, so no offset is committed past a bad value whose dead letter could
+still be lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Final, TypeVar
 
-from aiokafka.structs import ConsumerRecord
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from pipeline.core.contract.records import AuditRecord, MetricRecord
+from pipeline.core.contract.dead_letter import fit_dead_letter
+from pipeline.core.contract.records import AuditRecord, MetricRecord, dead_letter_record
+from pipeline.core.genesys.events import DeadLetter
+from pipeline.core.http_policy import Backoff
+from pipeline.errors import DecodeError, RegistryUnavailableError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.consumer import AvroDecoder, KafkaSource
 from pipeline.kafka.outbox import Outbox
 from pipeline.kafka.producer import KafkaPublisher
+from pipeline.kafka.reader import Polled, TopicReader
 from pipeline.kafka.registry import require_contract
 from pipeline.kafka.schemas import topic_names
 from pipeline.settings import KafkaSettings, RegistrySettings
 
-__all__ = ["WorkerKafka", "audit_group_id"]
+__all__ = ["WorkerKafka", "WorkerKafkaMetrics", "audit_group_id"]
+
+R = TypeVar("R", MetricRecord, AuditRecord)
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_FLUSH_S: Final = 1.0
+"""How long a commit waits for dead letters to be acknowledged before it is put off."""
 
 
 def audit_group_id(group_id: str, instance: str) -> str:
@@ -42,6 +70,39 @@ def audit_group_id(group_id: str, instance: str) -> str:
     restart reads the audit history again.
     """
     return f"{group_id}-audit-{instance}"
+
+
+class WorkerKafkaMetrics:
+    """The Kafka-side metrics of one worker, named ``<kind>_...`` on the worker's registry.
+
+    Args:
+        registry: the worker's Prometheus registry.
+        kind: ``dashboard`` or ``freshness`` (the metric names' prefix).
+    """
+
+    def __init__(self, registry: CollectorRegistry, kind: str) -> None:
+        def counter(name: str, doc: str, labels: Sequence[str] = ()) -> Counter:
+            return Counter(f"{kind}_{name}", doc, labels, registry=registry)
+
+        self.decode_errors = counter(
+            "decode_errors_total", "Values not decoded: dead-lettered, moved past", ["topic"]
+        )
+        self.dead_letters = counter("dead_letters_total", "Dead letters written", ["stage"])
+        self.truncated = counter(
+            "dead_letters_truncated_total", "Dead letters cut to fit one Kafka record"
+        )
+        self.registry_waiting = Gauge(
+            f"{kind}_registry_waiting",
+            "1 while reading a topic is paused until the schema registry answers",
+            ["topic"],
+            registry=registry,
+        )
+        self.registry_retries = counter(
+            "registry_retries_total", "Registry requests failed, to be asked again"
+        )
+        self.commit_failures = counter(
+            "commit_failures_total", "Offset commits failed or put off (the next one covers them)"
+        )
 
 
 class WorkerKafka:
@@ -59,6 +120,10 @@ class WorkerKafka:
         session_timeout_ms: group session timeout of both consumers.
         writes: topic suffixes the worker writes; their schemas must be registered.
         create: topics to create when missing (the ones this worker owns).
+        kind: ``dashboard`` or ``freshness``: the stage of its decode dead letters.
+        metrics: where to count (a fresh registry's when None).
+        retry: backoff while the registry cannot be asked.
+        max_record_bytes: the largest record written; dead letters are cut to fit.
     """
 
     def __init__(
@@ -72,9 +137,17 @@ class WorkerKafka:
         session_timeout_ms: int,
         writes: Sequence[str],
         create: Sequence[TopicSpec] = (),
+        kind: str = "worker",
+        metrics: WorkerKafkaMetrics | None = None,
+        retry: Backoff | None = None,
+        max_record_bytes: int = 1_000_000,
     ) -> None:
         self._kafka, self._registry = kafka, registry
         self._prefix, self._instance, self._writes, self._create = prefix, instance, writes, create
+        self._kind = kind
+        self.counters = metrics or WorkerKafkaMetrics(CollectorRegistry(), kind)
+        self._retry = retry or Backoff()
+        self._max_record_bytes = max_record_bytes
         topics = topic_names(prefix)
         self.metrics = KafkaSource(kafka, [topics["metrics"]], group_id, session_timeout_ms)
         """The metrics consumer (shares partitions with the group's other members)."""
@@ -84,11 +157,15 @@ class WorkerKafka:
         """The audit consumer (reads every partition; never commits)."""
         self.publisher = KafkaPublisher(kafka.producer_config())
         """The producer of the worker's side outputs."""
-        url, client_config = registry.url, registry.client_config()
-        self._metric_decoder = AvroDecoder(url, "metric", client_config)
-        self._audit_decoder = AvroDecoder(url, "audit", client_config)
+        self._decoders = [
+            AvroDecoder(registry.url, schema, self._client_config(), timeout_s=registry.timeout_s)
+            for schema in ("metric", "audit")
+        ]
+        self._metrics_reader = self._reader("metrics", self.metrics, MetricRecord)
+        self._audit_reader = self._reader("audit", self.audit, AuditRecord)
         self._outbox: Outbox | None = None
         self._waiting: str | None = "schema contract not checked yet"
+        self._unflushed = False  # dead letters written since the last acknowledged flush
 
     @property
     def outbox(self) -> Outbox:
@@ -105,23 +182,53 @@ class WorkerKafka:
         """What start-up still waits for (empty once both groups are joined)."""
         return [] if self._waiting is None else [self._waiting]
 
-    async def start(self) -> None:
+    def _reader(self, name: str, source: KafkaSource, build: Callable[..., R]) -> TopicReader[R]:
+        async def undecodable(error: DecodeError) -> None:
+            self.counters.decode_errors.labels(name).inc()
+            log.warning("undecodable record dead-lettered: %s", error)
+            await self.dead_letter(error.raw, str(error), f"{self._kind}-decode")
+
+        return TopicReader(
+            name,
+            source,
+            self._decoders[0 if name == "metrics" else 1],
+            build,
+            on_undecodable=undecodable,
+            retry=self._retry,
+            # One registry request may take timeout_s to connect and as long to answer.
+            registry_deadline_s=2 * self._registry.timeout_s + 1,
+            waiting=self.counters.registry_waiting.labels(name),
+            retries=self.counters.registry_retries,
+        )
+
+    def _client_config(self) -> dict[str, Any]:
+        # One attempt per call: the worker waits and asks again itself, and can stop meanwhile.
+        timeout = self._registry.timeout_s
+        return {"timeout": timeout, "max.retries": 0, **self._registry.client_config()}
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, stop: asyncio.Event | None = None) -> bool:
         """Check the contract, create the worker's topics, start the producer, join the groups.
 
-        On failure, whatever was started is closed again before the error propagates.
+        While the registry cannot be asked, asks again with backoff until it answers or
+        ``stop`` is set. On failure, whatever was started is closed again before the error
+        propagates.
+
+        Args:
+            stop: set to give up waiting for the registry.
+
+        Returns:
+            True when started; False when ``stop`` was set before the registry answered.
 
         Raises:
             SchemaError: the registry does not hold this build's schemas for ``writes``.
             PublishError: a topic in ``create`` cannot be created.
         """
         try:
-            ids = await asyncio.to_thread(
-                require_contract,
-                self._registry.url,
-                self._prefix,
-                client_config=self._registry.client_config(),
-                suffixes=self._writes,
-            )
+            ids = await self._require_contract(stop)
+            if ids is None:
+                await self.aclose()
+                return False
             self._outbox = Outbox(self._prefix, ids, self._instance)
             if self._create:
                 self._waiting = "topics not created yet"
@@ -135,6 +242,32 @@ class WorkerKafka:
             await self.aclose()
             raise
         self._waiting = None
+        return True
+
+    async def _require_contract(self, stop: asyncio.Event | None) -> dict[str, int] | None:
+        attempt = 0
+        while True:
+            check = asyncio.ensure_future(
+                asyncio.to_thread(
+                    require_contract,
+                    self._registry.url,
+                    self._prefix,
+                    client_config=self._client_config(),
+                    suffixes=self._writes,
+                )
+            )
+            try:
+                if not await _done_before_stop(check, stop):
+                    return None  # the thread ends on its own, within the registry timeout
+                return check.result()
+            except RegistryUnavailableError as exc:
+                wait = self._retry.delay(attempt, None, random.random)
+                attempt += 1
+                self._waiting = f"waiting for the schema registry (attempt {attempt}): {exc}"
+                self.counters.registry_retries.inc()
+                log.warning("%s; asking again in %.1f s", exc, wait)
+                if await _wait_or_stop(stop, wait):
+                    return None
 
     async def aclose(self) -> int:
         """Leave both groups, flush the producer, close the decoders.
@@ -147,8 +280,8 @@ class WorkerKafka:
             with contextlib.suppress(Exception):  # one that never started, a broker gone
                 await source.stop()
         left = await self.publisher.aclose()
-        self._metric_decoder.close()
-        self._audit_decoder.close()
+        for decoder in self._decoders:
+            decoder.close()
         return left
 
     async def __aenter__(self) -> WorkerKafka:
@@ -163,26 +296,83 @@ class WorkerKafka:
     ) -> None:
         await self.aclose()
 
-    def read_metric(self, raw: ConsumerRecord[bytes, bytes]) -> MetricRecord:
-        """The metric record in a consumed message.
+    # ------------------------------------------------------------------ reading
+    async def poll_metrics(self, timeout_ms: int) -> Polled[MetricRecord]:
+        """Fetch and decode metric records (:meth:`pipeline.kafka.reader.TopicReader.poll`).
 
-        Raises:
-            DecodeError: the value cannot be decoded (see :class:`AvroDecoder`).
-            SchemaError: the registry could not be asked.
+        Args:
+            timeout_ms: how long to wait for records.
+
+        Returns:
+            Each record fetched with its value, or None for one dead-lettered.
         """
-        return MetricRecord(**self._decode(self._metric_decoder, raw))
+        return await self._metrics_reader.poll(timeout_ms)
 
-    def read_audit(self, raw: ConsumerRecord[bytes, bytes]) -> AuditRecord:
-        """The audit record in a consumed message.
+    async def poll_audit(self, timeout_ms: int) -> Polled[AuditRecord]:
+        """Fetch and decode audit records (see :meth:`poll_metrics`)."""
+        return await self._audit_reader.poll(timeout_ms)
 
-        Raises:
-            DecodeError: the value cannot be decoded (see :class:`AvroDecoder`).
-            SchemaError: the registry could not be asked.
+    # ------------------------------------------------------------------ writing
+    async def dead_letter(
+        self, raw: bytes, reason: str, stage: str, at: float | None = None
+    ) -> None:
+        """Write one dead letter to ``<prefix>.dlq``, cut to fit one record, and count it.
+
+        Args:
+            raw: the bytes that could not be handled.
+            reason: why (safe text: no secrets).
+            stage: where it failed (``dashboard``, ``<kind>-decode`` ...).
+            at: when (epoch seconds; now when None).
         """
-        return AuditRecord(**self._decode(self._audit_decoder, raw))
+        dead = DeadLetter(raw, reason, stage, None, time.time() if at is None else at)
+        fit = fit_dead_letter(dead, self._max_record_bytes)
+        record = self.outbox.dead_letter(dead_letter_record(fit.dead_letter, self._instance))
+        if fit.truncated:
+            record = dataclasses.replace(record, headers=(*record.headers, *fit.headers()))
+            self.counters.truncated.inc()
+            log.warning("dead letter of %d bytes cut to %d to fit one record", fit.raw_length,
+                        len(fit.dead_letter.raw))  # fmt: skip
+        await self.publisher.publish(record)
+        self._unflushed = True
+        self.counters.dead_letters.labels(stage).inc()
 
-    @staticmethod
-    def _decode(decoder: AvroDecoder, raw: ConsumerRecord[bytes, bytes]) -> dict[str, Any]:
-        return decoder.decode(
-            raw.value, topic=raw.topic, partition=raw.partition, offset=raw.offset
-        )
+    async def commit(self, offsets: Mapping[tuple[str, int], int]) -> bool:
+        """Commit metrics offsets, once every dead letter written so far is acknowledged.
+
+        Returns:
+            True when committed; False when put off (dead letters not yet acknowledged, or
+            the commit failed): the next commit covers these offsets.
+        """
+        if self._unflushed:
+            if await self.publisher.flush(DEAD_LETTER_FLUSH_S):
+                self.counters.commit_failures.inc()
+                return False
+            self._unflushed = False
+        if await self.metrics.commit(offsets):
+            return True
+        self.counters.commit_failures.inc()
+        return False
+
+
+async def _done_before_stop(task: asyncio.Future[Any], stop: asyncio.Event | None) -> bool:
+    """Wait for ``task`` unless ``stop`` is set first (then ``task`` is cancelled)."""
+    if stop is None:
+        await asyncio.wait([task])
+        return True
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if task.done():
+        return True
+    task.cancel()
+    return False
+
+
+async def _wait_or_stop(stop: asyncio.Event | None, seconds: float) -> bool:
+    """Wait ``seconds`` or until ``stop`` is set; True when it was set."""
+    if stop is None:
+        await asyncio.sleep(seconds)
+        return False
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()

@@ -10,19 +10,30 @@ audit records are :class:`pipeline.kafka.worker.WorkerKafka` (records built by i
 
 The loop: fetch records and offer them to :class:`LatestValues` (with their topic, partition
 and offset); every ``push_interval_s``, while the breaker allows, take batches of at most
-``max_batch`` values and push them one at a time, in order:
+``max_batch`` values and ``max_batch_bytes`` of JSON and push them one at a time, in order:
 
 - **ack** (2xx): ``acknowledged``, then commit what became committable;
 - **retry** (429, 5xx but 501/505, 408, no answer): wait (``Retry-After`` capped, else
   full-jitter backoff) and send the very same bytes again — same idempotency key — while the
   breaker allows; once it opens the batch is abandoned (its keys join the next batch);
 - **too large** (413): the batch is abandoned and the batch size halved (a single value still
-  too large is rejected);
+  too large is rejected: it goes to the DLQ, cut to fit one record);
 - **reject** (any other 4xx): ``rejected``, one dead letter to ``<prefix>.dlq`` (stage
   ``dashboard``, ``raw`` = the batch body, reason ``HTTP <status>``) and an audit record
   ``dashboard.rejected`` to ``<prefix>.audit``;
 - **fatal** (401, 403, 404, 405, 407, 501, 505, 1xx, 3xx: a wrong URL, secret or proxy):
-  stop with a :class:`~pipeline.errors.DashboardError`; nothing goes to the DLQ or is committed.
+  the worker reports not ready and stops with a
+  :class:`~pipeline.errors.DashboardConfigError` (the CLI exits 2 with it on one line);
+  nothing goes to the DLQ or is committed.
+
+Values that cannot be decoded, and a schema registry that cannot be asked, are handled where
+they are read (:class:`~pipeline.kafka.worker.WorkerKafka`): dead letter and move past, or
+pause and ask again.
+
+Bounded memory: while the circuit is open, or ``max_pending`` keys wait for a push, fetching
+is paused (the group membership stays) until pushes catch up; the offset bookkeeping grows with
+keys and partitions, never with records (:mod:`pipeline.core.workers.offsets`). So a long
+dashboard outage holds one value per key, and what is not acknowledged stays uncommitted.
 
 Offsets are committed only once the dashboard holds (or refused for good) what they carry, so
 a crash re-reads only what was not acknowledged. A clean stop makes one last push attempt,
@@ -52,17 +63,17 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from pipeline.core.audit import AuditEvent, AuditKind
-from pipeline.core.contract.records import audit_record, dead_letter_record
-from pipeline.core.genesys.events import DeadLetter
+from pipeline.core.contract.records import MetricRecord, audit_record
 from pipeline.core.http_policy import Backoff
 from pipeline.core.workers.breaker import CircuitBreaker
 from pipeline.core.workers.latest import Batch, LatestValues
 from pipeline.core.workers.push import PushAction, PushDecision, classify_push
 from pipeline.core.workers.staleness import StalenessTracker
 from pipeline.dashboard.client import DashboardClient
-from pipeline.errors import DashboardError, DecodeError
+from pipeline.errors import DashboardConfigError
 from pipeline.kafka.consumer import KafkaSource
-from pipeline.kafka.worker import WorkerKafka
+from pipeline.kafka.registry_client import redact_url
+from pipeline.kafka.worker import WorkerKafka, WorkerKafkaMetrics
 from pipeline.services.ops import OpsServer
 from pipeline.settings import DashboardSettings, KafkaSettings, RegistrySettings, WorkerSettings
 
@@ -71,6 +82,7 @@ __all__ = ["DashboardConfig", "DashboardMetrics", "DashboardWorker"]
 log = logging.getLogger(__name__)
 
 _BREAKER_CODES = {"closed": 0, "half_open": 1, "open": 2}
+_BACKPRESSURE = "dashboard behind (circuit open or too many keys waiting)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +126,11 @@ class DashboardMetrics:
         )
         self.circuit = Gauge("dashboard_circuit_state", "0 closed, 1 half open, 2 open", registry=r)
         self.pending = Gauge("dashboard_pending_keys", "Keys waiting for a push", registry=r)
-        self.dead_letters = Counter(
-            "dashboard_dead_letters_total", "Dead letters written", ["stage"], registry=r
+        self.fetch_paused = Gauge(
+            "dashboard_fetch_paused", "1 while fetching waits for the dashboard", registry=r
         )
+        self.kafka = WorkerKafkaMetrics(r, "dashboard")
+        """Dead letters, decode errors, registry waits and commits (the Kafka side)."""
 
         self.records_in = 0
         self.values_out = 0
@@ -171,12 +185,16 @@ class DashboardWorker:
         self._bodies: dict[int, bytes] = {}  # batch id → the exact bytes sent (re-sends)
         self.batch_limit = config.dashboard.max_batch
         """The most values per push; halved by every 413 (``Payload Too Large``)."""
+        self.refused: str | None = None
+        """Why the dashboard refuses every push (a configuration error), once it did."""
 
     # ------------------------------------------------------------------ lifecycle
     def readiness(self) -> list[str]:
         """Why the worker is not ready (empty when ready)."""
         kafka = self._kafka
         reasons = ["schema contract not checked yet"] if kafka is None else kafka.readiness()
+        if self.refused is not None:
+            reasons.append(self.refused)
         if self.breaker.state == "open":
             reasons.append("dashboard unavailable: circuit open")
         return reasons
@@ -189,6 +207,7 @@ class DashboardWorker:
 
         Raises:
             SchemaError: the registry does not hold the dead-letter and audit schemas.
+            DashboardConfigError: the dashboard refuses every push (wrong URL or secret).
         """
         w = self.config.worker
         self.ops = OpsServer(self.metrics.registry, self.readiness, w.ops_host, w.ops_port)
@@ -208,14 +227,23 @@ class DashboardWorker:
             group_id=cfg.group_id,
             session_timeout_ms=cfg.worker.session_timeout_ms,
             writes=("dlq", "audit"),
+            kind="dashboard",
+            metrics=self.metrics.kafka,
+            retry=cfg.retry,
+            max_record_bytes=cfg.worker.max_record_bytes,
         )
-        async with self._kafka, httpx.AsyncClient() as http:
-            d = cfg.dashboard
-            self._client = DashboardClient(
-                http, d.url, d.secret, d.timeout_s, cfg.retry.max_retry_after_s
-            )
-            await self._loop(stop)
-            await self._last_push()
+        if not await self._kafka.start(stop):
+            return  # stopped while waiting for the registry
+        try:
+            async with httpx.AsyncClient() as http:
+                d = cfg.dashboard
+                self._client = DashboardClient(
+                    http, d.url, d.secret, d.timeout_s, cfg.retry.max_retry_after_s
+                )
+                await self._loop(stop)
+                await self._last_push()
+        finally:
+            await self._kafka.aclose()
 
     def _parts(self) -> tuple[WorkerKafka, DashboardClient]:
         if self._kafka is None or self._client is None:
@@ -228,6 +256,7 @@ class DashboardWorker:
         next_push = self._clock() + interval
         while not stop.is_set():
             wait_ms = int(max(0.0, min(next_push - self._clock(), 0.5)) * 1000)
+            self._hold_back()
             await self._consume(wait_ms)
             await self._consume_audit()
             if self._clock() >= next_push:
@@ -237,22 +266,31 @@ class DashboardWorker:
                 await self._commit()
                 next_push = self._clock() + interval
 
+    def _hold_back(self) -> None:
+        """Pause fetching while the dashboard cannot keep up; resume when it can."""
+        kafka, _ = self._parts()
+        behind = (
+            self.breaker.state == "open" or self.values.pending >= self.config.dashboard.max_pending
+        )
+        if behind:
+            kafka.metrics.pause(_BACKPRESSURE)
+        else:
+            kafka.metrics.resume(_BACKPRESSURE)
+        self.metrics.fetch_paused.set(1 if behind else 0)
+
     async def _consume(self, timeout_ms: int) -> None:
         kafka, _ = self._parts()
-        records = await kafka.metrics.fetch(timeout_ms=max(timeout_ms, 1))
-        for record in records:
-            await self._offer(kafka, record)
-        self.metrics.count_in(len(records))
+        polled = await kafka.poll_metrics(timeout_ms=max(timeout_ms, 1))
+        for raw, metric in polled:
+            self._offer(raw, metric)
+        self.metrics.count_in(len(polled))
         self._handle_revocations(kafka.metrics)
         self.metrics.pending.set(self.values.pending)
 
-    async def _offer(self, kafka: WorkerKafka, record: ConsumerRecord[bytes, bytes]) -> None:
-        topic, partition, offset = record.topic, record.partition, record.offset
-        try:
-            metric = kafka.read_metric(record)
-        except DecodeError as exc:  # dead-letter it, and move past it
+    def _offer(self, raw: ConsumerRecord[bytes, bytes], metric: MetricRecord | None) -> None:
+        topic, partition, offset = raw.topic, raw.partition, raw.offset
+        if metric is None:  # dead-lettered: move past it
             self.values.skip(topic, partition, offset)
-            await self._dead_letter(exc.raw, f"cannot decode {exc}", "dashboard-decode")
             return
         self.values.offer(metric, topic, partition, offset)
         self.staleness.observe(metric)
@@ -260,13 +298,9 @@ class DashboardWorker:
     async def _consume_audit(self) -> None:
         """Feed the staleness rules with the producers' lifecycle (never committed)."""
         kafka, _ = self._parts()
-        for raw in await kafka.audit.fetch(timeout_ms=1):
-            try:
-                audit = kafka.read_audit(raw)
-            except DecodeError as exc:
-                log.warning("skipping an undecodable audit record: %s", exc)
-                continue
-            self.staleness.observe_audit(audit)
+        for _, audit in await kafka.poll_audit(timeout_ms=1):
+            if audit is not None:  # None: dead-lettered, skipped
+                self.staleness.observe_audit(audit)
 
     def _handle_revocations(self, source: KafkaSource) -> None:
         assigned = source.assignment()
@@ -282,8 +316,7 @@ class DashboardWorker:
             for tp, offset in self.values.committable().items()
             if self._committed.get(tp) != offset
         }
-        if todo:
-            await kafka.metrics.commit(todo)
+        if todo and await kafka.commit(todo):
             self._committed.update(todo)
 
     # ------------------------------------------------------------------ push
@@ -296,13 +329,19 @@ class DashboardWorker:
         while True:
             if not self.breaker.allow(self._clock()):
                 break
-            flying, limit = self.values.in_flight, self.batch_limit
-            batch = flying[0] if flying else self.values.take_batch(limit, self.staleness.is_stale)
+            batch = self._next_batch()
             if batch is None:
                 break
             if not await self._deliver(batch, stop, retries):
                 break
         self._update_gauges()
+
+    def _next_batch(self) -> Batch | None:
+        """The batch in flight (a re-send), else a new one within the count and byte limits."""
+        if self.values.in_flight:
+            return self.values.in_flight[0]
+        max_bytes = self.config.dashboard.max_batch_bytes
+        return self.values.take_batch(self.batch_limit, self.staleness.is_stale, max_bytes)
 
     async def _deliver(self, batch: Batch, stop: asyncio.Event, retries: bool) -> bool:
         """Push one batch until it is settled or split; False when it was abandoned."""
@@ -355,10 +394,12 @@ class DashboardWorker:
         log.warning("%s: batches of at most %d values now", decision.reason, self.batch_limit)
         self._abandon(batch)
 
-    def _misconfigured(self, decision: PushDecision) -> DashboardError:
+    def _misconfigured(self, decision: PushDecision) -> DashboardConfigError:
         self.metrics.pushes.labels("fatal").inc()
-        log.error("stopping: %s; check DASHBOARD_URL and DASHBOARD_SECRET", decision.reason)
-        return DashboardError(f"{decision.reason}: check DASHBOARD_URL and DASHBOARD_SECRET")
+        url = redact_url(self.config.dashboard.url)
+        self.refused = f"{decision.reason} from {url}: check DASHBOARD_URL and DASHBOARD_SECRET"
+        log.error("stopping: %s", self.refused)
+        return DashboardConfigError(self.refused)
 
     def _abandon(self, batch: Batch) -> None:
         self.values.abandoned(batch.batch_id)
@@ -383,8 +424,8 @@ class DashboardWorker:
         self.metrics.pushes.labels("rejected").inc()
         reason = f"HTTP {status}"
         log.error("dashboard rejected batch %s: %s", batch.idempotency_key, reason)
-        await self._dead_letter(body, reason, "dashboard")
         kafka, _ = self._parts()
+        await kafka.dead_letter(body, reason, "dashboard", at=self._clock())
         details = {
             "status": status,
             "idempotency_key": batch.idempotency_key,
@@ -392,14 +433,6 @@ class DashboardWorker:
         }
         event = AuditEvent(AuditKind.DASHBOARD_REJECTED, self._clock(), None, details)
         await kafka.publisher.publish(kafka.outbox.audit(audit_record(event, self.config.instance)))
-
-    async def _dead_letter(self, raw: bytes, reason: str, stage: str) -> None:
-        kafka, _ = self._parts()
-        self.metrics.dead_letters.labels(stage).inc()
-        dead = dead_letter_record(
-            DeadLetter(raw, reason, stage, None, self._clock()), self.config.instance
-        )
-        await kafka.publisher.publish(kafka.outbox.dead_letter(dead))
 
     async def _last_push(self) -> None:
         """On a clean stop: one attempt per pending batch (no retries), then commit."""

@@ -17,17 +17,22 @@ Topology
   SLO transitions go to ``<prefix>.audit`` as ``freshness.slo_breached`` /
   ``freshness.slo_recovered`` audit records.
 - Consumers, decoders and the producer are :class:`pipeline.kafka.worker.WorkerKafka`; a value
-  that cannot be decoded is counted (``freshness_decode_errors_total``) and logged.
+  that cannot be decoded, on either topic, goes to ``<prefix>.dlq`` (stage
+  ``freshness-decode``), is counted (``freshness_decode_errors_total``) and moved past; while
+  the schema registry cannot be asked for a new schema id, reading that topic pauses and
+  resumes once it answers (nothing valid is dead-lettered or committed meanwhile).
 
 Delivery
 --------
 The metrics consumer commits after each processed fetch, before the fetched records' latencies
-are reported. The worker's side effects are statistics, so this is at least once for the
-records (a crash before the commit re-reads a fetch and counts it twice) and at most once for
-a window's report (a crash before the tick loses the open window's samples). Reports carry a
-deterministic ``event_id``, so a report written twice is recognisable. On stop the worker
-ticks once more, also reports the window still open (its samples would otherwise be lost),
-flushes Kafka and leaves both groups.
+are reported, and only once the fetch's dead letters are acknowledged. A commit that fails
+(Kafka unreachable, a rebalance) is not fatal: its offsets go with the next one. The worker's
+side effects are statistics, so this is at least once for the records (a crash before the
+commit re-reads a fetch and counts it twice) and at most once for a window's report (a crash
+before the tick loses the open window's samples). Reports carry a deterministic
+``event_id``, so a report written twice is recognisable. On stop the worker ticks once more,
+also reports the window still open (its samples would otherwise be lost), flushes Kafka and
+leaves both groups.
 """
 
 from __future__ import annotations
@@ -43,15 +48,15 @@ from typing import Any, Final
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from pipeline.core.contract.records import audit_record
+from pipeline.core.contract.records import MetricRecord, audit_record
+from pipeline.core.http_policy import Backoff
 from pipeline.core.workers.family import metric_family
 from pipeline.core.workers.freshness import FreshnessMonitor, FreshnessOutput
 from pipeline.core.workers.latency import FreshnessReport, measure_stages
 from pipeline.core.workers.slo import SloChange, SloSettings
-from pipeline.errors import DecodeError
 from pipeline.kafka.admin import TopicSpec
 from pipeline.kafka.producer import OutRecord
-from pipeline.kafka.worker import WorkerKafka, audit_group_id
+from pipeline.kafka.worker import WorkerKafka, WorkerKafkaMetrics, audit_group_id
 from pipeline.services.ops import OpsServer
 from pipeline.settings import KafkaSettings, RegistrySettings, WorkerSettings
 
@@ -69,7 +74,7 @@ DEFAULT_GROUP: Final = "genesys-freshness"
 """The metrics consumer group when ``WorkerSettings.group_id`` is unset."""
 FRESHNESS_PARTITIONS: Final = 3
 """Partitions of ``<prefix>.freshness`` when the worker creates it."""
-WORKER_TOPICS: Final = ("freshness", "audit")
+WORKER_TOPICS: Final = ("freshness", "audit", "dlq")
 """The suffixes the worker writes (checked against the registry at start)."""
 
 _LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800)
@@ -85,6 +90,7 @@ class FreshnessConfig:
         worker: prefix, instance, group, session timeout, ops endpoint.
         slo: objectives and the staleness model's knobs.
         report_interval_s: seconds between ticks; None: ``slo.window_s``.
+        retry: backoff while the schema registry cannot be asked.
     """
 
     kafka: KafkaSettings
@@ -92,6 +98,7 @@ class FreshnessConfig:
     worker: WorkerSettings
     slo: SloSettings = field(default_factory=SloSettings)
     report_interval_s: float | None = None
+    retry: Backoff = field(default_factory=Backoff)
 
     @property
     def instance(self) -> str:
@@ -121,10 +128,8 @@ class FreshnessMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.records = Counter("freshness_records_total", "Records consumed", ["topic"], registry=r)
-        self.decode_errors = Counter(
-            "freshness_decode_errors_total", "Records that could not be decoded", ["topic"],
-            registry=r,
-        )  # fmt: skip
+        self.kafka = WorkerKafkaMetrics(r, "freshness")
+        """Decode errors, dead letters, registry waits and commits (the Kafka side)."""
         self.stage_latency = Histogram(
             "freshness_stage_latency_seconds",
             "Latency of one stage of a record's way, per metric family",
@@ -196,10 +201,14 @@ class FreshnessWorker:
         self.ops = OpsServer(self.metrics.registry, self.readiness, cfg.ops_host, cfg.ops_port)
         await self.ops.start()
         try:
-            self._kafka = self._new_kafka()
-            async with self._kafka as kafka:
+            self._kafka = kafka = self._new_kafka()
+            if not await kafka.start(stop):
+                return  # stopped while waiting for the registry
+            try:
                 await self._loop(kafka, stop)
                 await self._publish(kafka, self._final_output(time.time()))
+            finally:
+                await kafka.aclose()
         finally:
             await self.ops.aclose()
 
@@ -214,6 +223,10 @@ class FreshnessWorker:
             session_timeout_ms=cfg.worker.session_timeout_ms,
             writes=WORKER_TOPICS,
             create=[TopicSpec(self.freshness_topic, FRESHNESS_PARTITIONS)],
+            kind="freshness",
+            metrics=self.metrics.kafka,
+            retry=cfg.retry,
+            max_record_bytes=cfg.worker.max_record_bytes,
         )
 
     # ------------------------------------------------------------------------------ loops
@@ -238,22 +251,23 @@ class FreshnessWorker:
 
     async def _consume_metrics(self, kafka: WorkerKafka) -> None:
         """Fetch, feed the monitor, commit: forever."""
+        offsets: dict[tuple[str, int], int] = {}  # not committed yet
         while True:
-            records = await kafka.metrics.fetch(timeout_ms=200)
-            offsets: dict[tuple[str, int], int] = {}
+            polled = await kafka.poll_metrics(timeout_ms=200)
             now = time.time()
-            for record in records:
-                self._on_metric(kafka, record, now)
-                offsets[(record.topic, record.partition)] = record.offset + 1
-            if offsets:
-                await kafka.metrics.commit(offsets)
+            for raw, record in polled:
+                if record is not None:  # None: dead-lettered, moved past
+                    self._on_metric(raw, record, now)
+                offsets[(raw.topic, raw.partition)] = raw.offset + 1
+            if offsets and await kafka.commit(offsets):
+                offsets.clear()
+            elif offsets:  # put off: keep only partitions this member still holds
+                assigned = kafka.metrics.assignment()
+                offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
 
-    def _on_metric(self, kafka: WorkerKafka, raw: ConsumerRecord[bytes, bytes], now: float) -> None:
-        try:
-            record = kafka.read_metric(raw)
-        except DecodeError as exc:
-            self._undecodable("metrics", exc)
-            return
+    def _on_metric(
+        self, raw: ConsumerRecord[bytes, bytes], record: MetricRecord, now: float
+    ) -> None:
         self.metrics.records.labels("metrics").inc()
         broker_ms = raw.timestamp if raw.timestamp and raw.timestamp > 0 else None
         self.monitor.on_record(record, broker_ms, now)
@@ -264,19 +278,10 @@ class FreshnessWorker:
     async def _consume_audit(self, kafka: WorkerKafka) -> None:
         """Read the whole audit topic; offsets are never committed (see the module doc)."""
         while True:
-            for raw in await kafka.audit.fetch(timeout_ms=200):
-                try:
-                    record = kafka.read_audit(raw)
-                except DecodeError as exc:
-                    self._undecodable("audit", exc)
-                    continue
-                self.metrics.records.labels("audit").inc()
-                self.monitor.on_audit(record)
-
-    def _undecodable(self, topic: str, error: DecodeError) -> None:
-        # Skipped and counted; dead-lettering poison records is not this worker's job yet.
-        self.metrics.decode_errors.labels(topic).inc()
-        log.warning("undecodable record skipped: %s", error)
+            for _, record in await kafka.poll_audit(timeout_ms=200):
+                if record is not None:  # None: dead-lettered, skipped
+                    self.metrics.records.labels("audit").inc()
+                    self.monitor.on_audit(record)
 
     async def _tick_loop(self, kafka: WorkerKafka) -> None:
         """Tick every ``interval_s`` and publish what the monitor says."""

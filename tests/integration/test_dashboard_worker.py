@@ -1,279 +1,38 @@
-"""The dashboard worker against a real broker, registry and a fake dashboard (aiohttp).
-
-The fake dashboard verifies every signature, applies each idempotency key once, keeps the
-latest value per key and notes any value older than the one it holds (a regression). It can
-be down (not listening), answer 500, answer 429 with ``Retry-After: 1``, be slow (answer after
-the worker's timeout) or answer 400; it answers 413 to batches over ``max_values`` and 401 to a
-wrong signature.
-"""
+"""The dashboard worker against a real broker, registry and a fake dashboard (aiohttp,
+:class:`tests.workers.FakeDashboard`): outages, throttling, slowness, a refused batch, a crash,
+staleness, a 413 and a wrong secret."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import time
-import uuid
 from collections.abc import Callable
-from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
-from aiohttp import web
-from confluent_kafka import Consumer, TopicPartition
-from pydantic import SecretStr
 
-from pipeline.core.contract.records import MetricRecord
-from pipeline.core.http_policy import Backoff
-from pipeline.core.workers.push import verify
-from pipeline.errors import DashboardError
-from pipeline.kafka.admin import TopicSpec, ensure_topics
-from pipeline.kafka.consumer import AvroDecoder, KafkaSource
-from pipeline.kafka.outbox import Outbox
-from pipeline.kafka.producer import KafkaPublisher
-from pipeline.kafka.registry import register_contract, require_contract
+from pipeline.errors import DashboardConfigError
 from pipeline.local.stack import Endpoints
-from pipeline.services.dashboard_worker import DashboardConfig, DashboardWorker
-from pipeline.settings import DashboardSettings, KafkaSettings, RegistrySettings, WorkerSettings
+from pipeline.services.dashboard_worker import DashboardWorker
 from tests.conftest import seconds
 from tests.polling import until
-from tests.records import metric_record
+from tests.tcp_proxy import TcpProxy
+from tests.workers import (
+    KEYS,
+    FakeDashboard,
+    Stack,
+    committed,
+    dead_letters,
+    event_time,
+    key_of,
+    metric,
+    pushes_met,
+    running,
+)
 
 pytestmark = pytest.mark.integration
-
-SECRET = "s3cret-for-tests"
-KEYS = 100
-BASE_MS = 1_700_000_000_000
-
-
-class FakeDashboard:
-    """A push endpoint with switchable failure modes."""
-
-    def __init__(self) -> None:
-        self.mode = "ok"
-        self.port = 0
-        self.store: dict[str, dict[str, Any]] = {}
-        self.applied: list[tuple[str, int]] = []  # (key, event_time) in the order applied
-        self.regressions: list[tuple[str, int, int]] = []
-        self.seen: set[str] = set()
-        self.pushes = 0  # distinct batches applied
-        self.duplicates = 0
-        self.bad_signatures = 0
-        self.rejected = 0
-        self.answers: dict[str, int] = {}  # mode → requests answered in it
-        self.max_values: int | None = None  # larger batches get 413
-        self.too_large = 0
-        self._runner: web.AppRunner | None = None
-
-    async def up(self) -> None:
-        app = web.Application()
-        app.router.add_post("/push", self._push)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        self.port = self._runner.addresses[0][1]
-
-    async def down(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def is_up(self) -> bool:
-        return self._runner is not None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/push"
-
-    def holds_round(self, round_: int) -> bool:
-        """Whether every key holds its value of ``round_``."""
-        want = [event_time(round_, k) for k in range(KEYS)]
-        got = [self.store.get(key_of(k), {}).get("event_time") for k in range(KEYS)]
-        return got == want
-
-    async def _push(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if not verify(body, request.headers.get("X-Signature-SHA256", ""), SECRET.encode()):
-            self.bad_signatures += 1
-            return web.Response(status=401)
-        self.answers[self.mode] = self.answers.get(self.mode, 0) + 1
-        match self.mode:
-            case "500":
-                return web.Response(status=500)
-            case "429":
-                return web.Response(status=429, headers={"Retry-After": "1"})
-            case "slow":
-                await asyncio.sleep(1.0)  # the fault itself: answer after the worker's timeout
-                return web.Response(status=503)
-            case "400":
-                self.rejected += 1
-                return web.Response(status=400)
-        values = orjson.loads(body)["values"]
-        if self.max_values is not None and len(values) > self.max_values:
-            self.too_large += 1
-            return web.Response(status=413)
-        key = request.headers["Idempotency-Key"]
-        if key in self.seen:
-            self.duplicates += 1
-            return web.json_response({"status": "duplicate"})
-        self.seen.add(key)
-        self.pushes += 1
-        for value in values:
-            self._apply(value)
-        return web.json_response({"status": "ok"})
-
-    def _apply(self, value: dict[str, Any]) -> None:
-        current = self.store.get(value["key"])
-        if current is not None and value["event_time"] < current["event_time"]:
-            self.regressions.append((value["key"], value["event_time"], current["event_time"]))
-            return
-        self.store[value["key"]] = value
-        self.applied.append((value["key"], value["event_time"]))
-
-
-def key_of(k: int) -> str:
-    return f"q{k}|oWaiting||voice"
-
-
-def event_time(round_: int, k: int) -> int:
-    return BASE_MS + round_ * 1000 + k
-
-
-def metric(round_: int, k: int) -> MetricRecord:
-    t = event_time(round_, k)
-    return metric_record(
-        event_id=f"r{round_}-k{k}",
-        source_topic=f"v2.analytics.queues.q{k}.observations",
-        entity_id=f"q{k}",
-        count=round_,
-        value=float(round_),
-        event_time=t,
-        ingest_time=t + 50,
-        correlation_id=None,
-    )
-
-
-class Stack:
-    """Contract, topics and a publisher under a fresh prefix."""
-
-    def __init__(self, endpoints: Endpoints) -> None:
-        self.endpoints = endpoints
-        self.prefix = f"d{uuid.uuid4().hex[:8]}"
-        self.outbox: Outbox | None = None
-        self.publisher = KafkaPublisher({"bootstrap.servers": endpoints.bootstrap_servers})
-
-    async def start(self) -> None:
-        url = self.endpoints.schema_registry_url
-        await asyncio.to_thread(register_contract, url, self.prefix)
-        self.outbox = Outbox(
-            self.prefix, await asyncio.to_thread(require_contract, url, self.prefix), "p"
-        )
-        t = self.outbox.topics
-        specs = [TopicSpec(t["metrics"], 3), TopicSpec(t["dlq"], 1), TopicSpec(t["audit"], 1)]
-        await asyncio.to_thread(ensure_topics, self.endpoints.bootstrap_servers, specs)
-        await self.publisher.start()
-
-    async def publish_rounds(self, rounds: range) -> None:
-        assert self.outbox is not None
-        out = [self.outbox.metric(metric(r, k))[0] for r in rounds for k in range(KEYS)]
-        await self.publisher.publish_many(out)
-        assert await self.publisher.flush() == 0
-
-    def config(
-        self, dashboard: FakeDashboard, group: str, session_ms: int, secret: str = SECRET
-    ) -> DashboardConfig:
-        return DashboardConfig(
-            kafka=KafkaSettings(bootstrap_servers=self.endpoints.bootstrap_servers),
-            registry=RegistrySettings(url=self.endpoints.schema_registry_url),
-            worker=WorkerSettings(
-                topic_prefix=self.prefix,
-                group_id=group,
-                session_timeout_ms=session_ms,
-                ops_port=0,
-                ops_host="127.0.0.1",
-            ),
-            dashboard=DashboardSettings(
-                url=dashboard.url,
-                secret=SecretStr(secret),
-                push_interval_s=0.1,
-                max_batch=40,
-                timeout_s=0.3,
-                failure_threshold=3,
-                reset_after_s=0.5,
-            ),
-            retry=Backoff(base_s=0.05, cap_s=0.2),
-        )
-
-    def topic(self, suffix: str) -> str:
-        """The full name of one of the contract's topics."""
-        assert self.outbox is not None
-        return self.outbox.topics[suffix]
-
-    async def read(self, suffix: str, schema: str, count: int) -> list[dict[str, Any]]:
-        """The first ``count`` records of a topic, decoded."""
-        assert self.outbox is not None
-        kafka = KafkaSettings(bootstrap_servers=self.endpoints.bootstrap_servers)
-        source = KafkaSource(
-            kafka, [self.outbox.topics[suffix]], f"reader-{uuid.uuid4().hex}", 2000
-        )
-        decoder = AvroDecoder(self.endpoints.schema_registry_url, schema)
-        out: list[dict[str, Any]] = []
-        await source.start()
-        try:
-            async with asyncio.timeout(seconds(20)):
-                while len(out) < count:
-                    out += [decoder.decode(r.value) for r in await source.fetch()]
-        finally:
-            await source.stop()
-            decoder.close()
-        return out
-
-    async def aclose(self) -> None:
-        assert await self.publisher.aclose() == 0
-
-
-def pushes_met(worker: DashboardWorker, dashboard: FakeDashboard, mode: str) -> float:
-    """Pushes that met the dashboard in ``mode``: answered in it, or failed while it was down."""
-    if mode == "down":
-        failed = worker.metrics.registry.get_sample_value(
-            "dashboard_pushes_total", {"outcome": "failed"}
-        )
-        return failed or 0.0
-    return dashboard.answers.get(mode, 0)
-
-
-def committed(endpoints: Endpoints, group: str, topic: str) -> int:
-    """The records of ``topic`` that ``group`` has committed, over its 3 partitions."""
-    consumer = Consumer({"bootstrap.servers": endpoints.bootstrap_servers, "group.id": group})
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(3)]
-        offsets = consumer.committed(partitions, timeout=seconds(10))
-    finally:
-        consumer.close()
-    return sum(max(tp.offset, 0) for tp in offsets)
-
-
-def dead_letters(worker: DashboardWorker) -> float:
-    """Dead letters the worker wrote for refused pushes."""
-    value = worker.metrics.registry.get_sample_value(
-        "dashboard_dead_letters_total", {"stage": "dashboard"}
-    )
-    return value or 0.0
-
-
-@contextlib.asynccontextmanager
-async def running(worker: DashboardWorker) -> Any:
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    try:
-        yield task
-    finally:
-        if not task.done():
-            stop.set()
-            await asyncio.wait_for(task, seconds(30))
-        elif not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
 
 
 async def test_latest_values_survive_outages_and_a_400_goes_to_the_dlq(
@@ -284,7 +43,7 @@ async def test_latest_values_survive_outages_and_a_400_goes_to_the_dlq(
     await stack.start()
     await dashboard.up()
     session_ms = group_timeouts["session.timeout.ms"]
-    worker = DashboardWorker(stack.config(dashboard, unique_name("dash"), session_ms))
+    worker = DashboardWorker(stack.dashboard_config(dashboard, unique_name("dash"), session_ms))
     try:
         async with running(worker):
             # 2,000 records: 4 rounds (one update per key each) under each condition.
@@ -297,9 +56,12 @@ async def test_latest_values_survive_outages_and_a_400_goes_to_the_dlq(
                 dashboard.mode = mode
                 hits, records = pushes_met(worker, dashboard, mode), 4 * KEYS * (i + 1)
                 await stack.publish_rounds(range(4 * i, 4 * i + 4))
+                # While the circuit is open (down, 500, slow) the worker stops fetching; under
+                # 429 it re-sends its batch after each Retry-After before it fetches more.
+                wanted = records if mode == "ok" else 0
                 await until(
-                    lambda mode=mode, hits=hits, records=records: (
-                        worker.metrics.records_in >= records
+                    lambda mode=mode, hits=hits, wanted=wanted: (
+                        worker.metrics.records_in >= wanted
                         and pushes_met(worker, dashboard, mode) > hits
                     ),
                     seconds(30),
@@ -349,7 +111,7 @@ async def test_a_killed_worker_is_resumed_from_the_last_acknowledged_values(
     group = unique_name("dash")
     session_ms = group_timeouts["session.timeout.ms"]
     try:
-        first = DashboardWorker(stack.config(dashboard, group, session_ms))
+        first = DashboardWorker(stack.dashboard_config(dashboard, group, session_ms))
         stop = asyncio.Event()
         task = asyncio.create_task(first.run(stop))
         await stack.publish_rounds(range(5))
@@ -380,7 +142,7 @@ async def test_a_killed_worker_is_resumed_from_the_last_acknowledged_values(
 
         dashboard.mode = "ok"
         applied_before = len(dashboard.applied)
-        second = DashboardWorker(stack.config(dashboard, group, session_ms))
+        second = DashboardWorker(stack.dashboard_config(dashboard, group, session_ms))
         async with running(second):
             await until(lambda: dashboard.holds_round(9), seconds(30), message="round 9 shown")
         assert second.metrics.records_in == 500  # only the unacknowledged half is re-read
@@ -402,7 +164,9 @@ async def test_values_of_a_silent_producer_are_pushed_as_stale_then_fresh_again(
     await stack.start()
     await dashboard.up()
     worker = DashboardWorker(
-        stack.config(dashboard, unique_name("stale"), group_timeouts["session.timeout.ms"])
+        stack.dashboard_config(
+            dashboard, unique_name("stale"), group_timeouts["session.timeout.ms"]
+        )
     )
     try:
         # Round 0 was ingested long ago (BASE_MS) and the producer has said nothing since.
@@ -441,7 +205,9 @@ async def test_a_413_splits_batches_until_they_pass_and_nothing_is_dead_lettered
     await stack.start()
     await dashboard.up()
     worker = DashboardWorker(
-        stack.config(dashboard, unique_name("split"), group_timeouts["session.timeout.ms"])
+        stack.dashboard_config(
+            dashboard, unique_name("split"), group_timeouts["session.timeout.ms"]
+        )
     )
     try:
         async with running(worker):
@@ -465,22 +231,49 @@ async def test_a_wrong_secret_stops_the_worker_loudly_without_dead_letters_or_co
     await stack.start()
     await dashboard.up()
     group, session_ms = unique_name("wrong"), group_timeouts["session.timeout.ms"]
-    worker = DashboardWorker(stack.config(dashboard, group, session_ms, "canary-wrong"))
+    worker = DashboardWorker(stack.dashboard_config(dashboard, group, session_ms, "canary-wrong"))
     try:
         await stack.publish_rounds(range(1))
         task = asyncio.create_task(worker.run(asyncio.Event()))
-        with pytest.raises(DashboardError) as info:
+        with pytest.raises(DashboardConfigError) as info:
             await asyncio.wait_for(task, seconds(60))
         assert "401" in str(info.value)
         assert "canary-wrong" not in str(info.value)
+        assert any("401" in reason for reason in worker.readiness())  # marked not ready
         assert dashboard.bad_signatures == 1  # one push, no retries
         assert worker.rejected == 0
         assert not dead_letters(worker)
 
-        fixed = DashboardWorker(stack.config(dashboard, group, session_ms))
+        fixed = DashboardWorker(stack.dashboard_config(dashboard, group, session_ms))
         async with running(fixed):
             await until(lambda: dashboard.holds_round(0), seconds(30), message="round 0 shown")
         assert fixed.metrics.records_in == KEYS  # nothing was committed: all read again
     finally:
         await dashboard.down()
         await stack.aclose()
+
+
+async def test_a_worker_waiting_for_a_hung_registry_at_start_stops_when_told(
+    endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
+) -> None:
+    url = urlsplit(endpoints.schema_registry_url)
+    proxy = TcpProxy(url.port or 80, target_host=url.hostname or "127.0.0.1")
+    await proxy.start()
+    stack = Stack(endpoints, f"http://127.0.0.1:{proxy.listen_port}")
+    dashboard = FakeDashboard()
+    await stack.start()
+    try:
+        proxy.hang()
+        config = stack.dashboard_config(dashboard, unique_name("g"), 2000)
+        slow = dataclasses.replace(config, registry=stack.registry(timeout_s=30.0))
+        worker = DashboardWorker(slow)
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        await until(lambda: proxy.hung_connections >= 1, seconds(10), message="registry asked")
+        assert worker.readiness() == ["schema contract not checked yet"]
+        stop.set()
+        await asyncio.wait_for(task, seconds(2))  # not after the 30 s request timeout
+    finally:
+        proxy.restore()  # the abandoned request ends now
+        await stack.aclose()
+        await proxy.aclose()

@@ -7,6 +7,8 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,12 +18,14 @@ from pipeline.errors import DecodeError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.consumer import AvroDecoder, KafkaSource
 from pipeline.kafka.outbox import Outbox
-from pipeline.kafka.producer import KafkaPublisher
+from pipeline.kafka.producer import KafkaPublisher, OutRecord
 from pipeline.kafka.registry import register_contract, require_contract
 from pipeline.local.stack import Endpoints
 from pipeline.settings import KafkaSettings
 from tests.conftest import seconds
+from tests.polling import until
 from tests.records import metric_record
+from tests.workers import proxied_broker
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +97,36 @@ def test_decoder_refuses_a_schema_id_the_registry_does_not_know(endpoints: Endpo
             decoder.decode(confluent_header(2_147_000_000) + b"\x00", topic="t", offset=3)
     finally:
         decoder.close()
+
+
+async def test_a_commit_while_kafka_is_unreachable_is_put_off_not_raised(
+    endpoints: Endpoints, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
+    async with proxied_broker(endpoints, tmp_path) as (private, proxy):
+        topic = unique_name("commits")
+        specs = [TopicSpec(topic, 1)]
+        await asyncio.to_thread(ensure_topics, private.bootstrap_servers, specs)
+        publisher = KafkaPublisher({"bootstrap.servers": private.bootstrap_servers})
+        await publisher.start()
+        await publisher.publish(OutRecord(topic, b"k", b"v"))
+        assert await publisher.aclose() == 0
+        kafka = KafkaSettings(bootstrap_servers=private.bootstrap_servers)
+        source = KafkaSource(kafka, [topic], unique_name("g"), 2000, commit_timeout_s=1.0)
+        await source.start()
+        try:
+            records: list[Any] = []
+            async with asyncio.timeout(seconds(20)):
+                while not records:
+                    records = await source.fetch()
+            proxy.cut()
+            assert not await source.commit({(topic, 0): 1})  # put off within its timeout
+            assert source.commit_failures == 1
+            proxy.restore()
+
+            async def committed() -> bool:  # retried like the workers do: with the next one
+                return await source.commit({(topic, 0): 1})
+
+            await until(committed, seconds(30), message="committed once Kafka is back")
+        finally:
+            proxy.restore()
+            await source.stop()

@@ -1,0 +1,1 @@
+"""The fault matrix: end-to-end tests, one per fault, each with exact accounting."""

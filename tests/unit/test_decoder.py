@@ -19,7 +19,7 @@ from hypothesis import given, settings, strategies as st
 
 from pipeline.core.contract.records import MetricRecord
 from pipeline.core.contract.wire import confluent_header
-from pipeline.errors import DecodeError, SchemaError
+from pipeline.errors import DecodeError, RegistryUnavailableError, SchemaError
 from pipeline.kafka.consumer import AvroDecoder
 from pipeline.kafka.outbox import Outbox
 from pipeline.kafka.schemas import load_schema
@@ -180,7 +180,7 @@ def test_decoder_refuses_a_writer_schema_that_is_not_avro() -> None:
 )
 def test_an_unreachable_registry_is_no_decode_error(failure: Exception) -> None:
     decoder, _ = new_decoder(id5=failure)
-    with pytest.raises(SchemaError, match="schema id 5") as caught:
+    with pytest.raises(RegistryUnavailableError, match="schema id 5") as caught:
         decoder.decode(confluent_header(5) + b"\x00")
     assert not isinstance(caught.value, DecodeError)
     assert "refused" not in str(caught.value)  # the client's text may hold the URL: left out
@@ -192,3 +192,31 @@ def test_a_failed_lookup_is_asked_again() -> None:
         with pytest.raises(SchemaError):
             decoder.decode(confluent_header(5) + b"\x00")
     assert lookup.asked == [5, 5]
+
+
+def test_a_registry_refusing_access_is_a_schema_error_but_not_unavailable() -> None:
+    decoder, _ = new_decoder(id5=SchemaRegistryError(401, 40101, "unauthorized"))
+    with pytest.raises(SchemaError, match="HTTP 401") as caught:
+        decoder.decode(confluent_header(5) + b"\x00")
+    assert not isinstance(caught.value, RegistryUnavailableError | DecodeError)
+
+
+def test_only_values_of_an_uncached_schema_id_need_the_registry() -> None:
+    decoder, lookup = new_decoder()
+    value = encoded()
+
+    assert decoder.needs_registry(value)
+    decoder.decode(value)
+    assert not decoder.needs_registry(value)
+    assert not decoder.needs_registry(b"\x00\x00")  # not framed: a decode error, no lookup
+    assert not decoder.needs_registry(None)
+    assert lookup.asked == [METRIC_ID]
+
+
+def test_the_registry_client_gets_a_timeout_and_makes_one_attempt() -> None:
+    decoder = AvroDecoder("http://registry.invalid", "metric", timeout_s=2.5)
+    try:
+        rest = decoder._registry._rest_client  # type: ignore[attr-defined]  # the client's own
+        assert (rest.timeout, rest.max_retries) == (2.5, 0)
+    finally:
+        decoder.close()

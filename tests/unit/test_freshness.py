@@ -606,3 +606,31 @@ def test_monitor_reports_latency_staleness_and_slo_per_window() -> None:
     assert [(c.stale, c.reason) for c in second.staleness] == [(True, "stream_down")]
     assert [(r.count, r.stale_keys) for r in second.reports] == [(0, 1)]
     assert [(c.slo, c.breached) for c in second.slo] == [("stale_keys", True)]
+
+
+# ---------------------------------------------------------------------------- bounded memory
+def test_the_freshness_monitor_forgets_keys_silent_for_longer_than_forget_after() -> None:
+    monitor = FreshnessMonitor("w1", SloSettings(forget_after_s=3600.0))
+    for i in range(1000):  # a thousand queues that then go away for good
+        monitor.on_record(record(entity_id=f"old{i}", event_time=T0_MS), None, T0)
+    monitor.on_record(record(entity_id="q1", event_time=T0_MS + 3_000_000), None, T0 + 3000)
+    monitor.on_record(record(entity_id="x", instance="gone", event_time=T0_MS), None, T0)
+    monitor.tick(T0 + 3500)  # the producers have been silent for a while: all stale
+    assert monitor.staleness.keys() == 1002
+    assert monitor.staleness.stale_counts()[("observation", "queue")] == 1002
+
+    monitor.tick(T0 + 3601)
+
+    assert monitor.staleness.keys() == 1  # the one seen within the hour
+    assert monitor.staleness.producers() == 1  # "gone" is forgotten with its key
+    assert monitor.staleness.stale_counts()[("observation", "queue")] == 1
+
+
+def test_a_tracker_without_forgetting_keeps_every_key() -> None:
+    tracker = StalenessTracker()
+    tracker.observe(record(event_time=T0_MS))
+
+    tracker.tick(T0 + 10 * 86_400)
+
+    assert tracker.keys() == 1
+    assert tracker.is_stale("q1|oWaiting||voice")

@@ -10,7 +10,6 @@ from hypothesis import given, settings, strategies as st
 
 from pipeline.core.contract.records import MetricRecord
 from pipeline.core.workers.latest import Batch, LatestValues
-from pipeline.core.workers.offsets import Offset
 from tests.unit.dashboard_helpers import T0_MS, TOPIC, key, record, take
 
 
@@ -78,6 +77,37 @@ def test_batch_size_is_capped_and_the_rest_waits_its_turn() -> None:
 
     assert [v.key for v in first.values] == [key("q0"), key("q1"), key("q2")]
     assert [v.key for v in second.values] == [key("q3"), key("q4")]
+
+
+def test_batches_are_cut_by_bytes_so_the_first_push_already_fits() -> None:
+    values = LatestValues()
+    for i in range(200):
+        values.offer(record(f"q{i}"), TOPIC, 0, i)
+    limit = 8 * 1024
+
+    batches = []
+    while (batch := values.take_batch(5000, max_bytes=limit)) is not None:
+        batches.append(batch)
+
+    sizes = [len(orjson.dumps(b.body(now=T0_MS / 1000))) for b in batches]
+    assert len(batches) > 1
+    assert max(sizes) <= limit
+    assert min(sizes[:-1]) > limit * 0.8  # cut by bytes, not much below the limit
+    assert sum(len(b.values) for b in batches) == 200
+
+
+def test_a_value_larger_than_the_byte_limit_still_goes_out_alone() -> None:
+    values = LatestValues()
+    values.offer(record("big", metric="x" * 5000), TOPIC, 0, 0)
+    values.offer(record("small"), TOPIC, 0, 1)
+
+    first = values.take_batch(10, max_bytes=1000)
+    second = values.take_batch(10, max_bytes=1000)
+
+    assert first is not None
+    assert second is not None
+    assert [v.record.entity_id for v in first.values] == ["big"]
+    assert [v.record.entity_id for v in second.values] == ["small"]
 
 
 def test_take_batch_refuses_an_empty_size() -> None:
@@ -174,4 +204,3 @@ def test_batch_body_is_json_with_every_value_field() -> None:
         "event_id": record(value=3.0).event_id, "ingest_time": T0_MS, "derived": False,
         "backfill": False,
     }  # fmt: skip
-    assert batch.offsets == (Offset(TOPIC, 2, 7),)

@@ -9,7 +9,6 @@ from hypothesis import given, settings, strategies as st
 
 from pipeline.core.contract.records import MetricRecord
 from pipeline.core.workers.latest import LatestValues
-from pipeline.core.workers.offsets import Offset
 from tests.unit.dashboard_helpers import T0_MS, TOPIC, key, record, take
 
 
@@ -30,7 +29,6 @@ def test_value_superseded_within_a_batch_is_settled_by_its_ack() -> None:
     values.offer(record(event_time=T0_MS + 1, value=2.0), TOPIC, 0, 1)
     batch = take(values)
 
-    assert batch.offsets == (Offset(TOPIC, 0, 0), Offset(TOPIC, 0, 1))
     values.acknowledged(batch.batch_id)
     assert values.committable() == {(TOPIC, 0): 2}
 
@@ -283,3 +281,29 @@ def test_the_dashboard_ends_with_the_latest_value_of_every_key(
     assert {k: _times(r) for k, r in model.dashboard.items()} == {
         k: _times(r) for k, r in newest.items()
     }
+
+
+# ---------------------------------------------------------------------------- bounded memory
+def test_a_long_outage_keeps_the_bookkeeping_bounded_by_keys_not_records() -> None:
+    values = LatestValues()
+    keys, partitions, rounds = 20, 3, 500
+    next_offset = dict.fromkeys(range(partitions), 0)
+    largest = 0
+    for step in range(rounds):  # 10,000 records; the dashboard is down: every batch abandoned
+        for k in range(keys):
+            partition = k % partitions
+            rec = record(f"q{k}", T0_MS + step, float(step))
+            values.offer(rec, TOPIC, partition, next_offset[partition])
+            next_offset[partition] += 1
+        batch = values.take_batch(7)
+        assert batch is not None
+        values.abandoned(batch.batch_id)
+        largest = max(largest, values.offsets.entries())
+
+    # Per partition and key: a few segments; never one entry per record.
+    assert largest <= partitions + 4 * keys
+    assert values.committable() == dict.fromkeys(((TOPIC, p) for p in range(partitions)), 0)
+
+    while values.pending:  # the dashboard is back: everything goes out and is acknowledged
+        values.acknowledged(take(values, 7).batch_id)
+    assert values.committable() == {(TOPIC, p): n for p, n in next_offset.items()}

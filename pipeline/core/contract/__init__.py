@@ -7,4 +7,5 @@ Modules:
     identity   a metric record's event id (the recipe) and its current-value key
     wire       Confluent wire framing and the compiled, schema-specialised Avro encoder
     partition  Kafka's murmur2 partitioner, as the Java client computes it
+    dead_letter  a dead letter cut to fit in one Kafka record, saying it was cut
 """

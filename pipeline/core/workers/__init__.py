@@ -8,6 +8,7 @@ Modules:
     freshness  the freshness worker's façade over latency windows, staleness and SLOs
     latest     the dashboard worker's coalescing: latest value per key, batches
     offsets    the dashboard worker's offset rule: commit only what the dashboard holds
+               (memory per partition and key, never per record)
     push       the dashboard push: HMAC signature, what an answer means for a batch
     breaker    the dashboard push's circuit breaker
 """

@@ -41,7 +41,7 @@ class FreshnessMonitor:
         self.instance = instance
         self.settings = s = settings or SloSettings()
         self.windows = LatencyWindows(s.window_s, s.relative_error)
-        self.staleness = StalenessTracker(s)
+        self.staleness = StalenessTracker(s, forget_after_s=s.forget_after_s)
         self.slo = SloMonitor(s)
 
     def on_record(self, record: MetricRecord, broker_time_ms: int | None, now: float) -> None:

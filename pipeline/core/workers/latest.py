@@ -5,8 +5,9 @@ Pure: records in, batches out; no I/O, no clock.
 :class:`LatestValues` keeps the newest record per ``current_key`` (by ``event_time``, then
 ``ingest_time``; an older record arriving late never overwrites) and a FIFO set of keys
 changed since the last batch. :meth:`LatestValues.take_batch` hands out up to ``max_items`` of
-them, so a burst of 10,000 updates per second over 500 keys becomes at most 500 values per
-batch, however often batches are taken. Every consumed offset is filed with an
+them, and at most ``max_bytes`` of JSON (so the dashboard's request limit is met up front), so
+a burst of 10,000 updates per second over 500 keys becomes at most 500 values per batch,
+however often batches are taken. Every consumed offset is filed with an
 :class:`~pipeline.core.workers.offsets.OffsetTracker`, which says what may be committed (see
 the rule in :mod:`pipeline.core.workers.offsets`).
 
@@ -27,9 +28,13 @@ import orjson
 
 from pipeline.core.contract.identity import current_key
 from pipeline.core.contract.records import MetricRecord, digest_id, to_epoch_ms
-from pipeline.core.workers.offsets import Offset, OffsetTracker, TopicPartition
+from pipeline.core.workers.offsets import OffsetTracker, TopicPartition
 
-__all__ = ["Batch", "BatchValue", "LatestValues", "is_newer"]
+__all__ = ["BODY_OVERHEAD_BYTES", "Batch", "BatchValue", "LatestValues", "is_newer"]
+
+BODY_OVERHEAD_BYTES = 160
+"""An upper bound on a batch body's bytes besides its values: the envelope's fields (ids and
+times of up to 20 digits each) and brackets."""
 
 
 def is_newer(record: MetricRecord, current: MetricRecord) -> bool:
@@ -76,14 +81,12 @@ class Batch:
     Attributes:
         batch_id: local sequence number (for ``acknowledged``/``rejected``).
         values: one per key, oldest change first.
-        offsets: the consumed offsets it settles when acknowledged (informational).
         idempotency_key: hex BLAKE2b-128 of its sorted (key, event id, stale) triples: a
             re-send of the same contents, also by a restarted worker, has the same key.
     """
 
     batch_id: int
     values: tuple[BatchValue, ...]
-    offsets: tuple[Offset, ...]
     idempotency_key: str
 
     def body(self, now: float) -> dict[str, Any]:
@@ -175,7 +178,10 @@ class LatestValues:
         return touched
 
     def take_batch(
-        self, max_items: int, is_stale: Callable[[str], bool] | None = None
+        self,
+        max_items: int,
+        is_stale: Callable[[str], bool] | None = None,
+        max_bytes: int | None = None,
     ) -> Batch | None:
         """The next batch: up to ``max_items`` keys changed since their last batch.
 
@@ -184,6 +190,10 @@ class LatestValues:
             is_stale: whether a key's value is stale now (for example
                 :meth:`~pipeline.core.workers.staleness.StalenessTracker.is_stale`);
                 all fresh if None.
+            max_bytes: the largest JSON body (:meth:`Batch.body` as compact JSON) to build,
+                so a dashboard's request limit is met up front; a single value larger than
+                this still goes out alone (the dashboard decides: a 413 sends it to the DLQ).
+                None: no limit.
 
         Returns:
             The batch, or None when nothing changed.
@@ -195,16 +205,23 @@ class LatestValues:
             raise ValueError("max_items must be ≥ 1")
         if not self._dirty:
             return None
-        keys = list(itertools.islice(self._dirty, max_items))
-        values, versions = [], {}
-        for key in keys:
-            del self._dirty[key]
+        values: list[BatchValue] = []
+        versions: dict[str, int] = {}
+        size = BODY_OVERHEAD_BYTES
+        for key in itertools.islice(self._dirty, max_items):
             entry = self._values[key]
-            values.append(BatchValue(key, entry.record, bool(is_stale and is_stale(key))))
+            value = BatchValue(key, entry.record, bool(is_stale and is_stale(key)))
+            if max_bytes is not None:
+                size += len(orjson.dumps(value.to_json())) + 1  # the value and its comma
+                if values and size > max_bytes:
+                    break
+            values.append(value)
             versions[key] = entry.version
+        for key in versions:
+            del self._dirty[key]
         batch_id = next(self._batch_ids)
-        offsets = self.offsets.sent(batch_id, versions)
-        batch = Batch(batch_id, tuple(values), offsets, _idempotency_key(values))
+        self.offsets.sent(batch_id, versions)
+        batch = Batch(batch_id, tuple(values), _idempotency_key(values))
         self._batches[batch_id] = batch
         return batch
 

@@ -26,6 +26,9 @@ class SloSettings:
             stale.
         min_samples: fewest end-to-end samples in a window to judge the latency SLO.
         relative_error: α of the percentile histograms.
+        forget_after_s: a key or producer that showed nothing for this long is forgotten by
+            the freshness worker, so its memory is bounded by what was seen lately (a
+            deleted queue does not count as stale forever).
     """
 
     live_p95_s: float = 5.0
@@ -35,12 +38,15 @@ class SloSettings:
     liveness_cadence_s: float = 20.0
     min_samples: int = 1
     relative_error: float = 0.01
+    forget_after_s: float = 86_400.0
 
     def __post_init__(self) -> None:
         positive = (self.live_p95_s, self.interval_kpi_p95_s, self.stale_after_factor,
-                    self.window_s, self.liveness_cadence_s)  # fmt: skip
+                    self.window_s, self.liveness_cadence_s, self.forget_after_s)  # fmt: skip
         if min(positive) <= 0 or self.min_samples < 1:
-            raise ValueError("SLO thresholds, factor, window and cadence must be > 0")
+            raise ValueError(
+                "SLO thresholds, factor, window, cadence and forget_after_s must be > 0"
+            )
         if not 0 < self.relative_error < 1:
             raise ValueError("relative_error must be in (0, 1)")
 

@@ -36,6 +36,13 @@ observations. Edge cases, candidly:
   is judged by rule 2 alone. Consumers must read the whole audit topic, not a share of it.
 - Times are the producer's: a worker that lags behind reports its keys stale until it has
   caught up, which is what its readers see anyway.
+
+Memory: one entry per key and per producer instance. With ``forget_after_s`` (the freshness
+worker: ``SloSettings.forget_after_s``, a day by default) a key whose newest record, or a
+producer whose newest sign of life, is older than that is forgotten at the next tick, so
+memory follows the keys seen lately, not every key ever seen; a forgotten stale key no longer
+counts as stale. Without it (the dashboard worker, which holds every key's value anyway and
+must not push an old value as fresh) nothing is forgotten.
 """
 
 from __future__ import annotations
@@ -100,12 +107,14 @@ class _Producer:
 
 
 class _Key:
-    __slots__ = ("entity_type", "family", "instance", "period_ms", "reason", "valid_until_ms")
+    __slots__ = ("entity_type", "family", "instance", "last_seen_ms", "period_ms", "reason",
+                 "valid_until_ms")  # fmt: skip
 
     def __init__(self, record: MetricRecord, family: Family) -> None:
         self.instance, self.family, self.entity_type = (
             record.producer_instance, family, record.entity_type,
         )  # fmt: skip
+        self.last_seen_ms = record.ingest_time
         self.valid_until_ms: int | None = None
         self.period_ms = 0.0
         self.reason: StaleReason | None = None
@@ -120,10 +129,14 @@ class StalenessTracker:
 
     Args:
         settings: the staleness knobs (``stale_after_factor``, ``liveness_cadence_s``).
+        forget_after_s: forget keys and producers silent for this long (None: never).
     """
 
-    def __init__(self, settings: SloSettings | None = None) -> None:
+    def __init__(
+        self, settings: SloSettings | None = None, *, forget_after_s: float | None = None
+    ) -> None:
         self.settings = settings or SloSettings()
+        self._forget_after_ms = None if forget_after_s is None else forget_after_s * 1000.0
         self._producers: dict[str, _Producer] = {}
         self._keys: dict[str, _Key] = {}
         self._counts: dict[tuple[str, str], int] = {}
@@ -146,6 +159,7 @@ class StalenessTracker:
             pair = (family, record.entity_type)
             self._counts[pair] = self._counts.get(pair, 0)
         state.instance = record.producer_instance
+        state.last_seen_ms = max(state.last_seen_ms, record.ingest_time)
         end, start = record.interval_end, record.interval_start
         newest = state.valid_until_ms
         if end is not None and start is not None and end > start and (newest or 0) < end:
@@ -186,6 +200,8 @@ class StalenessTracker:
             seen. A new key starts fresh and is reported only when it turns stale.
         """
         now_ms = now * 1000.0
+        if self._forget_after_ms is not None:
+            self._forget(now_ms - self._forget_after_ms)
         factor = self.settings.stale_after_factor
         verdicts = {
             name: self._instance_reason(producer, now_ms)
@@ -193,7 +209,7 @@ class StalenessTracker:
         }
         changes: list[StalenessChange] = []
         for key, state in self._keys.items():
-            reason = verdicts[state.instance]
+            reason = verdicts.get(state.instance, "producer_silent")
             until = state.valid_until_ms
             if reason is None and until is not None and now_ms - until > factor * state.period_ms:
                 reason = "interval_expired"
@@ -203,6 +219,25 @@ class StalenessTracker:
                 where = (state.family, state.entity_type, state.instance)
                 changes.append(StalenessChange(key, reason is not None, reason, now, *where))
         return changes
+
+    def _forget(self, before_ms: float) -> None:
+        """Drop keys last seen, and producers last alive, before ``before_ms``."""
+        old = [key for key, state in self._keys.items() if state.last_seen_ms < before_ms]
+        for key in old:
+            state = self._keys.pop(key)
+            if state.reason is not None:
+                self._counts[(state.family, state.entity_type)] -= 1
+        gone = [name for name, p in self._producers.items() if p.last_life_ms < before_ms]
+        for name in gone:
+            del self._producers[name]
+
+    def keys(self) -> int:
+        """How many keys the tracker holds."""
+        return len(self._keys)
+
+    def producers(self) -> int:
+        """How many producer instances the tracker holds."""
+        return len(self._producers)
 
     def is_stale(self, key: str) -> bool:
         """Whether ``key`` was stale at the last tick (False for an unknown key)."""
