@@ -31,7 +31,8 @@ leave the queue for breaks, meals, meetings, OFFLINE … and come back; an agent
 finishes it first (no new offers meanwhile).
 
 Metrics are recorded when they complete (docs/genesys-api.md §7.2, FORUM-AGG): nOffered at arrival,
-tAnswered/tAcd/tWait/tAlert/nConnected/oServiceLevel at answer, tAbandon/tAcd/tWait/
+tAlert/tNotResponding/nAlertExpired when an alert times out, tAnswered/tAcd/tWait/tAlert/
+nConnected/oServiceLevel at answer, tAbandon/tAcd/tWait/
 oServiceLevel at abandon, tHeld at hold end, tTalk/nTransferred at end of talk, tAcw/tHandle
 at end of after-call work. tHandle = talk + hold + after-call work (UNVERIFIED composition).
 Status time (routing status, presence) is recorded per finished segment and every segment is

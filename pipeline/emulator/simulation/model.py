@@ -39,18 +39,21 @@ INTERVAL_MS = 30 * 60 * 1000
 
 # Conversation metrics the simulation emits, each at the moment it completes (§7.2, FORUM-AGG).
 # The index of a name in this tuple is its code in the emission log.
+# nAlertExpired (SDK 269, §7.6) counts offers whose alert timed out: the simulation's
+# not-responding offers. nAgentDeclined is not produced: simulated agents never decline.
 RECORDED_METRICS: tuple[str, ...] = (
     *INTERVAL_TOPIC_METRICS,
     "tNotResponding",
     "tShortAbandon",
     "nOverSla",
+    "nAlertExpired",
 )
 # Metrics emitted on the agent's side of the conversation: they carry userId and their
 # `purpose` dimension is "agent"; the rest are queue-side ("acd"). UNVERIFIED split: Genesys
 # attributes tAnswered to the acd segment, but grouping tAnswered by userId works there too.
 AGENT_METRICS: frozenset[str] = frozenset(
     {"tAnswered", "tHandle", "tTalk", "tHeld", "tAcw", "tAlert", "nTransferred", "nConnected"}
-    | {"tNotResponding"}
+    | {"tNotResponding", "nAlertExpired"}
 )
 # Metrics that carry the wrapUpCode dimension. The simulation draws the code at answer;
 # which metrics Genesys tags with wrapUpCode is UNVERIFIED (segment-level, so likely these).
