@@ -27,13 +27,17 @@ Mapping table (``docs/genesys-api.md`` §6.1, §6.2, §6.4; bodies as the emulat
 - ``v2.routing.queues.{id}.users`` → ``member``: entity queue, qualifier the user id, value 1.0
   joined / 0.0 left, unit ``count``, event_time = ingest time.
 
-Stats → columns: ``count`` (int), ``sum``/``min``/``max``/``ratio``/``numerator``/
-``denominator``/``target`` (float); absent or JSON null → None; other keys ignored (``stats`` is
-a free map, §6.2). ``value``/``unit``: stats has ``ratio`` → ratio/``ratio``; ``oLongest*`` →
-``calculatedMetricValue``/``ms`` (null when nobody waits: the emulator then sends only
-``count: 0``; the unit is UNVERIFIED, §6.3); other ``t*`` → sum/``ms``; ``oServiceLevel`` and
-the other ratio observations without a ratio → null/``ratio``; ``n*`` and other ``o*`` →
-count/``count``.
+Stats → columns: every key of ``StatisticalSummary`` (§7.6, ``metrics.STAT_KEYS``) has its
+column: ``count``, ``countNegative``, ``countPositive``, ``calculatedMetricValue`` whole
+numbers (int; a float with a fraction is a dead letter), ``sum``/``min``/``max``/``current``/
+``ratio``/``numerator``/``denominator``/``target``/``p95``/``p99`` floats; absent or JSON null →
+None; other keys ignored (``stats`` is a free map, §6.2). ``value``/``unit``: stats has
+``ratio`` → ratio/``ratio``; ``oLongest*`` → the age in ``ms`` from ``calculatedMetricValue``
+(null when nobody waits: then only ``count: 0`` comes): a value of 10^12 or more is an epoch-ms
+start time (§6.8 BELIEF for the activity topic), so the age is ``event_time`` minus it (never
+below 0); a smaller value is already an age (the emulator's observations, §6.3 UNVERIFIED);
+other ``t*`` → sum/``ms``; ``oServiceLevel`` and the other ratio observations without a ratio →
+null/``ratio``; ``n*`` and other ``o*`` → count/``count``.
 
 Derived KPIs (``derived`` true), per aggregate-flavour ``data[]`` element, from that element's
 unqualified metrics: :mod:`pipeline.core.contract.kpi` (formulas and when each is emitted).
@@ -55,7 +59,7 @@ import orjson
 
 from pipeline.core.contract.identity import id_hasher
 from pipeline.core.contract.kpi import KPI_INPUTS, derive_kpis
-from pipeline.core.contract.records import MetricRecord, new_metric_record
+from pipeline.core.contract.records import METRIC_SCHEMA_VERSION, MetricRecord, new_metric_record
 from pipeline.core.genesys.events import BackfillEvent
 from pipeline.core.genesys.frames import TopicEvent
 from pipeline.core.genesys.metrics import metric_unit
@@ -91,10 +95,17 @@ _FAMILY_KIND: Final = {
 }
 _COUNT, _MS, _RATIO, _LONGEST = range(4)  # how a metric's value is read
 _UNIT_KIND: Final = {"count": _COUNT, "ms": _MS, "ratio": _RATIO}
+# Stats key → slot, in the record's column order (count … target, count_negative …
+# calculated_metric_value); _WHOLE[slot] says whether the column is an integer.
 _STAT_SLOT: Final = {
     "count": 0, "sum": 1, "min": 2, "max": 3, "ratio": 4, "numerator": 5, "denominator": 6,
-    "target": 7, "calculatedMetricValue": 8,
+    "target": 7, "countNegative": 8, "countPositive": 9, "current": 10, "p95": 11, "p99": 12,
+    "calculatedMetricValue": 13,
 }  # fmt: skip
+_WHOLE: Final = (True, *[False] * 7, True, True, False, False, False, True)
+_SLOTS: Final = len(_WHOLE)
+_NO_EXTRA: Final = (None,) * (_SLOTS - 8)  # the columns schema version 2 added, all null
+_EPOCH_MS_FLOOR: Final = 10**12  # 2001-09-09: a calculatedMetricValue this big is an instant
 _MEMO_LIMIT: Final = 4096
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS: Final = timedelta(milliseconds=1)
@@ -177,9 +188,18 @@ def _interval(text: object, where: str) -> tuple[int, int]:
     return span
 
 
+def _age(calculated: int | None, event_time: int) -> float | None:
+    # oLongest*: calculatedMetricValue is an epoch-ms start (>= 10^12) or already an age (§6.8).
+    if calculated is None:
+        return None
+    if calculated >= _EPOCH_MS_FLOOR:
+        return float(max(0, event_time - calculated))
+    return float(calculated)
+
+
 def _bad_stat(i: int, j: int, key: str, val: object) -> _Bad:
     where = f"eventBody.data[{i}].metrics[{j}].stats.{key}"
-    if key == "count" and type(val) is float:
+    if _WHOLE[_STAT_SLOT[key]] and type(val) is float:
         return _Bad(f"{where} is not a whole number: {val!r}")
     return _Bad(f"{where} is not a number")
 
@@ -208,7 +228,8 @@ def _map_stats(
     append, new, dumps, kinds_get, slot_get = (
         out.append, new_metric_record, _dumps, _kinds.get, _STAT_SLOT.get
     )  # fmt: skip
-    kpi_inputs = KPI_INPUTS
+    kpi_inputs, whole, slots, no_extra = KPI_INPUTS, _WHOLE, _SLOTS, _NO_EXTRA
+    version = METRIC_SCHEMA_VERSION
     for i, element in enumerate(data):
         where = f"eventBody.data[{i}]"
         if type(element) is not dict:
@@ -242,26 +263,27 @@ def _map_stats(
             stats = entry.get("stats")
             if type(stats) is not dict:
                 raise _Bad(f"{where}.metrics[{j}].stats is missing or not an object")
-            # One pass over the free stats map (§6.2) into [count, sum, min, max, ratio,
-            # numerator, denominator, target, calculatedMetricValue]: count an int, the rest
-            # floats, None when absent or JSON null; other keys ignored.
-            vals: list[Any] = [None] * 9
+            # One pass over the free stats map (§6.2) into the 14 stat columns in record order
+            # (_STAT_SLOT): whole-number columns ints, the rest floats, None when absent or
+            # JSON null; other keys ignored.
+            vals: list[Any] = [None] * slots
             for key, val in stats.items():
                 slot = slot_get(key)
                 if slot is None:
                     continue
                 vtype = type(val)
                 if vtype is int:
-                    vals[slot] = float(val) if slot else val
+                    vals[slot] = val if whole[slot] else float(val)
                 elif vtype is float:
-                    if not slot:
+                    if whole[slot]:
                         if not val.is_integer():
                             raise _bad_stat(i, j, key, val)
                         val = int(val)
                     vals[slot] = val
                 elif val is not None:
                     raise _bad_stat(i, j, key, val)
-            count, total, low, high, ratio, num, den, target, calculated = vals
+            (count, total, low, high, ratio, num, den, target, negative, positive, current,
+             p95, p99, calculated) = vals  # fmt: skip
             if inputs is not None and qualifier is None and name in kpi_inputs:
                 inputs[name] = vals
             if qualifier is None:
@@ -273,16 +295,23 @@ def _map_stats(
             elif mkind == _MS:
                 value, unit = total, "ms"
             elif mkind == _LONGEST:
-                value, unit = calculated, "ms"
+                value, unit = _age(calculated, event_time), "ms"
             else:
                 value, unit = None, "ratio"
             h = head.copy()
-            h.update(dumps((name, qualifier, count, total, low, high, ratio, num, den, target,
-                            value)))  # fmt: skip
+            if (negative is None and positive is None and current is None and p95 is None
+                    and p99 is None and calculated is None):  # fmt: skip
+                # Without the schema-2 stats the recipe is version 1's: ids stay the same.
+                h.update(dumps((name, qualifier, count, total, low, high, ratio, num, den,
+                                target, value)))  # fmt: skip
+            else:
+                h.update(dumps((name, qualifier, count, total, low, high, ratio, num, den,
+                                target, value, vals[8:])))  # fmt: skip
             append(new(
                 h.hexdigest(), topic, entity_type, entity_id, name, qualifier, media, istart,
-                iend, count, total, low, high, ratio, num, den, target, value, unit, False,
-                event_time, ingest_ms, backfill, instance, correlation_id, 1,
+                iend, count, total, low, high, ratio, num, den, target, negative, positive,
+                current, p95, p99, calculated, value, unit, False, event_time, ingest_ms,
+                backfill, instance, correlation_id, version,
             ))  # fmt: skip
         if inputs:
             for metric, value, unit, count, total, num, den, target in derive_kpis(inputs):
@@ -292,8 +321,8 @@ def _map_stats(
                 append(new(
                     h.hexdigest(), topic, entity_type, entity_id, metric, group_qualifier,
                     media, istart, iend, count, total, None, None, None, num, den, target,
-                    value, unit, True, event_time, ingest_ms, backfill, instance,
-                    correlation_id, 1,
+                    *no_extra, value, unit, True, event_time, ingest_ms, backfill, instance,
+                    correlation_id, version,
                 ))  # fmt: skip
     return out
 
@@ -308,8 +337,8 @@ def _single(
     h.update(_dumps((metric, qualifier, None, None, None, None, None, None, None, None, value)))
     return new_metric_record(
         h.hexdigest(), topic, entity_type, entity_id, metric, qualifier, None, None, None, None,
-        None, None, None, None, None, None, None, value, unit, False, event_time, ingest_ms,
-        backfill, instance, correlation_id, 1,
+        None, None, None, None, None, None, None, *_NO_EXTRA, value, unit, False, event_time,
+        ingest_ms, backfill, instance, correlation_id, METRIC_SCHEMA_VERSION,
     )  # fmt: skip
 
 
