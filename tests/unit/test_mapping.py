@@ -12,6 +12,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+import pipeline.core.contract.body as body_fields
 import pipeline.core.contract.mapping as mapping
 from pipeline.core.contract.identity import current_key
 from pipeline.core.contract.kpi import DERIVED_METRICS
@@ -293,13 +294,15 @@ def test_wrapup_group_queue_id_must_be_a_string() -> None:
 
 
 def test_memo_tables_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mapping, "_MEMO_LIMIT", 1)
-    for memo in ("_routes", "_kinds", "_instants", "_intervals"):
-        monkeypatch.setattr(mapping, memo, {})
+    monkeypatch.setattr(body_fields, "MEMO_LIMIT", 1)
+    for memo in ("_instants", "_intervals"):
+        monkeypatch.setattr(body_fields, memo, {})
+    monkeypatch.setattr(mapping, "_routes", {})
+    body_fields.kinds.clear()  # imported by name into the mappings: cleared in place
     first = run(frame(QUEUE_OBS, AGGREGATE))
     other = stats_body(INSTANT, [n("oWaiting", 1)], queueId=U)
     run(frame(f"v2.analytics.queues.{U}.observations", other))
-    assert len(mapping._intervals) == len(mapping._routes) == len(mapping._kinds) == 1
+    assert len(body_fields._intervals) == len(mapping._routes) == len(body_fields.kinds) == 1
     assert run(frame(QUEUE_OBS, AGGREGATE)) == first
 
 
@@ -579,7 +582,6 @@ def test_malformed_membership_bodies_raise_a_mapping_error(
         ("v2.something.else", "unknown topic family: 'v2.something.else'"),
         (f"v2.routing.queues.{Q}.conversations", "no mapping for topic family "
                                                   "v2.routing.queues.{id}.conversations"),
-        (f"v2.analytics.queues.{Q}.activity", "no mapping for topic family"),
     ],
 )  # fmt: skip
 def test_topics_without_a_mapping_are_refused(topic: str, reason: str) -> None:
@@ -603,7 +605,7 @@ def test_an_unexpected_error_still_becomes_a_mapping_error(monkeypatch: pytest.M
     def boom(text: object, where: str) -> tuple[int, int]:
         raise KeyError("surprise")
 
-    monkeypatch.setattr(mapping, "_interval", boom)
+    monkeypatch.setattr(mapping, "interval", boom)
     with pytest.raises(MappingError, match="malformed eventBody \\(KeyError: 'surprise'\\)"):
         run(frame(QUEUE_OBS, AGGREGATE))
 
@@ -615,13 +617,14 @@ _JSON = st.recursive(
         st.sampled_from(["group", "data", "interval", "metrics", "metric", "stats", "count",
                          "sum", "ratio", "qualifier", "mediaType", "presenceDefinition",
                          "systemPresence", "modifiedDate", "routingStatus", "status",
-                         "startTime", "presence", "joined", "user", "id"]),
+                         "startTime", "presence", "joined", "user", "id", "results",
+                         "calculatedMetricValue"]),
         inner, max_size=4),
     max_leaves=12,
 )  # fmt: skip
 _TOPICS = [QUEUE_OBS, f"v2.analytics.wrapup.{W}.aggregates", f"v2.users.{U}.presence",
            f"v2.users.{U}.routingStatus", f"v2.users.{U}.activity",
-           f"v2.routing.queues.{Q}.users"]  # fmt: skip
+           f"v2.routing.queues.{Q}.users", f"v2.analytics.queues.{Q}.activity"]  # fmt: skip
 
 
 def _outcome(event: TopicEvent) -> list[MetricRecord] | MappingError:
@@ -634,7 +637,7 @@ def _outcome(event: TopicEvent) -> list[MetricRecord] | MappingError:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(_TOPICS), st.dictionaries(st.sampled_from(["group", "data",
        "presenceDefinition", "modifiedDate", "routingStatus", "presence", "joined", "user",
-       "id"]), _JSON, max_size=4))  # fmt: skip
+       "id", "results"]), _JSON, max_size=4))  # fmt: skip
 def test_any_body_maps_or_raises_a_mapping_error(topic: str, body: dict[str, Any]) -> None:
     outcome = _outcome(frame(topic, body))
     if isinstance(outcome, MappingError):
@@ -657,6 +660,7 @@ def centre() -> ContactCenter:
 
 def _topics(cc: ContactCenter) -> list[str]:
     topics = [f"v2.analytics.queues.{q.id}.observations" for q in cc.queues]
+    topics += [f"v2.analytics.queues.{q.id}.activity" for q in cc.queues]
     topics += [f"v2.routing.queues.{q.id}.users" for q in cc.queues]
     topics += [f"v2.analytics.wrapup.{w.id}.aggregates" for w in cc.wrapup_codes]
     for u in cc.users:
@@ -703,9 +707,12 @@ def test_every_emulator_body_maps_with_sensible_values(centre: ContactCenter) ->
             for rec in records:
                 _check(rec, topic)
                 seen.setdefault(family, set()).add(rec.metric)
-    assert len(seen) == 7  # every supported family produced records
+    assert len(seen) == 8  # every supported family produced records
     queue_metrics = seen["v2.analytics.queues.{id}.observations"]
     assert {"oWaiting", "oLongestWaiting", "oOnQueueUsers", "nOffered", "tHandle",
             "serviceLevelPercent", "averageHandleTimeMs"} <= queue_metrics  # fmt: skip
     assert seen["v2.routing.queues.{id}.users"] == {"member"}
     assert seen["v2.users.{id}.activity"] == {"presence", "routingStatus"}
+    assert seen["v2.analytics.queues.{id}.activity"] == {"oAlerting", "oInteracting", "oWaiting",
+                                                        "oFlow", "oLongestWaiting",
+                                                        "oLongestInteracting"}  # fmt: skip
