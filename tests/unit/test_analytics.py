@@ -188,8 +188,10 @@ def test_topic_bodies_deserialise_with_the_sdk(cc: ContactCenter) -> None:
     queue, user, code = cc.queues[0], cc.users[0], cc.wrapup_codes[0]
     cases = [
         (f"v2.analytics.queues.{queue.id}.observations", "StatEventQueueTopicStatsNotification"),
-        (f"v2.analytics.queues.{queue.id}.activity",
-         "V2QueueObservationObservationCountNotification"),
+        (
+            f"v2.analytics.queues.{queue.id}.activity",
+            "V2QueueObservationObservationCountNotification",
+        ),
         (f"v2.analytics.users.{user.id}.aggregates", "StatEventUserTopicStatsNotification"),
         (f"v2.analytics.wrapup.{code.id}.aggregates", "StatEventWrapUpCodeTopicStatsNotification"),
         (f"v2.routing.queues.{queue.id}.users", "QueueUserEventTopicQueueMember"),
