@@ -86,6 +86,13 @@ def topic_events() -> dict[str, TopicEvent | BackfillEvent]:
         "data": [{"interval": HALF_HOUR, "metrics": [_stats("nTransferred", count=1)]}],
     }  # fmt: skip
     member = {"id": U, "joined": True}
+    activity = {"results": [  # §6.3: counts per media type, no time, queue id in the topic
+        {"mediaType": "voice", "data": [
+            {"metric": "oWaiting", "count": 2}, {"metric": "oFlow", "count": 1},
+            {"metric": "oLongestWaiting", "count": 1, "calculatedMetricValue": 1_735_551_950_000},
+        ]},
+        {"mediaType": "chat", "data": [{"metric": "oLongestInteracting", "count": 0}]},
+    ]}  # fmt: skip
     # Every StatisticalSummary key (§7.6), and an oLongestWaiting whose calculatedMetricValue is
     # an epoch-ms start time (§6.8): the columns of metric schema version 2.
     every_stat = {
@@ -106,6 +113,7 @@ def topic_events() -> dict[str, TopicEvent | BackfillEvent]:
         "user aggregate": _frame(f"v2.analytics.users.{U}.aggregates", user_agg, "corr-user"),
         "wrap-up aggregate": _frame(f"v2.analytics.wrapup.{W}.aggregates", wrapup, "corr-wrapup"),
         "queue member": _frame(f"v2.routing.queues.{Q}.users", member, "corr-member"),
+        "queue activity": _frame(f"v2.analytics.queues.{Q}.activity", activity, "corr-activity"),
         "queue every stat": _frame(queue_obs, every_stat, "corr-every-stat"),
         "queue aggregate backfill": BackfillEvent(queue_obs, aggregate, 1_735_552_010.25, "gap"),
     }
