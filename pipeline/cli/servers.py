@@ -15,6 +15,7 @@ from pipeline.emulator.config import (
     DEMO_CLIENT_SECRET,
     EmulatorConfig,
     help_of,
+    history_seconds,
 )
 from pipeline.errors import ConfigError
 
@@ -30,6 +31,8 @@ EMULATOR_FLAGS: tuple[str, ...] = (
     "seed",
     "speed",
     "arrival_rate",
+    "history",
+    "history_budget_s",
     "heartbeat_s",
     "frame_interval_s",
     "socket_closing_delay_s",
@@ -39,6 +42,18 @@ EMULATOR_FLAGS: tuple[str, ...] = (
     "send_initial_state",
 )
 _EMULATOR_CHOICES: dict[str, list[int]] = {"bad_credentials_status": [400, 401]}
+
+
+def _history(text: str) -> str:
+    # --history is checked while parsing, so a bad value is a usage error, not a traceback.
+    try:
+        history_seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+_EMULATOR_TYPES: dict[str, Any] = {"history": _history}
 
 
 def run_emulator(args: argparse.Namespace) -> int:
@@ -106,7 +121,7 @@ def add_parsers(commands: Any) -> None:
             continue
         emulator.add_argument(
             flag,
-            type=type(default),
+            type=_EMULATOR_TYPES.get(name, type(default)),
             default=default,
             choices=_EMULATOR_CHOICES.get(name),
             help=f"{_escape(help_of(name))} (default %(default)s)",

@@ -34,7 +34,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def emulator(emulator_factory: Callable[..., EmulatorThread], clock: ManualClock) -> EmulatorThread:
-    return emulator_factory(clock=clock, queues=6, agents=40, speed=60.0)
+    # With the CLI's default history: the SDK reads a past like a real org's too.
+    return emulator_factory(clock=clock, queues=6, agents=40, speed=60.0, history="PT24H")
 
 
 @pytest.fixture
@@ -188,6 +189,41 @@ def test_sdk_runs_conversation_and_user_aggregate_queries(
     )
     assert users.results
     assert users.results[0].group["userId"]
+
+
+def test_sdk_reads_24_hours_of_past_buckets_right_after_start(
+    api: gc.ApiClient, emulator: EmulatorThread
+) -> None:
+    assert emulator.emulator is not None
+    started = emulator.emulator.started_at
+    end = started.replace(minute=started.minute - started.minute % 30, second=0)
+    interval = f"{_iso(end - timedelta(hours=24))}/{_iso(end)}"
+    answer = gc.AnalyticsApi(api).post_analytics_conversations_aggregates_query(
+        model(
+            gc.ConversationAggregationQuery,
+            interval=interval,
+            granularity="PT30M",
+            metrics=["nOffered", "tAnswered", "tHandle", "oServiceLevel", "nAlertExpired"],
+        )
+    )
+    [group] = answer.results  # no groupBy: one group for the whole org
+    assert len(group.data) == 48  # every past half hour has data, none is missing
+    for bucket in group.data:
+        names = {m.metric for m in bucket.metrics}
+        assert {"nOffered", "tAnswered", "tHandle", "oServiceLevel"} <= names
+    sl = [m.stats for b in group.data for m in b.metrics if m.metric == "oServiceLevel"]
+    assert all(0 <= s.ratio <= 1 and s.denominator >= s.numerator for s in sl)
+    users = gc.AnalyticsApi(api).post_analytics_users_aggregates_query(
+        model(
+            gc.UserAggregationQuery,
+            interval=interval,
+            granularity="PT1H",
+            group_by=["userId"],
+            metrics=["tAgentRoutingStatus", "tSystemPresence"],
+        )
+    )
+    assert len(users.results) == 40
+    assert all(len(r.data) == 24 for r in users.results)
 
 
 def _iso(moment: datetime) -> str:
