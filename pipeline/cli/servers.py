@@ -40,6 +40,9 @@ EMULATOR_FLAGS: tuple[str, ...] = (
     "bad_credentials_status",
     "rate_limit",
     "send_initial_state",
+    "query_max_interval_days",
+    "conversation_granularity_minutes",
+    "user_granularity_minutes",
 )
 _EMULATOR_CHOICES: dict[str, list[int]] = {"bad_credentials_status": [400, 401]}
 

@@ -89,6 +89,16 @@ class EmulatorConfig:
         "estimated start-up seconds the history may cost; a bigger centre gets less history "
         "(estimated from its size, so still deterministic)",
     )
+    # the analytics query rules Genesys documents only as BELIEF (§7.4)
+    query_max_interval_days: int = _setting(
+        31, "longest interval of a synchronous aggregate query, days (§7.4 BELIEF)"
+    )
+    conversation_granularity_minutes: int = _setting(
+        15, "conversation aggregate granularity must be a multiple of this (§7.4 BELIEF)"
+    )
+    user_granularity_minutes: int = _setting(
+        30, "user aggregate granularity must be a multiple of this (§7.4 BELIEF)"
+    )
     # the shell's own pacing
     tick_s: float = _setting(
         0.1, "wall-clock seconds between ticks of the simulation and of every socket"

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from pipeline.emulator.analytics.request import QueryRules
 from pipeline.emulator.clock import Clock, SystemClock
 from pipeline.emulator.config import EmulatorConfig, history_seconds
 from pipeline.emulator.http.admin import AdminApi
@@ -193,7 +194,7 @@ class Emulator:
                 functools.partial(bodies_for_topic, self.center),
                 self.now,
             ),
-            AnalyticsApi(self.center, self.catch_up),
+            AnalyticsApi(self.center, self.catch_up, _query_rules(self.config)),
             DirectoryApi(self.center),
             AdminApi(self.state, self.center, self.frames, self.requests, self.now, self.inject),
         ]
@@ -212,6 +213,14 @@ def _simulation_config(cfg: EmulatorConfig) -> SimulationConfig:
         arrival_rate_per_queue_per_min=cfg.arrival_rate,
         history_s=history_seconds(cfg.history),
         history_budget_s=cfg.history_budget_s,
+    )
+
+
+def _query_rules(cfg: EmulatorConfig) -> QueryRules:
+    return QueryRules(
+        max_interval_days=cfg.query_max_interval_days,
+        conversation_granularity_minutes=cfg.conversation_granularity_minutes,
+        user_granularity_minutes=cfg.user_granularity_minutes,
     )
 
 

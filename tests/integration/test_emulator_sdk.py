@@ -243,6 +243,23 @@ def test_sdk_rejects_unknown_metric_with_the_real_400(api: gc.ApiClient) -> None
     assert "nAnswered" in orjson.loads(info.value.body)["message"]
 
 
+def test_sdk_sees_the_user_aggregate_granularity_rule(api: gc.ApiClient) -> None:
+    # §7.4 BELIEF, the emulator's default: user aggregate granularities are multiples of PT30M.
+    with pytest.raises(ApiException) as info:
+        gc.AnalyticsApi(api).post_analytics_users_aggregates_query(
+            model(
+                gc.UserAggregationQuery,
+                interval="2026-01-01T00:00:00Z/2026-01-01T02:00:00Z",
+                granularity="PT15M",
+                metrics=["tAgentRoutingStatus"],
+            )
+        )
+    assert info.value.status == 400
+    body = orjson.loads(info.value.body)
+    assert body["code"] == "constraint.validation"
+    assert "multiple of PT30M" in body["message"]
+
+
 def test_sdk_waits_out_429_with_retry_after_and_surfaces_it_without(
     api: gc.ApiClient, emulator: EmulatorThread
 ) -> None:
