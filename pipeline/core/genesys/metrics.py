@@ -305,7 +305,8 @@ def metric_unit(metric: str) -> str:
     if metric in ("oServiceLevel", "oServiceTarget", "oCallbackServiceLevel"):
         return "ratio"
     if metric.startswith("oLongest"):
-        # §6.3: calculatedMetricValue of oLongestWaiting is believed to be an age in ms.
+        # The age of the longest conversation, from calculatedMetricValue (an epoch-ms start or
+        # an age: docs/genesys-api.md §6.8; core/contract/body.age reads both).
         return "ms"
     return "count"
 
