@@ -92,8 +92,10 @@ async def run_demo(
     """Run emulator, producer, workers and wallboard until ``stop``; returns the report."""
     prefix = "genesys"
     await asyncio.to_thread(register_contract, endpoints.schema_registry_url, prefix)
-    # A busy contact center: 20 queues, 200 agents, six conversations a minute per queue/media.
-    async with Emulator(EmulatorConfig(port=0, arrival_rate=6.0)) as emulator:
+    # A busy contact center: 20 queues, 200 agents, six conversations a minute per queue/media,
+    # with an hour of history (about 1 s to simulate) so the wallboard starts mid-interval.
+    config = EmulatorConfig(port=0, arrival_rate=6.0, history="PT1H")
+    async with Emulator(config) as emulator:
         names = {q.id: q.name for q in emulator.center.queues}
         wallboard = Wallboard("127.0.0.1", 0, SecretStr(_SECRET), queue_names=names)
         await wallboard.start()
