@@ -63,7 +63,7 @@ from typing import Any
 import fastavro
 import orjson
 
-from pipeline.core.contract.records import SCHEMA_VERSION, MetricRecord, new_metric_record
+from pipeline.core.contract.records import METRIC_SCHEMA_VERSION, MetricRecord, new_metric_record
 from pipeline.core.workers.freshness import FreshnessMonitor
 from pipeline.core.workers.latest import LatestValues
 from pipeline.kafka.consumer import AvroDecoder, _plain_longs
@@ -136,13 +136,19 @@ def build(key: Key, n: int) -> MetricRecord:
         "numerator": None,
         "denominator": None,
         "target": None,
+        "count_negative": None,
+        "count_positive": None,
+        "current": None,
+        "p95": None,
+        "p99": None,
+        "calculated_metric_value": None,
         "derived": False,
         "event_time": event,
         "ingest_time": ingest,
         "backfill": False,
         "producer_instance": INSTANCE,
         "correlation_id": f"c-{n // 8}",
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": METRIC_SCHEMA_VERSION,
     }
     unit = OBSERVATIONS.get(key.metric)
     if unit is not None:  # instant observation

@@ -89,12 +89,15 @@ def emulator_factory() -> Iterator[Callable[..., EmulatorThread]]:
     """Start emulators (real HTTP + WebSocket servers on free ports) with chosen settings.
 
     ``clock=ManualClock()`` makes the emulator's time move only when the test advances it;
-    the other keywords are :class:`EmulatorConfig` fields.
+    the other keywords are :class:`EmulatorConfig` fields. Unlike the CLI (``--history PT24H``),
+    these emulators start without simulated history (``history="PT0S"``): it costs up to ~3 s
+    of start-up per emulator, so the tests that look at the past ask for it.
     """
     started: list[EmulatorThread] = []
 
     def start(clock: Clock | None = None, **overrides: object) -> EmulatorThread:
-        config = EmulatorConfig(**{"port": 0, "tick_s": 0.02, **overrides})  # type: ignore[arg-type]
+        settings = {"port": 0, "tick_s": 0.02, "history": "PT0S", **overrides}
+        config = EmulatorConfig(**settings)  # type: ignore[arg-type]
         emulator = EmulatorThread(config, clock=clock)
         emulator.start()
         started.append(emulator)

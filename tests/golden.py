@@ -86,6 +86,25 @@ def topic_events() -> dict[str, TopicEvent | BackfillEvent]:
         "data": [{"interval": HALF_HOUR, "metrics": [_stats("nTransferred", count=1)]}],
     }  # fmt: skip
     member = {"id": U, "joined": True}
+    activity = {"results": [  # §6.3: counts per media type, no time, queue id in the topic
+        {"mediaType": "voice", "data": [
+            {"metric": "oWaiting", "count": 2}, {"metric": "oFlow", "count": 1},
+            {"metric": "oLongestWaiting", "count": 1, "calculatedMetricValue": 1_735_551_950_000},
+        ]},
+        {"mediaType": "chat", "data": [{"metric": "oLongestInteracting", "count": 0}]},
+    ]}  # fmt: skip
+    # Every StatisticalSummary key (§7.6), and an oLongestWaiting whose calculatedMetricValue is
+    # an epoch-ms start time (§6.8): the columns of metric schema version 2.
+    every_stat = {
+        "group": {"queueId": Q, "mediaType": "email"},
+        "data": [{"interval": HALF_HOUR, "metrics": [
+            _stats("tHandle", max=9000, min=1000, count=4, countNegative=0, countPositive=4,
+                   sum=20000, current=3.0, ratio=0.25, numerator=1, denominator=4, target=0.8,
+                   p95=8800, p99=8960, calculatedMetricValue=42),
+        ]}, {"interval": INSTANT, "metrics": [
+            _stats("oLongestWaiting", count=1, calculatedMetricValue=1_735_552_014_839 - 61_000),
+        ]}],
+    }  # fmt: skip
     return {
         "queue aggregate": _frame(queue_obs, aggregate, "corr-aggregate"),
         "queue instant": _frame(queue_obs, instant, "corr-instant"),
@@ -94,6 +113,8 @@ def topic_events() -> dict[str, TopicEvent | BackfillEvent]:
         "user aggregate": _frame(f"v2.analytics.users.{U}.aggregates", user_agg, "corr-user"),
         "wrap-up aggregate": _frame(f"v2.analytics.wrapup.{W}.aggregates", wrapup, "corr-wrapup"),
         "queue member": _frame(f"v2.routing.queues.{Q}.users", member, "corr-member"),
+        "queue activity": _frame(f"v2.analytics.queues.{Q}.activity", activity, "corr-activity"),
+        "queue every stat": _frame(queue_obs, every_stat, "corr-every-stat"),
         "queue aggregate backfill": BackfillEvent(queue_obs, aggregate, 1_735_552_010.25, "gap"),
     }
 

@@ -15,6 +15,7 @@ from pipeline.emulator.config import (
     DEMO_CLIENT_SECRET,
     EmulatorConfig,
     help_of,
+    history_seconds,
 )
 from pipeline.errors import ConfigError
 
@@ -30,6 +31,8 @@ EMULATOR_FLAGS: tuple[str, ...] = (
     "seed",
     "speed",
     "arrival_rate",
+    "history",
+    "history_budget_s",
     "heartbeat_s",
     "frame_interval_s",
     "socket_closing_delay_s",
@@ -42,11 +45,26 @@ EMULATOR_FLAGS: tuple[str, ...] = (
     "restricted_queues",
     "channels_die_with_token",
     "send_initial_state",
+    "query_max_interval_days",
+    "conversation_granularity_minutes",
+    "user_granularity_minutes",
 )
 _EMULATOR_CHOICES: dict[str, list[Any]] = {
     "bad_credentials_status": [400, 401],
     "rate_limit_scope": ["token", "client"],
 }
+
+
+def _history(text: str) -> str:
+    # --history is checked while parsing, so a bad value is a usage error, not a traceback.
+    try:
+        history_seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+_EMULATOR_TYPES: dict[str, Any] = {"history": _history}
 
 
 def run_emulator(args: argparse.Namespace) -> int:
@@ -119,7 +137,7 @@ def add_parsers(commands: Any) -> None:
             continue
         emulator.add_argument(
             flag,
-            type=type(default),
+            type=_EMULATOR_TYPES.get(name, type(default)),
             default=default,
             choices=_EMULATOR_CHOICES.get(name),
             help=f"{_escape(help_of(name))} (default %(default)s)",

@@ -13,10 +13,18 @@ Pure: no clock, no environment. The CLI reads ``GENESYS_CLIENT_ID`` / ``GENESYS_
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["DEFAULTS", "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "EmulatorConfig", "help_of"]
+__all__ = [
+    "DEFAULTS",
+    "DEMO_CLIENT_ID",
+    "DEMO_CLIENT_SECRET",
+    "EmulatorConfig",
+    "help_of",
+    "history_seconds",
+]
 
 # Documented defaults for the demo; any real deployment of the emulator sets its own through
 # GENESYS_CLIENT_ID / GENESYS_CLIENT_SECRET.
@@ -96,6 +104,26 @@ class EmulatorConfig:
         1.0, "conversations per queue and media type per simulated minute"
     )
     speed: float = _setting(1.0, "simulated seconds per emulator second")
+    history: str = _setting(
+        "PT24H",
+        "simulated past before the start, an ISO-8601 duration (PT24H, P1D, PT0S for none; at "
+        "most PT47H30M): past aggregate intervals answer like a busy org's",
+    )
+    history_budget_s: float = _setting(
+        6.0,
+        "estimated start-up seconds the history may cost; a bigger centre gets less history "
+        "(estimated from its size, so still deterministic)",
+    )
+    # the analytics query rules Genesys documents only as BELIEF (§7.4)
+    query_max_interval_days: int = _setting(
+        31, "longest interval of a synchronous aggregate query, days (§7.4 BELIEF)"
+    )
+    conversation_granularity_minutes: int = _setting(
+        15, "conversation aggregate granularity must be a multiple of this (§7.4 BELIEF)"
+    )
+    user_granularity_minutes: int = _setting(
+        30, "user aggregate granularity must be a multiple of this (§7.4 BELIEF)"
+    )
     # the shell's own pacing
     tick_s: float = _setting(
         0.1, "wall-clock seconds between ticks of the simulation and of every socket"
@@ -103,6 +131,28 @@ class EmulatorConfig:
     keep_frame_text: bool = _setting(
         False, "keep each sent frame's text in the frame log (end-to-end value checks)"
     )
+
+    def __post_init__(self) -> None:
+        history_seconds(self.history)  # refuse a bad --history before anything starts
+
+
+_HISTORY = re.compile(
+    r"P(?:(?P<days>\d+)D)?(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?"
+    r"(?:(?P<seconds>\d+)S)?)?"
+)
+
+
+def history_seconds(text: str) -> int:
+    """Seconds of an ISO-8601 duration of days, hours, minutes and seconds (``PT0S`` is 0).
+
+    Raises:
+        ValueError: not such a duration (``PT24H``, ``P1D``, ``PT90M`` …).
+    """
+    match = _HISTORY.fullmatch(text.strip().upper())
+    if match is None or text.strip().upper() in ("P", "PT"):
+        raise ValueError(f"history {text!r} is not an ISO-8601 duration like PT24H, P1D or PT0S")
+    part = {key: int(value or 0) for key, value in match.groupdict().items()}
+    return ((part["days"] * 24 + part["hours"]) * 60 + part["minutes"]) * 60 + part["seconds"]
 
 
 DEFAULTS: Final = EmulatorConfig()

@@ -9,7 +9,8 @@ the channel sockets at ``ws://127.0.0.1:PORT/channels/{id}`` (the ``connectUri``
 
 * ``clock``: the injectable :class:`~pipeline.emulator.clock.Clock` every part reads;
 * ``state``: the org's pure protocol state (:class:`~pipeline.emulator.state.org.OrgState`);
-* ``center``: the simulated contact center (``simulation/``), run at ``speed``;
+* ``center``: the simulated contact center (``simulation/``), run at ``speed``; building it
+  simulates ``--history`` of past first (``simulation/history.py``);
 * ``sockets``: the live sockets (:class:`~pipeline.emulator.http.streaming.SocketHub`);
 * ``frames`` and ``requests``: what was sent and answered, for tests;
 * the aiohttp application: the :class:`~pipeline.emulator.http.gate.RequestGate` middleware
@@ -26,13 +27,15 @@ import contextlib
 import functools
 import logging
 import random
+import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from pipeline.emulator.analytics.request import QueryRules
 from pipeline.emulator.clock import Clock, SystemClock
-from pipeline.emulator.config import EmulatorConfig
+from pipeline.emulator.config import EmulatorConfig, history_seconds
 from pipeline.emulator.http.admin import AdminApi
 from pipeline.emulator.http.analytics import AnalyticsApi
 from pipeline.emulator.http.answers import Api
@@ -72,7 +75,14 @@ class Emulator:
         self.clock = clock or SystemClock()
         self._origin = self.clock.monotonic()
         self.started_at = datetime.fromtimestamp(self.clock.time(), UTC).replace(microsecond=0)
-        self.center = ContactCenter(_simulation_config(cfg), self.started_at)
+        built = time.perf_counter()
+        self.center = ContactCenter(_simulation_config(cfg), self.started_at)  # runs the history
+        if self.center.history_ms:
+            log.info(
+                "emulator simulated %.1f h of history in %.1f s",
+                self.center.history_ms / 3_600_000,
+                time.perf_counter() - built,
+            )
         client = OAuthClientConfig(ClientId(cfg.client_id), cfg.client_secret, cfg.token_lifetime_s)
         self.state = OrgState(
             [client],
@@ -187,7 +197,7 @@ class Emulator:
                 functools.partial(bodies_for_topic, self.center),
                 self.now,
             ),
-            AnalyticsApi(self.center, self.catch_up),
+            AnalyticsApi(self.center, self.catch_up, _query_rules(self.config)),
             DirectoryApi(self.center, self.config.listing_max_page_size),
             AdminApi(self.state, self.center, self.frames, self.requests, self.now, self.inject),
         ]
@@ -204,6 +214,16 @@ def _simulation_config(cfg: EmulatorConfig) -> SimulationConfig:
         agents=cfg.agents,
         seed=cfg.seed,
         arrival_rate_per_queue_per_min=cfg.arrival_rate,
+        history_s=history_seconds(cfg.history),
+        history_budget_s=cfg.history_budget_s,
+    )
+
+
+def _query_rules(cfg: EmulatorConfig) -> QueryRules:
+    return QueryRules(
+        max_interval_days=cfg.query_max_interval_days,
+        conversation_granularity_minutes=cfg.conversation_granularity_minutes,
+        user_granularity_minutes=cfg.user_granularity_minutes,
     )
 
 

@@ -91,9 +91,13 @@ async def run_demo(
 ) -> DemoReport:
     """Run emulator, producer, workers and wallboard until ``stop``; returns the report."""
     prefix = "genesys"
+    # A busy contact center: 20 queues, 200 agents, six conversations a minute per queue/media,
+    # with an hour of history so the wallboard starts mid-interval. Simulating it (about 1 s)
+    # overlaps registering the schemas.
+    config = EmulatorConfig(port=0, arrival_rate=6.0, history="PT1H")
+    built = asyncio.create_task(asyncio.to_thread(Emulator, config))
     await asyncio.to_thread(register_contract, endpoints.schema_registry_url, prefix)
-    # A busy contact center: 20 queues, 200 agents, six conversations a minute per queue/media.
-    async with Emulator(EmulatorConfig(port=0, arrival_rate=6.0)) as emulator:
+    async with await built as emulator:
         names = {q.id: q.name for q in emulator.center.queues}
         wallboard = Wallboard("127.0.0.1", 0, SecretStr(_SECRET), queue_names=names)
         await wallboard.start()

@@ -34,7 +34,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def emulator(emulator_factory: Callable[..., EmulatorThread], clock: ManualClock) -> EmulatorThread:
-    return emulator_factory(clock=clock, queues=6, agents=40, speed=60.0)
+    # With the CLI's default history: the SDK reads a past like a real org's too.
+    return emulator_factory(clock=clock, queues=6, agents=40, speed=60.0, history="PT24H")
 
 
 @pytest.fixture
@@ -190,6 +191,41 @@ def test_sdk_runs_conversation_and_user_aggregate_queries(
     assert users.results[0].group["userId"]
 
 
+def test_sdk_reads_24_hours_of_past_buckets_right_after_start(
+    api: gc.ApiClient, emulator: EmulatorThread
+) -> None:
+    assert emulator.emulator is not None
+    started = emulator.emulator.started_at
+    end = started.replace(minute=started.minute - started.minute % 30, second=0)
+    interval = f"{_iso(end - timedelta(hours=24))}/{_iso(end)}"
+    answer = gc.AnalyticsApi(api).post_analytics_conversations_aggregates_query(
+        model(
+            gc.ConversationAggregationQuery,
+            interval=interval,
+            granularity="PT30M",
+            metrics=["nOffered", "tAnswered", "tHandle", "oServiceLevel", "nAlertExpired"],
+        )
+    )
+    [group] = answer.results  # no groupBy: one group for the whole org
+    assert len(group.data) == 48  # every past half hour has data, none is missing
+    for bucket in group.data:
+        names = {m.metric for m in bucket.metrics}
+        assert {"nOffered", "tAnswered", "tHandle", "oServiceLevel"} <= names
+    sl = [m.stats for b in group.data for m in b.metrics if m.metric == "oServiceLevel"]
+    assert all(0 <= s.ratio <= 1 and s.denominator >= s.numerator for s in sl)
+    users = gc.AnalyticsApi(api).post_analytics_users_aggregates_query(
+        model(
+            gc.UserAggregationQuery,
+            interval=interval,
+            granularity="PT1H",
+            group_by=["userId"],
+            metrics=["tAgentRoutingStatus", "tSystemPresence"],
+        )
+    )
+    assert len(users.results) == 40
+    assert all(len(r.data) == 24 for r in users.results)
+
+
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
@@ -205,6 +241,23 @@ def test_sdk_rejects_unknown_metric_with_the_real_400(api: gc.ApiClient) -> None
         )
     assert info.value.status == 400
     assert "nAnswered" in orjson.loads(info.value.body)["message"]
+
+
+def test_sdk_sees_the_user_aggregate_granularity_rule(api: gc.ApiClient) -> None:
+    # §7.4 BELIEF, the emulator's default: user aggregate granularities are multiples of PT30M.
+    with pytest.raises(ApiException) as info:
+        gc.AnalyticsApi(api).post_analytics_users_aggregates_query(
+            model(
+                gc.UserAggregationQuery,
+                interval="2026-01-01T00:00:00Z/2026-01-01T02:00:00Z",
+                granularity="PT15M",
+                metrics=["tAgentRoutingStatus"],
+            )
+        )
+    assert info.value.status == 400
+    body = orjson.loads(info.value.body)
+    assert body["code"] == "constraint.validation"
+    assert "multiple of PT30M" in body["message"]
 
 
 def test_sdk_waits_out_429_with_retry_after_and_surfaces_it_without(

@@ -121,7 +121,9 @@ def test_demo_runs_the_producer_and_exits_healthy(tmp_path: Path) -> None:
 
 
 def test_registry_keeps_schemas_across_restarts(tmp_path: Path) -> None:
-    with _started(["demo", "--duration", "3"], tmp_path) as demo:
+    # 6 s: the demo's emulator starts with an hour of history, so the producer first backfills
+    # a busy half-hour before the wallboard gets its first push (the demo's health check).
+    with _started(["demo", "--duration", "6"], tmp_path) as demo:
         _, err = demo.communicate(timeout=seconds(120))
     assert demo.returncode == 0, err
     with _started(["local", "up"], tmp_path) as proc:

@@ -329,6 +329,12 @@ def test_producer_style_serializer_round_trips_through_the_registered_contract(
         "numerator": None,
         "denominator": None,
         "target": None,
+        "count_negative": None,
+        "count_positive": None,
+        "current": 7.0,
+        "p95": None,
+        "p99": None,
+        "calculated_metric_value": None,
         "value": 7.0,
         "unit": "count",
         "derived": False,
@@ -337,7 +343,7 @@ def test_producer_style_serializer_round_trips_through_the_registered_contract(
         "backfill": False,
         "producer_instance": "shard-0",
         "correlation_id": None,
-        "schema_version": 1,
+        "schema_version": 2,
     }
     ctx = SerializationContext(topic, MessageField.VALUE)
 

@@ -129,6 +129,43 @@ def test_plan_text_says_permissions_are_checked_at_subscribe_time(
     assert "  v2.analytics.queues.{id}.observations needs analytics:" in out
 
 
+def test_plan_reports_data_for_every_metric_the_simulated_centre_produces(
+    emulator_factory: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Right after start, like a real org: the look-back hour is in the emulator's history.
+    emulator = emulator_factory(queues=4, agents=30, history="PT24H")
+    assert emulator.emulator is not None
+    center = emulator.emulator.center
+    queue, code = center.queues[0], center.wrapup_codes[0]
+    produced = ["nOffered", "tAnswered", "tAbandon", "tHandle", "tTalk", "tAcw", "tWait", "tAlert",
+                "tAcd", "nConnected", "oServiceLevel", "oWaiting", "oOnQueueUsers"]  # fmt: skip
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "subscriptions:\n"
+        f"  - name: q\n    queues: [{{name: {queue.name}}}]\n    metrics: [{', '.join(produced)}]\n"
+        f"  - name: u\n    users: {{members_of_queues: [{{name: {queue.name}}}]}}\n"
+        "    metrics: [tAgentRoutingStatus, tSystemPresence, tOrganizationPresence]\n"
+        f"  - name: w\n    wrapup_codes: [{{name: {code.name}}}]\n    metrics: [tHandle]\n"
+    )
+    monkeypatch.setenv("GENESYS_API_URL", emulator.base_url)
+    monkeypatch.setenv("GENESYS_CLIENT_ID", DEMO_CLIENT_ID)
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    assert main(["plan", str(spec), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["availability"]["metrics"]
+    assert {(e["subscription"], e["metric"]) for e in report} == {
+        *(("q", m) for m in produced),
+        *(("u", m) for m in ("tAgentRoutingStatus", "tSystemPresence", "tOrganizationPresence")),
+        ("w", "tHandle"),
+    }
+    no_data = [(e["subscription"], e["metric"]) for e in report if not e["with_data"]]
+    assert no_data == []
+    users = next(e for e in report if e["metric"] == "tAgentRoutingStatus")
+    assert users["without_data"] == []  # every member has time in status in the last hour
+
+
 def test_plan_online_rejects_names_the_org_does_not_have(
     emulator_factory: Callable[..., EmulatorThread],
     monkeypatch: pytest.MonkeyPatch,

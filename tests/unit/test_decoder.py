@@ -22,10 +22,12 @@ from pipeline.core.contract.wire import confluent_header
 from pipeline.errors import DecodeError, RegistryUnavailableError, SchemaError
 from pipeline.kafka.consumer import AvroDecoder
 from pipeline.kafka.outbox import Outbox
-from pipeline.kafka.schemas import load_schema
+from pipeline.kafka.schemas import HISTORY_DIR, load_schema, schema_path
 from tests.records import metric_record
 
 METRIC_ID, BROKEN_ID, STRING_METRIC_ID, NOT_AVRO_ID = 1, 2, 3, 4
+ADDED_IN_V2 = ("count_negative", "count_positive", "current", "p95", "p99",
+               "calculated_metric_value")  # fmt: skip
 
 
 class Lookup:
@@ -86,6 +88,23 @@ def test_decoder_reads_a_value_into_the_record() -> None:
     assert lookup.asked == [METRIC_ID]  # writer schemas are cached
     decoder.close()
     assert lookup.closed
+
+
+def test_decoder_reads_a_version_1_record_with_the_new_stats_as_null() -> None:
+    # docs/kafka-contract.md "Changes": new readers of old data get nulls.
+    v1 = orjson.loads(
+        schema_path("metric").parent.joinpath(HISTORY_DIR, "metric.v1.avsc").read_bytes()
+    )
+    old = {k: v for k, v in dataclasses.asdict(metric_record()).items() if k not in ADDED_IN_V2}
+    old["schema_version"] = 1
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(v1), old)
+    decoder, _ = new_decoder(id7=orjson.dumps(v1).decode())
+
+    record = MetricRecord(**decoder.decode(confluent_header(7) + body.getvalue()))
+
+    assert record == metric_record(schema_version=1)
+    assert all(getattr(record, name) is None for name in ADDED_IN_V2)
 
 
 @pytest.mark.parametrize("value", [None, b""])

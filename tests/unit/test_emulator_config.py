@@ -9,6 +9,7 @@ import pytest
 from pipeline.cli import build_parser
 from pipeline.cli.servers import EMULATOR_FLAGS
 from pipeline.emulator.config import DEFAULTS, EmulatorConfig, help_of
+from pipeline.emulator.server import _simulation_config
 from pipeline.emulator.simulation.model import SimulationConfig
 from pipeline.emulator.state.org import OrgSettings
 from pipeline.emulator.state.ratelimit import RateLimitSettings
@@ -36,6 +37,23 @@ def test_emulator_flags_keep_their_names_and_types() -> None:
     assert (config.heartbeat_s, config.socket_closing_delay_s) == (0.5, 60.0)
     assert (config.token_lifetime_s, config.bad_credentials_status) == (120, 400)
     assert (config.rate_limit, config.send_initial_state) == (7, True)
+
+
+def test_history_flags_reach_the_simulation() -> None:
+    args = build_parser().parse_args(["emulator", "--history", "PT2H", "--history-budget-s", "1.5"])
+    config = EmulatorConfig(**{name: getattr(args, name) for name in EMULATOR_FLAGS})
+    assert (config.history, config.history_budget_s) == ("PT2H", 1.5)
+    assert DEFAULTS.history == "PT24H"
+    simulation = _simulation_config(config)
+    assert (simulation.history_s, simulation.history_budget_s) == (7200, 1.5)
+
+
+def test_the_cli_refuses_a_history_that_is_not_a_duration(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["emulator", "--history", "2 hours"])
+    assert "is not an ISO-8601 duration like PT24H" in capsys.readouterr().err
 
 
 def test_the_cli_refuses_a_status_the_emulator_does_not_model() -> None:

@@ -129,8 +129,9 @@ def test_live_observation_measures_every_stage() -> None:
     [
         record("nOffered", interval=INTERVAL),
         record("member", qualifier="u1"),
+        dataclasses.replace(record(), source_topic="v2.analytics.queues.q1.activity"),
     ],
-    ids=["aggregate", "member"],
+    ids=["aggregate", "member", "queue activity"],
 )
 def test_records_stamped_at_ingest_skip_the_genesys_stage(rec: MetricRecord) -> None:
     stages = [s.stage for s in measure_stages(rec, T0_MS, T0 + 1)]

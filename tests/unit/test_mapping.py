@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+import pipeline.core.contract.body as body_fields
 import pipeline.core.contract.mapping as mapping
 from pipeline.core.contract.identity import current_key
 from pipeline.core.contract.kpi import DERIVED_METRICS
@@ -35,9 +37,13 @@ def metric_event_id(record: MetricRecord) -> str:
     head = orjson.dumps(
         [r.source_topic, r.entity_id, r.media_type, r.interval_start, r.interval_end, id_time]
     )
-    tail = orjson.dumps([r.metric, r.qualifier, r.count, r.sum, r.min, r.max, r.ratio,
-                         r.numerator, r.denominator, r.target, r.value])  # fmt: skip
-    return hashlib.blake2b(head + tail, digest_size=16).hexdigest()
+    fields = [r.metric, r.qualifier, r.count, r.sum, r.min, r.max, r.ratio, r.numerator,
+              r.denominator, r.target, r.value]  # fmt: skip
+    added = [r.count_negative, r.count_positive, r.current, r.p95, r.p99,
+             r.calculated_metric_value]  # fmt: skip
+    if any(v is not None for v in added):  # schema version 2's stats, when there are any
+        fields.append(added)
+    return hashlib.blake2b(head + orjson.dumps(fields), digest_size=16).hexdigest()
 
 
 Q = "8f7e2c1a-0000-4000-8000-000000000001"
@@ -133,7 +139,7 @@ def test_aggregate_frame_carries_interval_and_ingest_time() -> None:
         assert (rec.source_topic, rec.entity_type, rec.entity_id) == (QUEUE_OBS, "queue", Q)
         assert (rec.media_type, rec.qualifier) == ("voice", None)
         assert (rec.producer_instance, rec.correlation_id, rec.backfill) == ("p0", "corr-1", False)
-        assert rec.schema_version == 1
+        assert rec.schema_version == 2  # metric.v2.avsc
     sl = by_metric(records)["oServiceLevel"]
     assert (sl.ratio, sl.numerator, sl.denominator, sl.target) == (0.0, 0.0, 2.0, 0.5)
 
@@ -158,6 +164,19 @@ def test_instant_observation_has_no_interval_and_the_instant_as_event_time() -> 
         None, "ms")  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("calculated", "age"),
+    [(INSTANT_MS - 48_211, 48_211.0),  # an epoch-ms start (§6.8 BELIEF): age = instant - start
+     (INSTANT_MS + 5_000, 0.0),  # a start after the instant (clock skew): no negative age
+     (48_211, 48_211.0)],  # already an age
+)  # fmt: skip
+def test_longest_waiting_age_comes_from_a_start_time_or_an_age(calculated: int, age: float) -> None:
+    stats = {"count": 1, "calculatedMetricValue": calculated}
+    body = stats_body(INSTANT, [{"metric": "oLongestWaiting", "stats": stats}])
+    [rec] = run(frame(QUEUE_OBS, body))
+    assert (rec.value, rec.unit, rec.calculated_metric_value) == (age, "ms", calculated)
+
+
 def test_agent_state_group_without_media_type_keeps_qualifiers() -> None:
     body = stats_body(INSTANT, [
         n("oOnQueueUsers", 3, "IDLE"), n("oOnQueueUsers", 5, "INTERACTING"),
@@ -174,11 +193,57 @@ def test_agent_state_group_without_media_type_keeps_qualifiers() -> None:
 def test_stats_tolerate_floats_nulls_and_unknown_keys() -> None:
     # SDK-serialised bodies carry floats and explicit nulls (§6.7).
     body = stats_body(HALF_HOUR, [{"metric": "tHandle", "qualifier": None,
-        "stats": {"count": 2.0, "sum": 10.5, "min": None, "max": 7, "p95": "x"}}])  # fmt: skip
+        "stats": {"count": 2.0, "sum": 10.5, "min": None, "max": 7, "median": "x"}}])  # fmt: skip
     rec = run(frame(QUEUE_OBS, body))[0]
     assert (rec.count, rec.sum, rec.min, rec.max) == (2, 10.5, None, 7.0)
     assert type(rec.count) is int
     assert type(rec.max) is float
+
+
+def test_every_statistical_summary_key_has_its_column() -> None:
+    # §7.6: the 14 keys of StatisticalSummary; the six of schema version 2 were dropped before.
+    stats = {"max": 9000, "min": 1000, "count": 4, "countNegative": 0, "countPositive": 4,
+             "sum": 20000, "current": 3.0, "ratio": 0.25, "numerator": 1, "denominator": 4,
+             "target": 0.8, "p95": 8800, "p99": 8960.5, "calculatedMetricValue": 42}  # fmt: skip
+    [rec] = [r for r in run(frame(QUEUE_OBS, stats_body(HALF_HOUR, [
+        {"metric": "tHandle", "stats": stats}]))) if not r.derived]  # fmt: skip
+    assert (rec.max, rec.min, rec.count, rec.sum, rec.ratio) == (9000.0, 1000.0, 4, 20000.0, 0.25)
+    assert (rec.numerator, rec.denominator, rec.target) == (1.0, 4.0, 0.8)
+    assert (rec.count_negative, rec.count_positive, rec.current) == (0, 4, 3.0)
+    assert (rec.p95, rec.p99, rec.calculated_metric_value) == (8800.0, 8960.5, 42)
+    assert [
+        type(v)
+        for v in (
+            rec.count_negative,
+            rec.count_positive,
+            rec.p95,
+            rec.current,
+            rec.calculated_metric_value,
+        )
+    ] == [int, int, float, float, int]
+    assert rec.event_id == metric_event_id(rec)
+
+
+def test_new_stats_keep_old_event_ids_when_absent_and_change_them_when_present() -> None:
+    plain = run(frame(QUEUE_OBS, stats_body(INSTANT, [n("oWaiting", 3)])))[0]
+    richer = run(frame(QUEUE_OBS, stats_body(INSTANT, [
+        {"metric": "oWaiting", "stats": {"count": 3, "current": 3}}])))[0]  # fmt: skip
+    assert plain.event_id == metric_event_id(plain)
+    assert plain.calculated_metric_value is plain.current is None
+    assert richer.event_id == metric_event_id(richer) != plain.event_id
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [("p95", "x", "stats.p95 is not a number"),
+     ("countPositive", 2.5, "stats.countPositive is not a whole number: 2.5"),
+     ("calculatedMetricValue", 1.5, "stats.calculatedMetricValue is not a whole number: 1.5"),
+     ("current", [1], "stats.current is not a number")],
+)  # fmt: skip
+def test_an_ill_typed_new_stat_is_a_dead_letter(key: str, value: object, reason: str) -> None:
+    body = stats_body(HALF_HOUR, [{"metric": "tHandle", "stats": {"count": 1, key: value}}])
+    with pytest.raises(MappingError, match=re.escape(f"eventBody.data[0].metrics[0].{reason}")):
+        run(frame(QUEUE_OBS, body))
 
 
 def test_empty_data_gives_no_records() -> None:
@@ -229,13 +294,15 @@ def test_wrapup_group_queue_id_must_be_a_string() -> None:
 
 
 def test_memo_tables_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mapping, "_MEMO_LIMIT", 1)
-    for memo in ("_routes", "_kinds", "_instants", "_intervals"):
-        monkeypatch.setattr(mapping, memo, {})
+    monkeypatch.setattr(body_fields, "MEMO_LIMIT", 1)
+    for memo in ("_instants", "_intervals"):
+        monkeypatch.setattr(body_fields, memo, {})
+    monkeypatch.setattr(mapping, "_routes", {})
+    body_fields.kinds.clear()  # imported by name into the mappings: cleared in place
     first = run(frame(QUEUE_OBS, AGGREGATE))
     other = stats_body(INSTANT, [n("oWaiting", 1)], queueId=U)
     run(frame(f"v2.analytics.queues.{U}.observations", other))
-    assert len(mapping._intervals) == len(mapping._routes) == len(mapping._kinds) == 1
+    assert len(body_fields._intervals) == len(mapping._routes) == len(body_fields.kinds) == 1
     assert run(frame(QUEUE_OBS, AGGREGATE)) == first
 
 
@@ -515,7 +582,6 @@ def test_malformed_membership_bodies_raise_a_mapping_error(
         ("v2.something.else", "unknown topic family: 'v2.something.else'"),
         (f"v2.routing.queues.{Q}.conversations", "no mapping for topic family "
                                                   "v2.routing.queues.{id}.conversations"),
-        (f"v2.analytics.queues.{Q}.activity", "no mapping for topic family"),
     ],
 )  # fmt: skip
 def test_topics_without_a_mapping_are_refused(topic: str, reason: str) -> None:
@@ -539,7 +605,7 @@ def test_an_unexpected_error_still_becomes_a_mapping_error(monkeypatch: pytest.M
     def boom(text: object, where: str) -> tuple[int, int]:
         raise KeyError("surprise")
 
-    monkeypatch.setattr(mapping, "_interval", boom)
+    monkeypatch.setattr(mapping, "interval", boom)
     with pytest.raises(MappingError, match="malformed eventBody \\(KeyError: 'surprise'\\)"):
         run(frame(QUEUE_OBS, AGGREGATE))
 
@@ -551,13 +617,14 @@ _JSON = st.recursive(
         st.sampled_from(["group", "data", "interval", "metrics", "metric", "stats", "count",
                          "sum", "ratio", "qualifier", "mediaType", "presenceDefinition",
                          "systemPresence", "modifiedDate", "routingStatus", "status",
-                         "startTime", "presence", "joined", "user", "id"]),
+                         "startTime", "presence", "joined", "user", "id", "results",
+                         "calculatedMetricValue"]),
         inner, max_size=4),
     max_leaves=12,
 )  # fmt: skip
 _TOPICS = [QUEUE_OBS, f"v2.analytics.wrapup.{W}.aggregates", f"v2.users.{U}.presence",
            f"v2.users.{U}.routingStatus", f"v2.users.{U}.activity",
-           f"v2.routing.queues.{Q}.users"]  # fmt: skip
+           f"v2.routing.queues.{Q}.users", f"v2.analytics.queues.{Q}.activity"]  # fmt: skip
 
 
 def _outcome(event: TopicEvent) -> list[MetricRecord] | MappingError:
@@ -570,7 +637,7 @@ def _outcome(event: TopicEvent) -> list[MetricRecord] | MappingError:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(_TOPICS), st.dictionaries(st.sampled_from(["group", "data",
        "presenceDefinition", "modifiedDate", "routingStatus", "presence", "joined", "user",
-       "id"]), _JSON, max_size=4))  # fmt: skip
+       "id", "results"]), _JSON, max_size=4))  # fmt: skip
 def test_any_body_maps_or_raises_a_mapping_error(topic: str, body: dict[str, Any]) -> None:
     outcome = _outcome(frame(topic, body))
     if isinstance(outcome, MappingError):
@@ -593,6 +660,7 @@ def centre() -> ContactCenter:
 
 def _topics(cc: ContactCenter) -> list[str]:
     topics = [f"v2.analytics.queues.{q.id}.observations" for q in cc.queues]
+    topics += [f"v2.analytics.queues.{q.id}.activity" for q in cc.queues]
     topics += [f"v2.routing.queues.{q.id}.users" for q in cc.queues]
     topics += [f"v2.analytics.wrapup.{w.id}.aggregates" for w in cc.wrapup_codes]
     for u in cc.users:
@@ -639,9 +707,12 @@ def test_every_emulator_body_maps_with_sensible_values(centre: ContactCenter) ->
             for rec in records:
                 _check(rec, topic)
                 seen.setdefault(family, set()).add(rec.metric)
-    assert len(seen) == 7  # every supported family produced records
+    assert len(seen) == 8  # every supported family produced records
     queue_metrics = seen["v2.analytics.queues.{id}.observations"]
     assert {"oWaiting", "oLongestWaiting", "oOnQueueUsers", "nOffered", "tHandle",
             "serviceLevelPercent", "averageHandleTimeMs"} <= queue_metrics  # fmt: skip
     assert seen["v2.routing.queues.{id}.users"] == {"member"}
     assert seen["v2.users.{id}.activity"] == {"presence", "routingStatus"}
+    assert seen["v2.analytics.queues.{id}.activity"] == {"oAlerting", "oInteracting", "oWaiting",
+                                                        "oFlow", "oLongestWaiting",
+                                                        "oLongestInteracting"}  # fmt: skip

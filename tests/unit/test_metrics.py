@@ -24,9 +24,10 @@ from pipeline.core.genesys.metrics import (
     suggest,
 )
 
-# docs/genesys-api.md §7.2, the metrics enum as written there.
-REFERENCE_7_2 = (
-    "nBlindTransferred, nBotInteractions, nCallbackAttempts, nCallbackOverSla, "
+# docs/genesys-api.md §7.6, the metrics enum (SDK 269) as written there.
+REFERENCE_7_6 = (
+    "nAgentDeclined, nAlertExpired, nBlindTransferred, nBotInteractions, nCallbackAttempts, "
+    "nCallbackOverSla, "
     "nCallbackScheduled, nCfcOffered, nCobrowseSessions, nConnected, nConsult, "
     "nConsultTransferred, nConversations, nError, nOffered, nOutbound, nOutboundAbandoned, "
     "nOutboundAttempted, nOutboundConnected, nOverSla, nStateTransitionError, nTakeover, "
@@ -44,16 +45,16 @@ REFERENCE_7_2 = (
 )
 
 
-def test_catalogue_has_the_80_conversation_aggregate_metrics() -> None:
-    assert len(CONVERSATION_AGGREGATE_METRICS) == 80
+def test_catalogue_has_the_82_conversation_aggregate_metrics() -> None:
+    assert len(CONVERSATION_AGGREGATE_METRICS) == 82
     assert {"nOffered", "tAnswered", "tAbandon", "tHandle", "oServiceLevel"} <= (
         CONVERSATION_AGGREGATE_METRICS
     )
 
 
 def test_catalogue_matches_reference_enum_exactly() -> None:
-    names = re.findall(r"\b[nto][A-Z]\w+", REFERENCE_7_2)
-    assert len(names) == len(set(names)) == 80
+    names = re.findall(r"\b[nto][A-Z]\w+", REFERENCE_7_6)
+    assert len(names) == len(set(names)) == 82
     assert set(names) == CONVERSATION_AGGREGATE_METRICS
 
 

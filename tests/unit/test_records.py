@@ -86,7 +86,8 @@ def test_dataclass_defaults_agree_with_avsc_defaults(
 
 METRIC_VALUES: tuple[Any, ...] = (
     "id", "v2.users.u1.presence", "user", "u1", "presence", "ON_QUEUE", None, None, None, None,
-    None, None, None, None, None, None, None, None, "state", False, 5, 6, False, "p0", None, 1,
+    None, None, None, None, None, None, None, None, None, None, None, None, None, None, "state",
+    False, 5, 6, False, "p0", None, 2,
 )  # fmt: skip
 
 

@@ -249,6 +249,24 @@ def test_handle_time_is_talk_plus_hold_plus_after_call_work() -> None:
     assert checked > 100
 
 
+def test_every_timed_out_alert_counts_one_alert_expired_for_the_agent() -> None:
+    cc = run(minutes=120)
+    totals = cumulative(cc)
+    expired = {(q, m): v for (q, m, name), v in totals.items() if name == "nAlertExpired"}
+    timed_out = {(q, m): v[0] for (q, m, name), v in totals.items() if name == "tNotResponding"}
+    assert expired
+    assert {key: count for key, (count, _) in expired.items()} == timed_out
+    assert all(total == count for count, total in expired.values())  # each row counts 1
+    code = RECORDED_METRICS.index("nAlertExpired")
+    users = {
+        chunk.user[i]
+        for chunk in cc.emissions.chunks(0, 2**62)
+        for i in range(len(chunk.time))
+        if chunk.metric[i] == code
+    }
+    assert -1 not in users  # an agent-side metric: it carries the agent's userId
+
+
 # ----------------------------------------------------------------------------- invariants
 def check_invariants(cc: ContactCenter) -> None:
     totals = cumulative(cc)

@@ -434,9 +434,19 @@ def test_metrics_need_a_topic_that_carries_them() -> None:
 def test_the_queue_activity_topic_carries_only_a_few_metrics() -> None:
     assert problems(queue_sub("    metrics: [oWaiting, offered]\n    topics: [activity]\n")) == [
         "subscriptions[0].metrics[1]: 'offered' arrives only on the observations topic (activity "
-        "carries oAlerting, oInteracting, oLongestInteracting, oLongestWaiting, oWaiting); add "
-        "observations to topics"
+        "carries oAlerting, oFlow, oInteracting, oLongestInteracting, oLongestWaiting, oWaiting); "
+        "add observations to topics"
     ]
+
+
+def test_oflow_arrives_only_on_the_queue_activity_topic() -> None:
+    assert problems(queue_sub("    metrics: [oWaiting, oFlow]\n    topics: [observations]\n")) == [
+        "subscriptions[0].metrics[1]: 'oFlow' arrives only on the activity topic "
+        "(docs/genesys-api.md §6.3); add activity to topics"
+    ]
+    text = queue_sub("    metrics: [oFlow]\n    topics: [observations, activity]\n")
+    spec = parse_spec(text, "subs.yaml")
+    assert spec.subscriptions[0].real_metrics == ("oFlow",)
 
 
 # ----------------------------------------------------------------------------- values

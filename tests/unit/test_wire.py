@@ -162,8 +162,8 @@ def test_golden_bytes_of_every_supported_type() -> None:
 GOLDEN_METRIC = MetricRecord(
     "0123456789abcdef0123456789abcdef", "v2.analytics.queues.q1.observations", "queue", "q1",
     "tAnswered", None, "voice", 1_735_550_000_000, 1_735_551_800_000, 2, 8277.0, 3000.0, 5277.0,
-    None, None, None, None, 8277.0, "ms", False, 1_735_550_000_123, 1_735_550_000_123, True,
-    "p0", "c-1",
+    None, None, None, None, 0, 2, None, 5200.0, None, 1_733_220_000_000, 8277.0, "ms", False,
+    1_735_550_000_123, 1_735_550_000_123, True, "p0", "c-1",
 )  # fmt: skip
 # Written out by hand, field by field (doubles are IEEE 754 little-endian).
 GOLDEN_METRIC_BYTES = bytes.fromhex(
@@ -178,6 +178,11 @@ GOLDEN_METRIC_BYTES = bytes.fromhex(
     + "02000000000070a740"  # min: 3000.0
     + "0200000000009db440"  # max: 5277.0
     + "00000000"  # ratio, numerator, denominator, target: null
+    + "0200" + "0204"  # count_negative: 0, count_positive: 2
+    + "00"  # current: null
+    + "02000000000050b440"  # p95: 5200.0
+    + "00"  # p99: null
+    + "028084b3bff164"  # calculated_metric_value: 1733220000000 (zigzag varint)
     + "0200000000802ac040"  # value: 8277.0
     + "04" + b"ms".hex()  # unit
     + "00"  # derived: false
@@ -185,7 +190,7 @@ GOLDEN_METRIC_BYTES = bytes.fromhex(
     + "01"  # backfill: true
     + "04" + b"p0".hex()  # producer_instance
     + "0206" + b"c-1".hex()  # correlation_id: branch 1, length 3
-    + "02"  # schema_version: 1
+    + "04"  # schema_version: 2
 )  # fmt: skip
 
 

@@ -3,6 +3,8 @@
 Modules:
     records    frozen dataclasses mirroring ``schemas/*.avsc`` (metric, audit, DLQ, freshness)
     mapping    topic and backfill events → flat metric records (the hot path)
+    activity   the queue activity topic's bodies → flat metric records
+    body       readers of body fields (instants, intervals, metric kinds, numbers) and their error
     kpi        the derived KPIs: formulas, and when each is emitted
     identity   a metric record's event id (the recipe) and its current-value key
     wire       Confluent wire framing and the compiled, schema-specialised Avro encoder

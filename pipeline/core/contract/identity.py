@@ -3,9 +3,11 @@
 Event id: hex of BLAKE2b with a 16-byte digest over ``H + T``, two JSON arrays back to back
 (self-delimiting, so unambiguous), with ``H = orjson.dumps([source_topic, entity_id,
 media_type, interval_start, interval_end, id_time])`` and ``T = orjson.dumps([metric,
-qualifier, count, sum, min, max, ratio, numerator, denominator, target, value])``; ``id_time``
-is ``event_time`` for instant data (observations, states, membership) and null for aggregates.
-So the same frame mapped twice gives
+qualifier, count, sum, min, max, ratio, numerator, denominator, target, value])``; when any of
+the stats schema version 2 added is set, ``T`` gets one more element, ``[count_negative,
+count_positive, current, p95, p99, calculated_metric_value]`` (so data without them keeps its
+version-1 ids). ``id_time`` is ``event_time`` for instant data (observations, states,
+membership) and null for aggregates. So the same frame mapped twice gives
 the same ids; a backfilled aggregate with the same interval and stats gives the live frame's
 ids (``backfill``, ``ingest_time``, ``correlation_id`` and an aggregate's ``event_time`` are
 left out on purpose); different values give different ids.

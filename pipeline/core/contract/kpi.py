@@ -42,8 +42,8 @@ def derive_kpis(inputs: dict[str, list[Any]]) -> list[Kpi]:
     """The KPIs whose inputs are there.
 
     Args:
-        inputs: metric name → its stats as ``[count, sum, min, max, ratio, numerator,
-            denominator, target, calculatedMetricValue]`` (None where absent), for the
+        inputs: metric name → its stats in the record's column order, ``[count, sum, min,
+            max, ratio, numerator, denominator, target, …]`` (None where absent), for the
             unqualified :data:`KPI_INPUTS` of one ``data[]`` element.
 
     Returns:

@@ -29,9 +29,11 @@ __all__ = [
     "INTERVAL_TOPIC_METRICS",
     "MEDIA_TYPES",
     "METRIC_ALIASES",
+    "QUEUE_ACTIVITY_METRICS",
     "QUEUE_OBSERVATION_DETAIL_METRICS",
     "QUEUE_OBSERVATION_METRICS",
     "ROUTING_STATUSES",
+    "STAT_KEYS",
     "SYSTEM_PRESENCES",
     "UNSUPPORTED_NAMES",
     "USER_AGGREGATE_DIMENSIONS",
@@ -42,11 +44,14 @@ __all__ = [
     "suggest",
 ]
 
-# §7.2: the 80 names of the ConversationAggregationQuery `metrics` enum (SPEC 2026-08).
+# §7.6: the 82 conversation aggregate metrics of SDK 269 (the `ConversationAggregationView.target`
+# enum): the 80 of the 2026-08 spec plus nAgentDeclined and nAlertExpired (SDK-RN). Checked
+# against the installed SDK by tests/unit/test_catalogue_sdk.py.
 CONVERSATION_AGGREGATE_METRICS: frozenset[str] = frozenset(
     {
-        "nBlindTransferred", "nBotInteractions", "nCallbackAttempts", "nCallbackOverSla",
-        "nCallbackScheduled", "nCfcOffered", "nCobrowseSessions", "nConnected", "nConsult",
+        "nAgentDeclined", "nAlertExpired", "nBlindTransferred", "nBotInteractions",
+        "nCallbackAttempts", "nCallbackOverSla", "nCallbackScheduled", "nCfcOffered",
+        "nCobrowseSessions", "nConnected", "nConsult",
         "nConsultTransferred", "nConversations", "nError", "nOffered", "nOutbound",
         "nOutboundAbandoned", "nOutboundAttempted", "nOutboundConnected", "nOverSla",
         "nStateTransitionError", "nTakeover", "nTransferred", "oAudioMessageCount",
@@ -96,6 +101,32 @@ QUEUE_OBSERVATION_DETAIL_METRICS: frozenset[str] = QUEUE_OBSERVATION_METRICS - {
     "oLongestInteracting",
     "oLongestWaiting",
 }
+
+# §6.3: the metrics of the `v2.analytics.queues.{id}.activity` topic
+# (`V2QueueObservationMetricCountData.metric`). oFlow (conversations in a flow of the queue) is
+# carried only here; the other five are queue observation metrics too.
+QUEUE_ACTIVITY_METRICS: frozenset[str] = frozenset(
+    {"oAlerting", "oFlow", "oInteracting", "oLongestInteracting", "oLongestWaiting", "oWaiting"}
+)
+
+# §7.6: the keys of `StatisticalSummary` (REST answers) in its declared order; topic bodies use a
+# free map with the same keys. `MetricRecord` carries each one as a column.
+STAT_KEYS: tuple[str, ...] = (
+    "max",
+    "min",
+    "count",
+    "countNegative",
+    "countPositive",
+    "sum",
+    "current",
+    "ratio",
+    "numerator",
+    "denominator",
+    "target",
+    "p95",
+    "p99",
+    "calculatedMetricValue",
+)
 
 # §7.3: UserAggregationQuery metrics, groupBy and filter dimension.
 USER_AGGREGATE_METRICS: frozenset[str] = frozenset(
@@ -274,7 +305,8 @@ def metric_unit(metric: str) -> str:
     if metric in ("oServiceLevel", "oServiceTarget", "oCallbackServiceLevel"):
         return "ratio"
     if metric.startswith("oLongest"):
-        # §6.3: calculatedMetricValue of oLongestWaiting is believed to be an age in ms.
+        # The age of the longest conversation, from calculatedMetricValue (an epoch-ms start or
+        # an age: docs/genesys-api.md §6.8; core/contract/body.age reads both).
         return "ms"
     return "count"
 

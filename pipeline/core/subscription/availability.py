@@ -14,19 +14,27 @@ data for which entity. Bodies follow ``docs/genesys-api.md`` §7 exactly:
   ``groupBy: [userId]``.
 
 A query carries at most :data:`MAX_ENTITIES_PER_QUERY` entities; more are split into
-batches. That cap is ours: Genesys documents no limit on predicates per filter that we could
-read (UNVERIFIED), and 100 keeps a body near 6 KB. A subscription with an empty ``metrics``
-list ("everything") is not checked. "Data" means the metric appears in the answer for the
-entity: observations answer even when the count is 0, aggregates only when something happened
-in the look-back (buckets without data are left out, §7.2), so an aggregate without data may
-just mean a quiet hour.
+batches. That cap is ours for queues and wrap-up codes: Genesys documents no limit on their
+predicates that we could read (UNVERIFIED), and 100 keeps a body near 6 KB. For users it is
+Genesys' own: a user aggregate query holds at most :data:`USER_PREDICATE_LIMIT` userId
+predicates (§7.3 VERIFIED), whatever ``max_entities`` says.
+
+Intervals and granularities stay within §7.4: the look-back is at most 31 days (the spec
+checks it, BELIEF), and a user aggregate query's granularity is a multiple of
+:data:`USER_GRANULARITY` (BELIEF; the emulator enforces it): the spec's granularity is
+rounded up to one, or left out (one bucket) when that would be longer than the look-back.
+
+A subscription with an empty ``metrics`` list ("everything") is not checked. "Data" means the
+metric appears in the answer for the entity: observations answer even when the count is 0,
+aggregates only when something happened in the look-back (buckets without data are left out,
+§7.2), so an aggregate without data may just mean a quiet hour.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 from pipeline.core.genesys.metrics import (
@@ -35,6 +43,7 @@ from pipeline.core.genesys.metrics import (
     USER_AGGREGATE_METRICS,
 )
 from pipeline.core.subscription.resolution import ResolvedEntities, resolve_subscriptions
+from pipeline.core.subscription.rules import parse_duration
 from pipeline.core.subscription.spec import QueueSubscription, SubscriptionSpec, UserSubscription
 
 __all__ = [
@@ -42,6 +51,8 @@ __all__ = [
     "MAX_ENTITIES_PER_QUERY",
     "QUEUE_OBSERVATIONS_PATH",
     "USER_AGGREGATES_PATH",
+    "USER_GRANULARITY",
+    "USER_PREDICATE_LIMIT",
     "AvailabilityQuery",
     "AvailabilityReport",
     "MetricAvailability",
@@ -49,6 +60,7 @@ __all__ = [
     "availability_query_bodies",
     "availability_report",
     "render_availability_text",
+    "user_window",
 ]
 
 QUEUE_OBSERVATIONS_PATH: Final = "/api/v2/analytics/queues/observations/query"
@@ -56,6 +68,10 @@ CONVERSATION_AGGREGATES_PATH: Final = "/api/v2/analytics/conversations/aggregate
 USER_AGGREGATES_PATH: Final = "/api/v2/analytics/users/aggregates/query"
 MAX_ENTITIES_PER_QUERY: Final = 100
 """Entities per query body (UNVERIFIED limit, see the module docstring)."""
+USER_PREDICATE_LIMIT: Final = 100
+"""userId predicates a user aggregate query may hold (§7.3 VERIFIED, DOC-USERAGG)."""
+USER_GRANULARITY: Final = timedelta(minutes=30)
+"""User aggregate granularities are multiples of this (§7.4 BELIEF)."""
 
 QueryKind = Literal["queue_observations", "conversation_aggregates", "user_aggregates"]
 """Which analytics endpoint a query goes to."""
@@ -109,6 +125,35 @@ def _filter(dimension: str, ids: Sequence[str], media: Sequence[str]) -> dict[st
     }
 
 
+def _period(delta: timedelta) -> str:
+    # A whole-minute timedelta as an ISO-8601 duration (P1D, PT1H30M ...).
+    days, rest = divmod(int(delta.total_seconds()) // 60, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    return "P" + (f"{days}D" if days else "") + (f"T{clock}" if clock else "")
+
+
+def user_window(window: dict[str, Any], interval: timedelta) -> dict[str, Any]:
+    """``window`` made fit for a user aggregate query (granularity a multiple of PT30M).
+
+    Args:
+        window: ``interval``, ``granularity`` and ``timeZone`` of the conversation queries.
+        interval: the look-back the window's interval spans.
+
+    Returns:
+        The same window, with the granularity rounded up to a multiple of
+        :data:`USER_GRANULARITY`, or without one when that would exceed ``interval``.
+    """
+    step = parse_duration(window["granularity"])
+    if step % USER_GRANULARITY == timedelta(0):
+        return window
+    rounded = (step // USER_GRANULARITY + 1) * USER_GRANULARITY
+    fitted = {k: v for k, v in window.items() if k != "granularity"}
+    if rounded <= interval:
+        fitted["granularity"] = _period(rounded)
+    return fitted
+
+
 def availability_query_bodies(
     spec: SubscriptionSpec,
     directory: ResolvedEntities,
@@ -154,7 +199,8 @@ def availability_query_bodies(
             )  # fmt: skip
         elif isinstance(sub, UserSubscription):
             users = tuple(m for m in metrics if m in USER_AGGREGATE_METRICS)
-            plans.append(("user_aggregates", USER_AGGREGATES_PATH, "userId", users, window))
+            user_body = user_window(window, spec.analytics.interval_delta)
+            plans.append(("user_aggregates", USER_AGGREGATES_PATH, "userId", users, user_body))
         else:
             codes = tuple(m for m in metrics if m in CONVERSATION_AGGREGATE_METRICS)
             plans.append(
@@ -165,8 +211,10 @@ def availability_query_bodies(
         for kind, path, dimension, wanted, extra in plans:
             if not wanted:
                 continue
-            for start in range(0, len(ids), max_entities):
-                batch = ids[start : start + max_entities]
+            size = min(max_entities, USER_PREDICATE_LIMIT) if kind == "user_aggregates" else (
+                max_entities)  # fmt: skip
+            for start in range(0, len(ids), size):
+                batch = ids[start : start + size]
                 body: dict[str, Any] = dict(extra)
                 if extra:
                     body["groupBy"] = [dimension]

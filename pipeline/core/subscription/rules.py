@@ -26,6 +26,7 @@ from pipeline.core.genesys.metrics import (
     CONVERSATION_AGGREGATE_METRICS,
     MEDIA_TYPES,
     METRIC_ALIASES,
+    QUEUE_ACTIVITY_METRICS,
     QUEUE_OBSERVATION_METRICS,
     UNSUPPORTED_NAMES,
     USER_AGGREGATE_METRICS,
@@ -80,15 +81,11 @@ SPEC_TOPICS: Final[Mapping[SubscriptionKind, tuple[str, ...]]] = MappingProxyTyp
 """The topic family keys a subscription may name, per kind; the first one is the default
 (it is the topic that carries the kind's metrics)."""
 
-QUEUE_ACTIVITY_METRICS: Final = frozenset(
-    {"oAlerting", "oInteracting", "oWaiting", "oLongestWaiting", "oLongestInteracting"}
-)
-"""The queue metrics the lighter ``activity`` topic carries (§6.3); others need
-``observations``."""
-
 _CATALOGUES: Final[Mapping[SubscriptionKind, frozenset[str]]] = MappingProxyType(
     {
-        "queue": QUEUE_OBSERVATION_METRICS | CONVERSATION_AGGREGATE_METRICS,
+        "queue": QUEUE_OBSERVATION_METRICS
+        | QUEUE_ACTIVITY_METRICS
+        | CONVERSATION_AGGREGATE_METRICS,
         "user": USER_AGGREGATE_METRICS,
         "wrapup": CONVERSATION_AGGREGATE_METRICS,
     }

@@ -54,7 +54,11 @@ from typing import Final, get_args
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from pipeline.core.genesys.metrics import suggest
+from pipeline.core.genesys.metrics import (
+    CONVERSATION_AGGREGATE_METRICS,
+    QUEUE_OBSERVATION_METRICS,
+    suggest,
+)
 from pipeline.core.genesys.topics import MAX_CHANNELS_PER_CLIENT, MAX_TOPICS_PER_CHANNEL
 from pipeline.core.subscription.model import (
     TAGS,
@@ -83,6 +87,9 @@ from pipeline.core.subscription.rules import (
     parse_duration,
 )
 from pipeline.errors import SubscriptionError
+
+# What the queue observations topic carries: observations and 30-minute aggregates (§6.2).
+_OBSERVATIONS_CARRY: Final = QUEUE_OBSERVATION_METRICS | CONVERSATION_AGGREGATE_METRICS
 
 __all__ = [
     "REGION_API_HOSTS",
@@ -249,15 +256,22 @@ def _metrics_need_topics(at: str, sub: Subscription) -> list[str]:
             f"{at}.topics: metrics arrive only on the {' or '.join(carriers)} topic; "
             f"add {carriers[0]} to topics"
         ]
-    if sub.kind == "queue" and "observations" not in sub.topics:
-        return [
-            f"{at}.metrics[{j}]: '{ref.name}' arrives only on the observations topic "
-            f"(activity carries {', '.join(sorted(QUEUE_ACTIVITY_METRICS))}); "
-            "add observations to topics"
-            for j, ref in enumerate(sub.metrics)
-            if ref.metric not in QUEUE_ACTIVITY_METRICS
-        ]
-    return []
+    if sub.kind != "queue":
+        return []
+    problems = []
+    for j, ref in enumerate(sub.metrics):
+        if "observations" not in sub.topics and ref.metric not in QUEUE_ACTIVITY_METRICS:
+            problems.append(
+                f"{at}.metrics[{j}]: '{ref.name}' arrives only on the observations topic "
+                f"(activity carries {', '.join(sorted(QUEUE_ACTIVITY_METRICS))}); "
+                "add observations to topics"
+            )
+        elif "activity" not in sub.topics and ref.metric not in _OBSERVATIONS_CARRY:
+            problems.append(
+                f"{at}.metrics[{j}]: '{ref.name}' arrives only on the activity topic "
+                "(docs/genesys-api.md §6.3); add activity to topics"
+            )
+    return problems
 
 
 def _budget(spec: SubscriptionSpec, oauth_clients: int) -> list[str]:

@@ -5,8 +5,9 @@ seconds like everywhere in :mod:`pipeline.core`):
 
 - ``genesys_to_ingest`` = ``ingest_time − event_time``: how late Genesys told us. Only for
   records whose ``event_time`` is a Genesys time (:func:`has_genesys_time`): live instant
-  observations and presence/routing states. Aggregates and ``member`` records carry the
-  ingest time as ``event_time`` (``docs/kafka-contract.md``), so the stage would be 0.
+  observations and presence/routing states. Aggregates, ``member`` records and queue activity
+  records carry the ingest time as ``event_time`` (``docs/kafka-contract.md``), so the stage
+  would be 0.
 - ``ingest_to_broker`` = Kafka record timestamp − ``ingest_time``. The timestamp is the
   broker's append time only when the topic has ``message.timestamp.type=LogAppendTime``; with
   the default ``CreateTime`` it is when librdkafka accepted the record, and this stage then
@@ -97,9 +98,13 @@ def has_genesys_time(record: MetricRecord) -> bool:
     """Whether ``record.event_time`` is a time Genesys gave us, fit to measure delay with.
 
     True for live instant observations and presence/routing states; False for aggregates and
-    KPIs (``event_time`` is the ingest time), ``member`` records (same) and backfill.
+    KPIs (``event_time`` is the ingest time), ``member`` records and the queue activity topic
+    (same: their bodies carry no time, docs/genesys-api.md §6.8) and backfill.
     """
-    return record.interval_start is None and record.metric != "member" and not record.backfill
+    if record.interval_start is not None or record.metric == "member" or record.backfill:
+        return False
+    topic = record.source_topic
+    return not (topic.endswith(".activity") and topic.startswith("v2.analytics.queues."))
 
 
 def _stage(stage: Stage, millis: float) -> StageLatency:

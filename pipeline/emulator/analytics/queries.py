@@ -34,8 +34,11 @@ from pipeline.core.genesys.metrics import (
 )
 from pipeline.emulator.analytics.activity import query_routing_activity
 from pipeline.emulator.analytics.request import (
+    DEFAULT_RULES,
+    USER_PREDICATE_LIMIT,
     Filter,
     QueryError,
+    QueryRules,
     bucket_edges,
     parse_filter,
     parse_interval,
@@ -196,7 +199,7 @@ class _Row:
 
 
 def query_conversation_aggregates(
-    cc: ContactCenter, body: Mapping[str, object]
+    cc: ContactCenter, body: Mapping[str, object], rules: QueryRules = DEFAULT_RULES
 ) -> dict[str, object]:
     """``POST /api/v2/analytics/conversations/aggregates/query`` (§7.2).
 
@@ -204,13 +207,15 @@ def query_conversation_aggregates(
     (a row without a dimension is grouped without that key), filters with and/or clauses.
     Buckets and groups with no data are left out; no data at all gives ``{}`` (UNVERIFIED).
     Real metrics the simulation does not produce are accepted and simply have no data.
+    ``rules`` holds the interval and granularity limits (§7.4 BELIEF).
 
     Raises:
         QueryError: see :mod:`pipeline.emulator.analytics.request`.
     """
     body = require_mapping(body, "body")
-    start, end = parse_interval(body)
-    edges = bucket_edges(start, end, body.get("granularity"), parse_time_zone(body))
+    start, end = parse_interval(body, rules.max_interval_days)
+    edges = bucket_edges(start, end, body.get("granularity"), parse_time_zone(body),
+                         rules.conversation_granularity_minutes)  # fmt: skip
     group_by = parse_names(body, "groupBy", CONVERSATION_GROUP_BY_DIMENSIONS, required=False)
     dims = CONVERSATION_GROUP_BY_DIMENSIONS | {"canonicalExternalContactId"}
     query_filter = parse_filter(body, dims, required=False)
@@ -263,21 +268,33 @@ def _sortable(key: tuple[str | None, ...]) -> tuple[str, ...]:
     return tuple("" if v is None else v for v in key)
 
 
-def query_user_aggregates(cc: ContactCenter, body: Mapping[str, object]) -> dict[str, object]:
+def query_user_aggregates(
+    cc: ContactCenter, body: Mapping[str, object], rules: QueryRules = DEFAULT_RULES
+) -> dict[str, object]:
     """``POST /api/v2/analytics/users/aggregates/query`` (§7.3).
 
     Time in each routing status / presence from finished segments, split over the buckets
     they overlap; stats ``{"sum": ms, "count": segments}``. Qualifiers: the routing status,
-    the system presence, or the organisation presence id.
+    the system presence, or the organisation presence id. At most 100 userId predicates
+    (VERIFIED); the interval and granularity limits are ``rules`` (§7.4 BELIEF).
 
     Raises:
-        QueryError: see :mod:`pipeline.emulator.analytics.request`.
+        QueryError: see :mod:`pipeline.emulator.analytics.request`; also more than 100
+            userId predicates (constraint.validation).
     """
     body = require_mapping(body, "body")
-    start, end = parse_interval(body)
-    edges = bucket_edges(start, end, body.get("granularity"), parse_time_zone(body))
+    start, end = parse_interval(body, rules.max_interval_days)
+    edges = bucket_edges(start, end, body.get("granularity"), parse_time_zone(body),
+                         rules.user_granularity_minutes)  # fmt: skip
     group_by = parse_names(body, "groupBy", USER_AGGREGATE_DIMENSIONS, required=False)
     query_filter = parse_filter(body, USER_AGGREGATE_DIMENSIONS, required=False)
+    users = 0 if query_filter is None else query_filter.count("userId")
+    if users > USER_PREDICATE_LIMIT:
+        raise QueryError(
+            f"filter: {users} userId predicates; a query may hold at most "
+            f"{USER_PREDICATE_LIMIT} (split the users over several queries)",
+            "constraint.validation",
+        )
     metrics = parse_names(body, "metrics", USER_AGGREGATE_METRICS, required=True)
     kinds = {_USER_METRIC_KIND[m] for m in metrics}
     cells: dict[tuple[int, int], dict[int, StatAccumulator]] = {}

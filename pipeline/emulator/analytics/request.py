@@ -12,6 +12,13 @@ unparseable interval / duration / time zone is ``invalid.value``, and a missing 
 rule between fields (end before start, granularity coarser than the interval …) is
 ``constraint.validation``. Features the emulator does not implement (views, topN, property or
 metric predicates) are ``bad.request`` with a message that says so.
+
+What the rules are (docs/genesys-api.md §7.3, §7.4): VERIFIED ones are enforced as written
+(an ISO-8601 ``start/end`` interval, an ISO-8601 granularity and one bucket without it, at
+most :data:`USER_PREDICATE_LIMIT` userId predicates in a user aggregate query); BELIEF ones
+are :class:`QueryRules`, set from the emulator's configuration: the longest interval (31 days
+is commonly quoted) and the step a granularity must be a multiple of (PT15M for conversation
+aggregates, PT30M for user aggregates: DOC-USERAGG's rule is cut off in our copy).
 """
 
 from __future__ import annotations
@@ -23,14 +30,18 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline.core.genesys.metrics import suggest
+from pipeline.emulator.config import DEFAULTS
 from pipeline.emulator.simulation.model import to_ms
 
 __all__ = [
+    "DEFAULT_RULES",
     "MAX_INTERVAL_MS",
+    "USER_PREDICATE_LIMIT",
     "Duration",
     "Filter",
     "Predicate",
     "QueryError",
+    "QueryRules",
     "bucket_edges",
     "parse_duration",
     "parse_filter",
@@ -40,10 +51,12 @@ __all__ = [
     "require_mapping",
 ]
 
-# Believed limit of synchronous aggregate queries (§7.2 "Limits", UNVERIFIED).
-MAX_INTERVAL_MS = 31 * 86_400_000
+MAX_INTERVAL_MS = DEFAULTS.query_max_interval_days * 86_400_000
+"""The default longest interval of a synchronous aggregate query (§7.4 BELIEF: 31 days)."""
+USER_PREDICATE_LIMIT = 100
+"""userId predicates one user aggregate query may hold (§7.3 VERIFIED, DOC-USERAGG)."""
 _MAX_BUCKETS = 10_000
-_FIFTEEN_MINUTES_MS = 15 * 60_000
+_DAY_MS = 86_400_000
 _DURATION = re.compile(
     r"^P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
     r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
@@ -68,6 +81,34 @@ class QueryError(Exception):
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class QueryRules:
+    """The BELIEF rules of aggregate queries (§7.4), configurable (``EmulatorConfig``).
+
+    Attributes:
+        max_interval_days: the longest ``interval`` of a synchronous aggregate query.
+        conversation_granularity_minutes: a conversation aggregate ``granularity`` must be a
+            multiple of this many minutes (calendar days and months always are).
+        user_granularity_minutes: the same for user aggregates.
+
+    Raises:
+        ValueError: a value below 1.
+    """
+
+    max_interval_days: int = DEFAULTS.query_max_interval_days
+    conversation_granularity_minutes: int = DEFAULTS.conversation_granularity_minutes
+    user_granularity_minutes: int = DEFAULTS.user_granularity_minutes
+
+    def __post_init__(self) -> None:
+        if min(self.max_interval_days, self.conversation_granularity_minutes,
+               self.user_granularity_minutes) < 1:  # fmt: skip
+            raise ValueError("query rules must be at least 1")
+
+
+DEFAULT_RULES = QueryRules()
+"""The rules with the emulator's defaults."""
 
 
 def require_mapping(value: object, field: str) -> Mapping[str, object]:
@@ -108,11 +149,15 @@ def _parse_instant(text: str) -> int:
     return to_ms(moment)
 
 
-def parse_interval(body: Mapping[str, object]) -> tuple[int, int]:
+def parse_interval(body: Mapping[str, object], max_days: int = 31) -> tuple[int, int]:
     """The required ``interval`` (``start/end`` or ``start/duration``) as epoch ms.
 
+    Args:
+        body: the query.
+        max_days: the longest interval accepted (:attr:`QueryRules.max_interval_days`).
+
     Raises:
-        QueryError: missing, unparseable, end not after start, or longer than 31 days.
+        QueryError: missing, unparseable, end not after start, or longer than ``max_days``.
     """
     raw = body.get("interval")
     if raw is None:
@@ -136,8 +181,10 @@ def parse_interval(body: Mapping[str, object]) -> tuple[int, int]:
         ) from exc
     if end <= start:
         raise QueryError(f"interval '{raw}': end must be after start", "constraint.validation")
-    if end - start > MAX_INTERVAL_MS:
-        raise QueryError(f"interval '{raw}' is longer than 31 days", "constraint.validation")
+    if end - start > max_days * _DAY_MS:
+        raise QueryError(
+            f"interval '{raw}' is longer than {max_days} days", "constraint.validation"
+        )
     return start, end
 
 
@@ -206,24 +253,35 @@ def _days_in_month(year: int, month: int) -> int:
     return (following - timedelta(days=1)).day
 
 
-def bucket_edges(start_ms: int, end_ms: int, granularity: object, zone: ZoneInfo) -> list[int]:
+def bucket_edges(
+    start_ms: int, end_ms: int, granularity: object, zone: ZoneInfo, step_minutes: int = 15
+) -> list[int]:
     """Edges ``[start, start+g, …, end]`` of the buckets for an optional granularity.
 
     Buckets are aligned to the interval start; a last partial bucket ends at the interval end
-    (UNVERIFIED). No granularity means one bucket, the whole interval.
+    (UNVERIFIED). No granularity means one bucket, the whole interval (VERIFIED, §7.4).
+
+    Args:
+        start_ms: the interval start (epoch ms).
+        end_ms: the interval end (epoch ms).
+        granularity: the query's ``granularity`` (None: one bucket).
+        zone: the query's time zone (calendar steps follow its wall clock).
+        step_minutes: the granularity must be a multiple of this many minutes (BELIEF rule,
+            :class:`QueryRules`).
 
     Raises:
         QueryError: a granularity that is unparseable (invalid.value), not a multiple of
-            PT15M, longer than the interval, or yields too many buckets
+            ``step_minutes``, longer than the interval, or yields too many buckets
             (constraint.validation).
     """
     if granularity is None:
         return [start_ms, end_ms]
     step = parse_duration(granularity, "granularity")
-    if step.ms % _FIFTEEN_MINUTES_MS:
+    if step.ms % (step_minutes * 60_000):
+        examples = ", ".join(_period(step_minutes * k) for k in (1, 2, 4))
         raise QueryError(
-            f"granularity '{granularity}' must be a multiple of PT15M (e.g. PT15M, PT30M, "
-            "PT1H, P1D)",
+            f"granularity '{granularity}' must be a multiple of {_period(step_minutes)} "
+            f"(e.g. {examples}, P1D)",
             "constraint.validation",
         )
     if _step(start_ms, step, zone, 1) > end_ms:
@@ -236,6 +294,10 @@ def bucket_edges(start_ms: int, end_ms: int, granularity: object, zone: ZoneInfo
             raise QueryError("too many buckets; use a coarser granularity", "constraint.validation")
         edges.append(min(end_ms, _step(start_ms, step, zone, len(edges))))
     return edges
+
+
+def _period(minutes: int) -> str:
+    return f"PT{minutes // 60}H" if minutes % 60 == 0 else f"PT{minutes}M"
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +333,11 @@ class Filter:
         if not results:
             return True
         return all(results) if self.type == "and" else any(results)
+
+    def count(self, dimension: str) -> int:
+        """How many predicates in this tree name ``dimension``."""
+        own = sum(1 for p in self.predicates if p.dimension == dimension)
+        return own + sum(c.count(dimension) for c in self.clauses)
 
     def dimensions(self) -> set[str]:
         """Every dimension a predicate in this tree mentions."""

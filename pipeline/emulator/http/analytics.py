@@ -9,6 +9,7 @@ real API answers.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
@@ -19,7 +20,7 @@ from pipeline.emulator.analytics.queries import (
     query_queue_observations,
     query_user_aggregates,
 )
-from pipeline.emulator.analytics.request import QueryError
+from pipeline.emulator.analytics.request import DEFAULT_RULES, QueryError, QueryRules
 from pipeline.emulator.errors import EmulatorError, bad_request
 from pipeline.emulator.http.answers import json_response, read_json_body
 from pipeline.emulator.simulation.center import ContactCenter
@@ -42,15 +43,29 @@ class AnalyticsApi:
     Args:
         center: the simulated contact center.
         catch_up: brings the simulation up to the emulator's current instant.
+        rules: the aggregate queries' interval and granularity limits (§7.4 BELIEF).
     """
 
-    def __init__(self, center: ContactCenter, catch_up: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        center: ContactCenter,
+        catch_up: Callable[[], None],
+        rules: QueryRules = DEFAULT_RULES,
+    ) -> None:
         self._center = center
         self._catch_up = catch_up
+        self._rules = rules
 
     def routes(self) -> list[web.RouteDef]:
         """One POST route per query."""
-        return [web.post(path, self._handler(query)) for path, query in QUERIES.items()]
+        return [
+            web.post(path, self._handler(self._ruled(query))) for path, query in QUERIES.items()
+        ]
+
+    def _ruled(self, query: Query) -> Query:
+        if query in (query_conversation_aggregates, query_user_aggregates):
+            return functools.partial(query, rules=self._rules)
+        return query
 
     def _handler(self, query: Query) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:

@@ -6,7 +6,9 @@
 * the :class:`~.floor.Floor`: who waits, rings and talks right now, and the committed values;
 * the :class:`~.recorder.Recorder`: completed metrics and status segments, and the totals of
   the current 30-minute interval;
-* the :class:`~.engine.Engine`: the schedule of events that moves the floor, tick by tick.
+* the :class:`~.engine.Engine`: the schedule of events that moves the floor, tick by tick;
+* its history (``history.py``): the simulation starts before the given start and is run up to
+  it when the centre is built, so past intervals hold data like a real org's.
 
 The topic bodies built from it are in ``topics.py``; the analytics queries over it are in
 ``pipeline.emulator.analytics``.
@@ -31,7 +33,8 @@ leave the queue for breaks, meals, meetings, OFFLINE … and come back; an agent
 finishes it first (no new offers meanwhile).
 
 Metrics are recorded when they complete (docs/genesys-api.md §7.2, FORUM-AGG): nOffered at arrival,
-tAnswered/tAcd/tWait/tAlert/nConnected/oServiceLevel at answer, tAbandon/tAcd/tWait/
+tAlert/tNotResponding/nAlertExpired when an alert times out, tAnswered/tAcd/tWait/tAlert/
+nConnected/oServiceLevel at answer, tAbandon/tAcd/tWait/
 oServiceLevel at abandon, tHeld at hold end, tTalk/nTransferred at end of talk, tAcw/tHandle
 at end of after-call work. tHandle = talk + hold + after-call work (UNVERIFIED composition).
 Status time (routing status, presence) is recorded per finished segment and every segment is
@@ -51,6 +54,7 @@ from datetime import datetime, timedelta
 from pipeline.emulator.simulation.engine import Engine
 from pipeline.emulator.simulation.entities import build_entities
 from pipeline.emulator.simulation.floor import Floor
+from pipeline.emulator.simulation.history import history_start_ms
 from pipeline.emulator.simulation.log import EmissionLog, SegmentLog, StatAccumulator
 from pipeline.emulator.simulation.model import (
     AgentStateSnapshot,
@@ -80,9 +84,14 @@ class ContactCenter:
         self.config = config
         # One generator for everything, consumed in a fixed order: the org first, then events.
         rng = random.Random(config.seed)  # noqa: S311 - a simulation, not crypto
-        start_ms = to_ms(start) // 1000 * 1000
-        self._origin = start - timedelta(microseconds=start.microsecond)
+        live_ms = to_ms(start) // 1000 * 1000
+        start_ms = history_start_ms(config, live_ms)  # the past is simulated too (history.py)
+        self._origin = start - timedelta(
+            microseconds=start.microsecond, milliseconds=live_ms - start_ms
+        )
         self._start_s = start_ms // 1000
+        self.live_start_ms = live_ms
+        """The ``start`` given (epoch ms, whole second): history ends, the live part begins."""
         entities = build_entities(config, rng, start_ms)
         self.media_types: tuple[str, ...] = config.media_types
         self.queues, self.users, self.wrapup_codes = entities.queues, entities.users, entities.codes
@@ -101,6 +110,7 @@ class ContactCenter:
             wrapup_codes=len(self.wrapup_codes),
             start_ms=start_ms,
         )
+        self.engine.advance(start)  # simulate the history, if any, up to the start
 
     # ------------------------------------------------------------------ time
 
@@ -118,8 +128,14 @@ class ContactCenter:
 
     @property
     def start_ms(self) -> int:
-        """The instant the simulation started (epoch ms, whole second)."""
+        """The instant the simulation started (epoch ms, whole second): the start of its history,
+        or :attr:`live_start_ms` when it has none."""
         return self._start_s * 1000
+
+    @property
+    def history_ms(self) -> int:
+        """How much past was simulated before :attr:`live_start_ms` (ms)."""
+        return self.live_start_ms - self.start_ms
 
     @property
     def interval_start_ms(self) -> int:

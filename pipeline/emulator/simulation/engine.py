@@ -200,6 +200,7 @@ class Engine:
         conv.gen += 1
         if conv.not_responding:
             emit(at, "tNotResponding", conv, agent.idx, at - conv.alert_ms)
+            emit(at, "nAlertExpired", conv, agent.idx, 1)
             agent.not_responding, agent.nr_gen = True, agent.nr_gen + 1
             self._push(at + self._exp_ms(self.config.not_responding_mean_s), _NR_END,
                        agent.idx, agent.nr_gen)  # fmt: skip

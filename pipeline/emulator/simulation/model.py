@@ -39,18 +39,21 @@ INTERVAL_MS = 30 * 60 * 1000
 
 # Conversation metrics the simulation emits, each at the moment it completes (§7.2, FORUM-AGG).
 # The index of a name in this tuple is its code in the emission log.
+# nAlertExpired (SDK 269, §7.6) counts offers whose alert timed out: the simulation's
+# not-responding offers. nAgentDeclined is not produced: simulated agents never decline.
 RECORDED_METRICS: tuple[str, ...] = (
     *INTERVAL_TOPIC_METRICS,
     "tNotResponding",
     "tShortAbandon",
     "nOverSla",
+    "nAlertExpired",
 )
 # Metrics emitted on the agent's side of the conversation: they carry userId and their
 # `purpose` dimension is "agent"; the rest are queue-side ("acd"). UNVERIFIED split: Genesys
 # attributes tAnswered to the acd segment, but grouping tAnswered by userId works there too.
 AGENT_METRICS: frozenset[str] = frozenset(
     {"tAnswered", "tHandle", "tTalk", "tHeld", "tAcw", "tAlert", "nTransferred", "nConnected"}
-    | {"tNotResponding"}
+    | {"tNotResponding", "nAlertExpired"}
 )
 # Metrics that carry the wrapUpCode dimension. The simulation draws the code at answer;
 # which metrics Genesys tags with wrapUpCode is UNVERIFIED (segment-level, so likely these).
@@ -190,6 +193,9 @@ class SimulationConfig:
     )
     initial_on_queue_fraction: float = 0.65
     retention_s: int = 48 * 3600
+    # Simulated past before the start (simulation/history.py); the emulator passes --history.
+    history_s: int = 0
+    history_budget_s: float = DEFAULTS.history_budget_s
 
     def __post_init__(self) -> None:
         if self.queues < 1 or self.agents < 1:
@@ -209,6 +215,13 @@ class SimulationConfig:
             raise ValueError("need 0 < alert_min_s <= alert_max_s < alert_timeout_s")
         if self.wrapup_codes < 1:
             raise ValueError("wrapup_codes must be at least 1")
+        if self.history_s < 0 or self.history_budget_s < 0:
+            raise ValueError("history_s and history_budget_s must be >= 0")
+        if self.history_s + INTERVAL_MS // 1000 > self.retention_s:
+            raise ValueError(
+                f"history_s ({self.history_s}) must leave 30 minutes of the retention "
+                f"({self.retention_s} s): the logs would drop the oldest history"
+            )
 
     def profile(self, media_type: str) -> MediaProfile:
         """The behaviour of ``media_type`` (a generic profile when none is configured)."""

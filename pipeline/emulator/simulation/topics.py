@@ -6,7 +6,8 @@ equal (``==``) lists and the server can send on change. The metric-entry builder
 with the queue-observation query so the REST answer and the stream always agree.
 
 Shapes follow §6.2 (queue observations: observation, agent-state and 30-minute aggregate
-flavours), §6.4 (user presence / routingStatus / activity) and the SDK models
+flavours), §6.3 (queue activity), §6.4 (user presence / routingStatus / activity) and the SDK
+models
 ``StatEventUserTopicStatsNotification``, ``StatEventWrapUpCodeTopicStatsNotification`` and
 ``QueueUserEventTopicQueueMember``.
 """
@@ -40,6 +41,7 @@ __all__ = [
 
 SUPPORTED_TOPIC_TEMPLATES: tuple[str, ...] = (
     "v2.analytics.queues.{id}.observations",
+    "v2.analytics.queues.{id}.activity",
     "v2.analytics.users.{id}.aggregates",
     "v2.analytics.wrapup.{id}.aggregates",
     "v2.routing.queues.{id}.users",
@@ -80,7 +82,9 @@ def bodies_for_topic(cc: ContactCenter, topic: str) -> list[dict[str, object]]:
         q = cc.queue_index.get(entity)
         if q is None:
             return []
-        return _queue_observations(cc, q) if leaf == "observations" else _queue_members(cc, q)
+        if leaf == "observations":
+            return _queue_observations(cc, q)
+        return _queue_activity(cc, q) if leaf == "activity" else _queue_members(cc, q)
     if family == "v2.analytics.wrapup":
         w = cc.wrapup_index.get(entity)
         return [] if w is None else _wrapup_aggregates(cc, w)
@@ -196,6 +200,29 @@ def _queue_observations(cc: ContactCenter, q: int) -> list[dict[str, object]]:
                           "metrics": aggregate_metrics(accs, queue.service_level_percentage)}],
             })  # fmt: skip
     return bodies
+
+
+def _queue_activity(cc: ContactCenter, q: int) -> list[dict[str, object]]:
+    # V2QueueObservationObservationCountNotification (§6.3): one `results` entry per media type
+    # the queue serves, every time (whether Genesys sends unchanged media types is UNVERIFIED).
+    # oLongest* carry calculatedMetricValue = the epoch-ms start of the oldest conversation
+    # (§6.8 BELIEF), so the body changes only when the oldest one does, and count 1 (0 and no
+    # value when nobody waits / talks). oFlow is always 0: the simulation has no flows (IVR).
+    results: list[dict[str, object]] = []
+    for name in cc.queues[q].media_types:
+        obs = cc.queue_observation(q, cc.media_types.index(name))
+        data: list[dict[str, object]] = [
+            {"metric": "oAlerting", "count": obs.alerting},
+            {"metric": "oInteracting", "count": obs.interacting},
+            {"metric": "oWaiting", "count": obs.waiting},
+            {"metric": "oFlow", "count": 0},
+        ]
+        for metric, start in (("oLongestWaiting", obs.oldest_waiting_ms),
+                              ("oLongestInteracting", obs.oldest_interacting_ms)):  # fmt: skip
+            data.append({"metric": metric, "count": 0} if start is None else
+                        {"metric": metric, "count": 1, "calculatedMetricValue": start})  # fmt: skip
+        results.append({"mediaType": name, "data": data})
+    return [{"results": results}]
 
 
 def _queue_members(cc: ContactCenter, q: int) -> list[dict[str, object]]:
