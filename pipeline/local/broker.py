@@ -150,6 +150,10 @@ class LocalBroker:
         """True while the broker process is alive."""
         return self._process is not None and self._process.is_running()
 
+    def failure(self) -> str | None:
+        """Why the broker is gone although nobody stopped it (None while it runs)."""
+        return None if self._process is None else self._process.failure()
+
     def log_tail(self, lines: int = 40) -> str:
         """The end of the broker's log."""
         return "" if self._process is None else self._process.log_tail(lines)
