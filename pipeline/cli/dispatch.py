@@ -44,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     0 success, 1 a runtime failure, 2 invalid input or configuration, 130 stopped by Ctrl-C
     (see ``pipeline --help``). A failure ends with its cause on one line, the last line on
-    stderr; an error we did not expect (a bug) logs its traceback first.
+    stderr; an error we did not expect (a bug: not ours, not the operating system's) logs its
+    traceback first.
     """
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, json_format=args.log_format == "json")
@@ -66,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # a short command (validate, plan, schemas) interrupted
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:  # the machine's answer (a port in use, a file missing): no bug
+        print(f"error: {describe_error(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
     except Exception as exc:  # the outermost shell: every failure gets its one line
         log.error("unexpected error", exc_info=exc)
         print(f"error: {describe_error(exc)}", file=sys.stderr)
