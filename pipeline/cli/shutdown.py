@@ -38,6 +38,7 @@ import select
 import signal
 import socket
 import sys
+import sysconfig
 import threading
 import time
 import traceback
@@ -244,7 +245,7 @@ class Shutdown:
             return
         pending = pending_tasks()
         log.error(
-            "shutdown did not finish within %.0f s; cancelling what is still pending:\n%s",
+            "shutdown did not finish within %g s; cancelling what is still pending:\n%s",
             soft_s,
             "\n".join(f"  {line}" for line in pending) or "  (no task)",
         )
@@ -256,7 +257,7 @@ class Shutdown:
             with contextlib.suppress(Exception):
                 task.result()  # retrieved: the timeout is what this run failed with
         raise ShutdownTimeoutError(
-            f"shutdown did not finish within {soft_s:.0f} s "
+            f"shutdown did not finish within {soft_s:g} s "
             f"(PIPELINE_SHUTDOWN_TIMEOUT_S={self.timeout_s:g}); what was still pending was "
             "cancelled (listed in the log)"
         )
@@ -347,7 +348,8 @@ def _ignore(signum: int, frame: FrameType | None) -> None:
 
 def pending_tasks(loop: asyncio.AbstractEventLoop | None = None) -> list[str]:
     """One line per task of ours still pending (its coroutine and where it waits), plus a
-    count of the libraries' own tasks (those are awaited by ours, or idle helpers).
+    count of the tasks of the standard library and installed packages (those are awaited by
+    ours, or idle helpers).
 
     Args:
         loop: the loop to inspect (default: the running one); from another thread this reads
@@ -367,15 +369,15 @@ def pending_tasks(loop: asyncio.AbstractEventLoop | None = None) -> list[str]:
         if task is current or task.done():
             continue
         coro = task.get_coro()
-        module = getattr(getattr(coro, "cr_frame", None), "f_globals", {}).get("__name__", "")
-        if not str(module).startswith("pipeline"):
+        frame = getattr(coro, "cr_frame", None)
+        if frame is None or frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
             theirs += 1
             continue
         name = getattr(coro, "__qualname__", repr(coro))
         ours.append(f"{name} waiting at {_where(coro)}")
     ours.sort()
     if theirs:
-        ours.append(f"and {theirs} tasks of the libraries (aiokafka, aiohttp, ...)")
+        ours.append(f"and {theirs} more of the libraries' own (aiokafka, aiohttp, asyncio ...)")
     return ours
 
 
@@ -394,6 +396,9 @@ def _where(coro: object) -> str:
 
 
 _ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
+_LIBRARY_DIRS = tuple(
+    {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+)
 
 
 def _log_stuck(loop: asyncio.AbstractEventLoop | None) -> None:
