@@ -194,8 +194,14 @@ class ManagedProcess:
             return None
         return f"{self.name} exited with code {code} (log: {self.log_path})"
 
-    def stop(self, timeout: float = 5.0) -> int | None:
-        """SIGTERM to the child's group, then SIGKILL after ``timeout``; returns the exit code."""
+    def stop(self, timeout: float = 5.0, *, kill_is_fine: bool = False) -> int | None:
+        """SIGTERM to the child's group, then SIGKILL after ``timeout``; returns the exit code.
+
+        Args:
+            timeout: seconds between SIGTERM and SIGKILL.
+            kill_is_fine: the child loses nothing when killed (a SIGKILL is then logged at
+                INFO, not as a warning).
+        """
         proc = self._proc
         if proc is None:
             return None
@@ -204,7 +210,8 @@ class ManagedProcess:
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in %.0fs; killing it", self.name, timeout)
+                level = logging.INFO if kill_is_fine else logging.WARNING
+                log.log(level, "%s did not stop in %.0fs; killing it", self.name, timeout)
                 self._signal_group(signal.SIGKILL)
                 proc.wait(timeout)
         with _live_lock:
