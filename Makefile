@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test check unit integration faults format bench clean
+.PHONY: help install demo test check unit integration faults format bench soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -47,15 +47,22 @@ unit: $(STAMP)  ## unit tests only (no servers)
 integration: $(STAMP)  ## integration tests only
 	$(BIN)/pytest tests/integration
 
-faults: $(STAMP)  ## the fault matrix (tests/system): every fault with its end-to-end accounting
-	$(BIN)/pytest tests/system
+faults: $(STAMP)  ## the fault matrix (tests/system); writes the results into docs/reliability.md
+	@status=0; $(BIN)/pytest tests/system --junitxml=.faults.xml || status=$$?; \
+	$(BIN)/python -m tests.system.matrix --write --junit .faults.xml; exit $$status
 
 format: $(STAMP)  ## apply ruff format and the safe lint fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)  ## run the benchmarks in bench/
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+bench: $(STAMP)  ## run the benchmarks in bench/ (not the soak: make soak)
+	@for b in bench/bench_*.py; do \
+		case $$b in *soak*) continue;; esac; \
+		echo "== $$b"; $(BIN)/python $$b || exit 1; \
+	done
+
+soak: $(STAMP)  ## 10 minutes of the whole pipeline at scale: RSS and open files per process
+	$(BIN)/python bench/bench_soak.py
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,20 +1,27 @@
-"""Logging set-up: one JSON object per line (or plain text for humans), secrets redacted.
+"""Logging set-up: one JSON object per line (or plain text for humans), secrets redacted,
+repeated warnings held back.
 
 Library modules only do ``log = logging.getLogger(__name__)``; the CLI alone calls
 :func:`configure_logging`. The redaction filter is a backstop: secrets are ``SecretStr`` end
-to end and should never reach a log call in the first place.
+to end and should never reach a log call in the first place. The repeat filter keeps a dead
+dependency from flooding the log: with the broker gone, aiokafka alone logs some 200 errors a
+second (one demo wrote 520,000 lines); we keep the first of each kind per interval and say
+how many like it were held back.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import orjson
 
-__all__ = ["JsonFormatter", "RedactingFilter", "configure_logging"]
+__all__ = ["JsonFormatter", "RedactingFilter", "RepeatFilter", "configure_logging"]
 
 _REDACTED = "**********"
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is kept.
@@ -64,16 +71,70 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class RepeatFilter(logging.Filter):
+    """Let one warning or error of a kind through per ``interval_s``; count the rest.
+
+    A record's kind is its logger, level and message template with every number replaced
+    (so ``Unable connect to node with id 111`` and ``... id 112`` are one kind). The next
+    record of a kind let through says how many were held back since:
+    ``... (and 230 more like it in the last 10 s)``. INFO and DEBUG records always pass.
+
+    Args:
+        interval_s: the shortest time between two records of one kind.
+        max_kinds: kinds remembered at most (the oldest are forgotten: bounded memory).
+        clock: monotonic seconds (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        interval_s: float = 10.0,
+        max_kinds: int = 1_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._interval_s = interval_s
+        self._max_kinds = max_kinds
+        self._clock = clock
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a repeat within the interval; otherwise True (with the held count)."""
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, record.levelno, _NUMBER.sub("N", str(record.msg)))
+        now = self._clock()
+        with self._lock:
+            last, held = self._seen.pop(key, (None, 0))
+            if last is not None and now - last < self._interval_s:
+                self._seen[key] = (last, held + 1)
+                return False
+            self._seen[key] = (now, 0)
+            while len(self._seen) > self._max_kinds:
+                del self._seen[next(iter(self._seen))]
+        if held:
+            since = now - last if last is not None else self._interval_s
+            record.msg = (
+                f"{record.getMessage()} (and {held} more like it in the last {since:.0f} s)"
+            )
+            record.args = None
+        return True
+
+
+_NUMBER = re.compile(r"\d+")
+
+
 def configure_logging(
     level: str = "INFO", json_format: bool = True, secrets: Iterable[str] = ()
 ) -> None:
-    """Send logs to stderr, as JSON lines or plain text, with secrets redacted."""
+    """Send logs to stderr, as JSON lines or plain text, secrets redacted, repeats held back."""
     handler = logging.StreamHandler(sys.stderr)
     if json_format:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(secrets))
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

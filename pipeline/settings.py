@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.core.genesys.regions import REGION_API_HOSTS, login_base
@@ -23,6 +23,7 @@ __all__ = [
     "KafkaSettings",
     "ProducerSettings",
     "RegistrySettings",
+    "ShutdownSettings",
     "WorkerSettings",
 ]
 
@@ -275,3 +276,18 @@ class DashboardSettings(BaseSettings):
     timeout_s: float = 10.0
     failure_threshold: int = 5
     reset_after_s: float = 30.0
+
+
+class ShutdownSettings(BaseSettings):
+    """How every long-running command stops (``PIPELINE_*``).
+
+    Attributes:
+        shutdown_timeout_s: seconds a command has, after SIGINT, SIGTERM or the end of
+            ``--duration``, to flush, print its report and exit; past three quarters of it the
+            work still pending is logged and cancelled, at the full deadline the process exits
+            1 regardless (its child processes killed).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PIPELINE_", frozen=True, extra="ignore")
+
+    shutdown_timeout_s: float = Field(default=20.0, gt=0)

@@ -16,6 +16,7 @@ from pipeline.settings import (
     KafkaSettings,
     ProducerSettings,
     RegistrySettings,
+    ShutdownSettings,
     WorkerSettings,
 )
 
@@ -28,6 +29,7 @@ SETTINGS: tuple[tuple[str, type[BaseSettings]], ...] = (
     ("Producer (`pipeline produce`)", ProducerSettings),
     ("Workers (`pipeline worker freshness|dashboard`)", WorkerSettings),
     ("Dashboard push (`pipeline worker dashboard`, `pipeline wallboard`)", DashboardSettings),
+    ("Shutdown (every long-running command)", ShutdownSettings),
 )
 
 

@@ -1,4 +1,9 @@
-"""``pipeline local up`` and ``pipeline demo``: the embedded broker, registry and demo."""
+"""``pipeline local up`` and ``pipeline demo``: the embedded broker, registry and demo.
+
+Both run their broker and registry as child processes in sessions of their own (a terminal's
+Ctrl-C reaches only this process, see :mod:`pipeline.local.process`) and stop them last,
+after everything that uses them has flushed.
+"""
 
 from __future__ import annotations
 
@@ -8,70 +13,111 @@ from typing import Any
 
 from pipeline.cli.runner import (
     EXIT_FAILURE,
-    EXIT_OK,
     add_duration,
     add_workdir,
-    run_until_stopped,
-    wait_for_stop,
+    long_running,
+    report_stop,
+    shutdown_for,
 )
+from pipeline.cli.shutdown import Shutdown, ShutdownTimeoutError
+from pipeline.errors import InfrastructureError
 
-__all__ = ["add_parsers", "run_demo", "run_local_up"]
+__all__ = ["add_parsers", "demo_exit_code", "run_demo", "run_local_up"]
+
+_CHECK_S = 0.5  # how often `local up` checks its children while it waits
 
 
 def run_local_up(args: argparse.Namespace) -> int:
-    """``pipeline local up``: start the broker and registry, print their addresses, wait."""
+    """``pipeline local up``: start the broker and registry, print their addresses, wait.
+
+    Raises:
+        InfrastructureError: the broker or the registry did not start, or died while up.
+    """
     from pipeline.local.stack import LocalStack
 
-    with LocalStack(args.workdir) as endpoints:
-        for line in endpoints.as_env_lines():
-            print(line, flush=True)
-        wait_for_stop(args.duration)
-    return EXIT_OK
+    stack = LocalStack(args.workdir)
+    with shutdown_for(args) as shutdown:
+        shutdown.last_words = lambda: "local up forced to exit: broker and registry killed"
+        with stack as endpoints:
+            for line in endpoints.as_env_lines():
+                print(line, flush=True)
+            while not shutdown.wait(_CHECK_S):
+                failure = stack.failure()
+                if failure is not None:
+                    report_stop("local up", shutdown, None, failure)
+                    raise InfrastructureError(f"local {failure}")
+        code = shutdown.exit_code(healthy=True)
+        report_stop("local up", shutdown, code, "broker and registry stopped")
+        return code
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """``pipeline demo``: local broker + registry, emulator and producer, until stopped.
+    """``pipeline demo``: local broker + registry, emulator, producer, workers, wallboard.
 
-    Exits 0 only when records flowed and every one was acknowledged.
+    Prints the report last; see :func:`demo_exit_code` for the exit code.
     """
     from pipeline.local.smoke import run_smoke
     from pipeline.local.stack import LocalStack
-    from pipeline.services.demo import run_demo
+    from pipeline.services.demo import Demo
 
-    with LocalStack(args.workdir) as endpoints:
+    stack = LocalStack(args.workdir)
+    with shutdown_for(args) as shutdown, stack as endpoints:
         for line in endpoints.as_env_lines():
             print(line, flush=True)
         smoke = run_smoke(endpoints)
         print(
-            f"local broker and registry ok: {smoke.consumed} Avro records round-tripped", flush=True
+            f"local broker and registry ok: {smoke.consumed} Avro records round-tripped",
+            flush=True,
         )
-        report = run_until_stopped(
-            lambda stop: run_demo(endpoints, stop, sys.stdout), args.duration
-        )
-    stats = report.producer
-    p95 = "-" if report.freshness_p95_s is None else f"{report.freshness_p95_s:.2f}s"
-    print(
-        f"demo {'healthy' if report.healthy else 'NOT healthy'}: {stats.frames} Genesys events, "
-        f"{stats.delivered} records delivered, {stats.in_flight} unacknowledged, "
-        f"{stats.dead_letters} dead letters, {stats.gaps} gaps, {report.pushes} wallboard "
-        f"pushes ({report.values_on_wallboard} values), freshness p95 {p95}; stopped cleanly",
-        flush=True,
-    )
-    return EXIT_OK if report.healthy else EXIT_FAILURE
+        demo = Demo(endpoints, sys.stdout, infrastructure=stack.failure)
+        shutdown.last_words = lambda: f"{demo.report().line()} (forced exit)"
+        timed_out = None
+        try:
+            shutdown.run(demo.run)
+        except ShutdownTimeoutError as exc:  # the report still comes first, then the cause
+            timed_out = str(exc)
+        print(demo.report().line(), flush=True)
+    report = demo.report()
+    causes = [cause for cause in (report.problem, timed_out) if cause]
+    if causes:
+        print(f"error: {'; then '.join(causes)}", file=sys.stderr)
+    return demo_exit_code(bool(causes), report.flowed, shutdown)
+
+
+def demo_exit_code(failed: bool, flowed: bool, shutdown: Shutdown) -> int:
+    """The demo's exit code.
+
+    Args:
+        failed: a part failed, or records were never acknowledged.
+        flowed: records reached Kafka and the wallboard.
+        shutdown: what stopped the run.
+
+    Returns:
+        1 when something failed, or when ``--duration`` ended a run in which nothing flowed
+        (the demo exists to show the flow); otherwise 0, or 130 after Ctrl-C — also when
+        Ctrl-C came before anything flowed: stopping early is not a failure.
+    """
+    if failed or (not flowed and shutdown.signal is None):
+        return EXIT_FAILURE
+    return shutdown.exit_code(healthy=True)
 
 
 def add_parsers(commands: Any) -> None:
     """Add ``local up`` and ``demo`` to the subcommands."""
     local = commands.add_parser("local", help="local infrastructure for tests and the demo")
     local_commands = local.add_subparsers(dest="local_command", required=True, metavar="ACTION")
-    up = local_commands.add_parser(
-        "up", help="start a local Kafka broker and schema registry; print their addresses"
+    up = long_running(
+        local_commands.add_parser(
+            "up", help="start a local Kafka broker and schema registry; print their addresses"
+        )
     )
     add_workdir(up)
     add_duration(up)
     up.set_defaults(handler=run_local_up)
 
-    demo = commands.add_parser("demo", help="run the demo on the embedded local stack")
+    demo = long_running(
+        commands.add_parser("demo", help="run the demo on the embedded local stack")
+    )
     add_workdir(demo)
     add_duration(demo, "stop after SECONDS (default: until Ctrl-C)")
     demo.set_defaults(handler=run_demo)

@@ -8,7 +8,7 @@ import asyncio
 import os
 from typing import Any
 
-from pipeline.cli.runner import EXIT_OK, add_duration, run_until_stopped
+from pipeline.cli.runner import add_duration, long_running, run_service
 from pipeline.emulator.config import (
     DEFAULTS,
     DEMO_CLIENT_ID,
@@ -77,13 +77,18 @@ def run_emulator(args: argparse.Namespace) -> int:
         **{name: getattr(args, name) for name in EMULATOR_FLAGS},
     )
 
+    emulator = Emulator(config)
+
     async def serve(stop: asyncio.Event) -> None:
-        async with Emulator(config) as emulator:
+        async with emulator:
             print(f"GENESYS_API_URL={emulator.base_url}", flush=True)
             await stop.wait()
 
-    run_until_stopped(serve, None)
-    return EXIT_OK
+    def details() -> str:
+        frames = emulator.frames.frames()
+        return f"{len(frames)} frames sent on {len({f.channel_id for f in frames})} channels"
+
+    return run_service("emulator", args, serve, details)
 
 
 def run_wallboard(args: argparse.Namespace) -> int:
@@ -106,8 +111,9 @@ def run_wallboard(args: argparse.Namespace) -> int:
             raise ConfigError(f"--queue-name wants ID=NAME, got {item!r}")
         names[queue_id] = name
 
+    board = Wallboard(args.host, args.port, SecretStr(secret), queue_names=names)
+
     async def serve(stop: asyncio.Event) -> None:
-        board = Wallboard(args.host, args.port, SecretStr(secret), queue_names=names)
         url = await board.start()
         try:
             print(f"WALLBOARD_URL={url}", flush=True)
@@ -116,14 +122,23 @@ def run_wallboard(args: argparse.Namespace) -> int:
         finally:
             await board.aclose()
 
-    run_until_stopped(serve, args.duration)
-    return EXIT_OK
+    def details() -> str:
+        totals = board.state()["totals"]
+        return (
+            f"{totals['pushes']} pushes applied ({totals['rejected']} rejected), "
+            f"{totals['values_held']} values held"
+        )
+
+    return run_service("wallboard", args, serve, details)
 
 
 def add_parsers(commands: Any) -> None:
     """Add ``emulator`` and ``wallboard`` to the subcommands."""
-    emulator = commands.add_parser(
-        "emulator", help="serve a local Genesys Cloud emulator (login, API, notification sockets)"
+    emulator = long_running(
+        commands.add_parser(
+            "emulator",
+            help="serve a local Genesys Cloud emulator (login, API, notification sockets)",
+        )
     )
     for name in EMULATOR_FLAGS:
         flag, default = "--" + name.replace("_", "-"), getattr(DEFAULTS, name)
@@ -144,9 +159,11 @@ def add_parsers(commands: Any) -> None:
         )
     emulator.set_defaults(handler=run_emulator)
 
-    wallboard = commands.add_parser(
-        "wallboard",
-        help="serve the live queue wallboard (signed pushes in, tiles out; DASHBOARD_SECRET)",
+    wallboard = long_running(
+        commands.add_parser(
+            "wallboard",
+            help="serve the live queue wallboard (signed pushes in, tiles out; DASHBOARD_SECRET)",
+        )
     )
     add = wallboard.add_argument
     add("--host", default="127.0.0.1")

@@ -1,5 +1,6 @@
 """``pipeline watch``, ``pipeline produce`` and ``pipeline worker``: the long-running
-services, each until SIGINT, SIGTERM or ``--duration``."""
+services, each until SIGINT, SIGTERM or ``--duration`` (see :mod:`pipeline.cli.shutdown`),
+ending with a one-line summary."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pipeline.cli.runner import EXIT_OK, add_duration, run_until_stopped
+from pipeline.cli.runner import add_duration, long_running, run_service
 from pipeline.errors import ConfigError
 
 __all__ = ["add_parsers", "parse_shard", "run_produce", "run_watch", "run_worker"]
@@ -44,9 +45,10 @@ def run_watch(args: argparse.Namespace) -> int:
     settings.require_credentials()
     api_base = settings.api_base(spec.genesys.region, spec.genesys.api_url)
     shard, shards = args.shard
+    printed: list[object] = []  # the events written to stdout (counted, not kept)
 
-    async def body(stop: asyncio.Event) -> int:
-        return await watch(
+    async def body(stop: asyncio.Event) -> None:
+        await watch(
             spec,
             api_base,
             settings.client_id,
@@ -54,11 +56,11 @@ def run_watch(args: argparse.Namespace) -> int:
             shard=shard,
             shards=shards,
             stop=stop,
+            on_event=lambda: printed.append(None),
         )
 
-    printed = run_until_stopped(body, args.duration)
-    log.info("watch stopped after %d events", printed)
-    return EXIT_OK
+    # The summary goes to the log (stderr): stdout is the JSON lines.
+    return run_service("watch", args, body, lambda: f"{len(printed)} events printed")
 
 
 def run_produce(args: argparse.Namespace) -> int:
@@ -79,9 +81,19 @@ def run_produce(args: argparse.Namespace) -> int:
     config = ProducerConfig(
         spec, genesys, KafkaSettings(), RegistrySettings(), ProducerSettings(), shard, shards
     )
+    service = ProducerService(config)
 
-    run_until_stopped(ProducerService(config).run, args.duration)
-    return EXIT_OK
+    def details() -> str:
+        s = service.stats()
+        return (
+            f"{s.frames} Genesys events, {s.delivered} records delivered, {s.in_flight} "
+            f"unacknowledged, {s.dead_letters} dead letters, {s.gaps} gaps"
+        )
+
+    # Records left unacknowledged at the end are a failure: the run did not deliver them.
+    return run_service(
+        "produce", args, service.run, details, lambda: service.stats().in_flight == 0
+    )
 
 
 def run_worker(args: argparse.Namespace) -> int:
@@ -99,8 +111,18 @@ def run_worker(args: argparse.Namespace) -> int:
         from pipeline.services.freshness_worker import FreshnessConfig, FreshnessWorker
 
         freshness = FreshnessWorker(FreshnessConfig(kafka, registry, worker))
-        run_until_stopped(freshness.run, args.duration)
-        return EXIT_OK
+        sample = freshness.metrics.registry.get_sample_value
+
+        def checked() -> str:
+            records = sample("freshness_records_total", {"topic": "metrics"}) or 0
+            audits = sample("freshness_records_total", {"topic": "audit"}) or 0
+            reports = sample("freshness_reports_published_total") or 0
+            return (
+                f"{records:.0f} metric records and {audits:.0f} audit records read, "
+                f"{reports:.0f} freshness reports published"
+            )
+
+        return run_service("worker freshness", args, freshness.run, checked)
     from pipeline.services.dashboard_worker import DashboardConfig, DashboardWorker
     from pipeline.settings import DashboardSettings
 
@@ -108,24 +130,38 @@ def run_worker(args: argparse.Namespace) -> int:
     if not dashboard.secret.get_secret_value():
         raise ConfigError("set DASHBOARD_SECRET: pushes are signed with HMAC-SHA256")
     pusher = DashboardWorker(DashboardConfig(kafka, registry, worker, dashboard))
-    run_until_stopped(pusher.run, args.duration)
-    return EXIT_OK
+
+    def pushed() -> str:
+        m = pusher.metrics
+        return (
+            f"{m.records_in} values read, {m.values_out} pushed, {pusher.rejected} batches "
+            f"rejected, {pusher.values.pending} keys not pushed yet"
+        )
+
+    return run_service("worker dashboard", args, pusher.run, pushed)
 
 
 def add_parsers(commands: Any) -> None:
     """Add ``watch``, ``produce`` and ``worker`` to the subcommands."""
-    watch = commands.add_parser(
-        "watch", help="stream one shard's notifications as JSON lines (no Kafka)"
+    watch = long_running(
+        commands.add_parser(
+            "watch", help="stream one shard's notifications as JSON lines (no Kafka)"
+        )
     )
     _add_stream_args(watch)
     watch.set_defaults(handler=run_watch)
-    produce = commands.add_parser(
-        "produce", help="run the producer service: Genesys notifications → Avro records in Kafka"
+    produce = long_running(
+        commands.add_parser(
+            "produce",
+            help="run the producer service: Genesys notifications → Avro records in Kafka",
+        )
     )
     _add_stream_args(produce)
     produce.set_defaults(handler=run_produce)
-    worker = commands.add_parser(
-        "worker", help="run a consumer worker: freshness checks or the dashboard sync"
+    worker = long_running(
+        commands.add_parser(
+            "worker", help="run a consumer worker: freshness checks or the dashboard sync"
+        )
     )
     worker.add_argument("kind", choices=["freshness", "dashboard"])
     worker.add_argument("file", type=Path, help="the subscription file (validated)")

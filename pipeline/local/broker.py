@@ -150,6 +150,10 @@ class LocalBroker:
         """True while the broker process is alive."""
         return self._process is not None and self._process.is_running()
 
+    def failure(self) -> str | None:
+        """Why the broker is gone although nobody stopped it (None while it runs)."""
+        return None if self._process is None else self._process.failure()
+
     def log_tail(self, lines: int = 40) -> str:
         """The end of the broker's log."""
         return "" if self._process is None else self._process.log_tail(lines)
@@ -157,9 +161,10 @@ class LocalBroker:
     def stop(self) -> None:
         """Stop the broker (SIGTERM, then SIGKILL after 2 s).
 
-        Tansu waits for connected clients to leave before it exits; with memory storage there
-        is nothing to flush, so a short grace period is enough.
+        Tansu waits for connected clients to leave before it exits (an idle producer keeps
+        its connection until it is garbage-collected); with memory storage there is nothing
+        to flush, so a short grace period and then SIGKILL lose nothing.
         """
         if self._process is not None:
-            self._process.stop(timeout=2.0)
+            self._process.stop(timeout=2.0, kill_is_fine=True)
             self._process = None

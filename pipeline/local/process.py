@@ -1,8 +1,18 @@
 """Child processes for local infrastructure: start, wait until ready, capture logs, stop.
 
-Every child is tied to its parent with ``PR_SET_PDEATHSIG`` on Linux, so a parent killed with
-SIGKILL still leaves no broker or registry behind. The signal fires when the *thread* that
-spawned the child exits, so spawn from a long-lived thread (the main thread in practice).
+Who stops a child, and when:
+
+- Each child runs in a session (and process group) of its own. A terminal's Ctrl-C sends
+  SIGINT to its whole foreground process group; were the broker in that group, it would die
+  at once, before the services had flushed to it, and they would wait for it forever. So
+  only the parent decides when a child stops: after its services are done with it.
+- Each child is tied to its parent with ``PR_SET_PDEATHSIG`` on Linux, so a parent killed
+  with SIGKILL still leaves no broker or registry behind. The signal fires when the *thread*
+  that spawned the child exits, so spawn from a long-lived thread (the main thread in
+  practice).
+- :meth:`ManagedProcess.stop` sends SIGTERM to the child's process group, then SIGKILL after
+  a timeout; :func:`kill_children` SIGKILLs every live child at once, for a forced exit that
+  has no time left for a polite stop.
 """
 
 from __future__ import annotations
@@ -16,17 +26,39 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pipeline.errors import InfrastructureError
 
-__all__ = ["ManagedProcess", "free_port", "wait_for_port"]
+__all__ = ["ManagedProcess", "free_port", "kill_children", "wait_for_port"]
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+
+# Every child started and not yet stopped, for kill_children(): a forced exit from any thread.
+_live: set[subprocess.Popen[bytes]] = set()
+_live_lock = threading.Lock()
+
+
+def kill_children() -> list[int]:
+    """SIGKILL the process group of every child still running; returns their pids.
+
+    Safe from any thread and at any time (a forced exit calls it just before ``os._exit``);
+    it does not wait for them: the kernel reaps them once this process is gone.
+    """
+    with _live_lock:
+        procs = list(_live)
+    killed = []
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)  # its own group: pgid == pid
+            killed.append(proc.pid)
+    return killed
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -98,10 +130,13 @@ class ManagedProcess:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     env=env,
+                    start_new_session=True,  # out of the terminal's group: see the module doc
                     preexec_fn=_die_with_parent,  # the child is exec'd at once
                 )
             except OSError as exc:
                 raise InfrastructureError(f"{self.name}: cannot run {self.argv[0]}: {exc}") from exc
+        with _live_lock:
+            _live.add(self._proc)
         log.info("%s started (pid %d), log %s", self.name, self._proc.pid, self.log_path)
 
     def is_running(self) -> bool:
@@ -147,18 +182,46 @@ class ManagedProcess:
         """The exit code, or None while running."""
         return None if self._proc is None else self._proc.poll()
 
-    def stop(self, timeout: float = 5.0) -> int | None:
-        """SIGTERM, then SIGKILL after ``timeout``; returns the exit code."""
+    def failure(self) -> str | None:
+        """Why the child is gone although nobody stopped it, or None while it runs.
+
+        Returns:
+            E.g. ``broker exited with code -9 (log: .local/broker.log)``; None before start,
+            while running and after :meth:`stop`.
+        """
+        code = self.returncode()
+        if code is None:
+            return None
+        return f"{self.name} exited with code {code} (log: {self.log_path})"
+
+    def stop(self, timeout: float = 5.0, *, kill_is_fine: bool = False) -> int | None:
+        """SIGTERM to the child's group, then SIGKILL after ``timeout``; returns the exit code.
+
+        Args:
+            timeout: seconds between SIGTERM and SIGKILL.
+            kill_is_fine: the child loses nothing when killed (a SIGKILL is then logged at
+                INFO, not as a warning).
+        """
         proc = self._proc
         if proc is None:
             return None
         if proc.poll() is None:
-            proc.terminate()
+            self._signal_group(signal.SIGTERM)
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in %.0fs; killing it", self.name, timeout)
-                proc.kill()
+                level = logging.INFO if kill_is_fine else logging.WARNING
+                log.log(level, "%s did not stop in %.0fs; killing it", self.name, timeout)
+                self._signal_group(signal.SIGKILL)
                 proc.wait(timeout)
+        with _live_lock:
+            _live.discard(proc)
+        self._proc = None
         log.info("%s stopped (exit %s)", self.name, proc.returncode)
         return proc.returncode
+
+    def _signal_group(self, signum: signal.Signals) -> None:
+        proc = self._proc
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signum)

@@ -80,6 +80,14 @@ class LocalStack:
         log.info("local stack up: %s", ", ".join(self.endpoints.as_env_lines()))
         return self.endpoints
 
+    def failure(self) -> str | None:
+        """Why the broker or the registry is gone although nobody stopped it, or None.
+
+        The demo and ``local up`` poll this: a child that died is a failure to report, not
+        a reason to wait for it forever.
+        """
+        return self.broker.failure() or self.registry.failure()
+
     def stop(self) -> None:
         """Stop both services (safe to call twice)."""
         self.registry.stop()

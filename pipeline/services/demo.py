@@ -5,13 +5,16 @@ center, the producer streaming ``examples/subscription.yaml`` into the local bro
 registry the caller started, the freshness and dashboard workers, and the reference
 wallboard the dashboard worker pushes to. Prints where to look and a summary line every few
 seconds; on stop (Ctrl-C, SIGTERM or ``duration``) the caller prints a report and says whether
-the pipeline was healthy.
+the pipeline was healthy. A part that fails, or a local broker or registry that dies, stops
+the demo with that cause in the report.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -22,6 +25,7 @@ from pipeline.core.subscription.spec import load_spec
 from pipeline.dashboard.wallboard import Wallboard
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, EmulatorConfig
 from pipeline.emulator.server import Emulator
+from pipeline.errors import InfrastructureError, PipelineError
 from pipeline.kafka.registry import register_contract
 from pipeline.local.stack import Endpoints
 from pipeline.services.dashboard_worker import DashboardConfig, DashboardWorker
@@ -36,90 +40,240 @@ from pipeline.settings import (
     WorkerSettings,
 )
 
-__all__ = ["DemoReport", "run_demo"]
+__all__ = ["Demo", "DemoReport"]
 
 log = logging.getLogger(__name__)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "subscription.yaml"
 
+_INFRASTRUCTURE_CHECK_S = 0.5  # how often the local broker and registry are checked
+
 
 @dataclass(frozen=True, slots=True)
 class DemoReport:
-    """What the demo did: the producer's counts plus the workers' and wallboard's."""
+    """What the demo did: the producer's counts plus the workers' and wallboard's.
+
+    Attributes:
+        failure: the first part that failed, and why, on one line (None: none failed).
+    """
 
     producer: ProducerStats
     pushes: int
     values_on_wallboard: int
     freshness_p95_s: float | None
+    failure: str | None = None
+
+    @property
+    def problem(self) -> str | None:
+        """What went wrong: a part failed, or records were never acknowledged (None: nothing)."""
+        if self.failure is not None:
+            return self.failure
+        if self.producer.in_flight:
+            return f"{self.producer.in_flight} records were never acknowledged"
+        return None
+
+    @property
+    def flowed(self) -> bool:
+        """Records reached Kafka and the wallboard."""
+        return self.producer.delivered > 0 and self.pushes > 0
 
     @property
     def healthy(self) -> bool:
-        """Records flowed, all were acknowledged, and the wallboard received pushes."""
+        """Records flowed, all were acknowledged, and no part failed."""
+        return self.flowed and self.problem is None
+
+    def line(self) -> str:
+        """The report as one line: the verdict, then the counts."""
+        if self.healthy:
+            verdict = "demo healthy"
+        elif self.problem is not None:
+            verdict = f"demo NOT healthy ({self.problem})"
+        else:
+            verdict = "demo stopped before records reached Kafka and the wallboard"
         stats = self.producer
-        return stats.delivered > 0 and stats.in_flight == 0 and self.pushes > 0
-
-
-class _Demo:
-    """The running parts, for summaries."""
-
-    def __init__(
-        self, producer: ProducerService, freshness: FreshnessWorker, wallboard: Wallboard
-    ) -> None:
-        self.producer, self.freshness, self.wallboard = producer, freshness, wallboard
-
-    def report(self) -> DemoReport:
-        totals = self.wallboard.state()["totals"]
-        p95 = [
-            r.p95_seconds
-            for r in self.freshness.latest_reports
-            if r.stage == "end_to_end" and r.p95_seconds is not None
-        ]
-        return DemoReport(
-            self.producer.stats(),
-            totals["pushes"],
-            totals["values_held"],
-            max(p95) if p95 else None,
+        p95 = "-" if self.freshness_p95_s is None else f"{self.freshness_p95_s:.2f}s"
+        return (
+            f"{verdict}: {stats.frames} Genesys events, {stats.delivered} records delivered, "
+            f"{stats.in_flight} unacknowledged, {stats.dead_letters} dead letters, "
+            f"{stats.gaps} gaps, {self.pushes} wallboard pushes "
+            f"({self.values_on_wallboard} values), freshness p95 {p95}"
         )
 
 
-async def run_demo(
-    endpoints: Endpoints,
-    stop: asyncio.Event,
-    out: TextIO,
-    spec_path: Path = EXAMPLE,
-    summary_every_s: float = 5.0,
-) -> DemoReport:
-    """Run emulator, producer, workers and wallboard until ``stop``; returns the report."""
-    prefix = "genesys"
-    # A busy contact center: 20 queues, 200 agents, six conversations a minute per queue/media,
-    # with an hour of history so the wallboard starts mid-interval. Simulating it (about 1 s)
-    # overlaps registering the schemas.
-    config = EmulatorConfig(port=0, arrival_rate=6.0, history="PT1H")
-    built = asyncio.create_task(asyncio.to_thread(Emulator, config))
-    await asyncio.to_thread(register_contract, endpoints.schema_registry_url, prefix)
-    async with await built as emulator:
-        names = {q.id: q.name for q in emulator.center.queues}
-        wallboard = Wallboard("127.0.0.1", 0, SecretStr(_SECRET), queue_names=names)
-        await wallboard.start()
-        producer = ProducerService(_config(endpoints, emulator.base_url, spec_path, prefix))
-        tasks = [asyncio.create_task(producer.run(stop))]
+class Demo:
+    """The emulator, producer, both workers and the wallboard, supervised on one loop.
+
+    Every part runs as a task; a part that fails or ends before ``stop`` stops them all, and
+    its cause becomes the report's ``failure``: nothing is swallowed. :meth:`report` may be
+    called at any time (a forced exit prints it from another thread).
+
+    Args:
+        endpoints: the local broker and registry the caller started.
+        out: where the addresses and the periodic summary go.
+        spec_path: the subscription file the producer streams.
+        summary_every_s: seconds between summary lines.
+        infrastructure: returns why the local broker or registry died (None while they run);
+            checked every half second, so a dead child ends the demo instead of hanging it.
+    """
+
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        out: TextIO,
+        *,
+        spec_path: Path = EXAMPLE,
+        summary_every_s: float = 5.0,
+        infrastructure: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        self.endpoints = endpoints
+        self.out = out
+        self.spec_path = spec_path
+        self.summary_every_s = summary_every_s
+        self.infrastructure = infrastructure
+        self.failure: str | None = None
+        self._recorded: set[str] = set()
+        self.producer: ProducerService | None = None
+        self.freshness: FreshnessWorker | None = None
+        self.wallboard: Wallboard | None = None
+
+    def report(self) -> DemoReport:
+        """What the demo did so far (all zeros before it started)."""
+        stats = ProducerStats(0, 0, 0, 0, 0, 0, 0)
+        if self.producer is not None:
+            stats = self.producer.stats()
+        pushes = values = 0
+        if self.wallboard is not None:
+            totals = self.wallboard.state()["totals"]
+            pushes, values = totals["pushes"], totals["values_held"]
+        p95 = [
+            r.p95_seconds
+            for r in (self.freshness.latest_reports if self.freshness else ())
+            if r.stage == "end_to_end" and r.p95_seconds is not None
+        ]
+        return DemoReport(stats, pushes, values, max(p95) if p95 else None, self.failure)
+
+    async def run(self, stop: asyncio.Event) -> DemoReport:
+        """Run every part until ``stop`` is set or one of them fails; returns the report."""
+        prefix = "genesys"
+        # A busy contact center: 20 queues, 200 agents, six conversations a minute per
+        # queue/media, with an hour of history so the wallboard starts mid-interval.
+        # Simulating it (about 1 s) overlaps registering the schemas.
+        config = EmulatorConfig(port=0, arrival_rate=6.0, history="PT1H")
+        built = asyncio.create_task(asyncio.to_thread(Emulator, config))
+        await asyncio.to_thread(register_contract, self.endpoints.schema_registry_url, prefix)
+        async with await built as emulator:
+            names = {q.id: q.name for q in emulator.center.queues}
+            self.wallboard = wallboard = Wallboard(
+                "127.0.0.1", 0, SecretStr(_SECRET), queue_names=names
+            )
+            await wallboard.start()
+            producer = ProducerService(
+                _config(self.endpoints, emulator.base_url, self.spec_path, prefix)
+            )
+            self.producer = producer
+            parts = {
+                "local infrastructure": asyncio.create_task(self._watch_infrastructure(stop)),
+                "producer": asyncio.create_task(producer.run(stop)),
+            }
+            try:
+                if await self._until_ready(producer, parts, stop):
+                    freshness, dashboard = _workers(self.endpoints, prefix, wallboard.url)
+                    self.freshness = freshness
+                    parts["freshness worker"] = asyncio.create_task(freshness.run(stop))
+                    parts["dashboard worker"] = asyncio.create_task(dashboard.run(stop))
+                    _print_where(
+                        self.out, self.endpoints, emulator.base_url, producer, prefix,
+                        wallboard.url,
+                    )  # fmt: skip
+                    await self._supervise(parts, stop)
+            finally:
+                stop.set()
+                await self._settle(parts)
+                await wallboard.aclose()
+        return self.report()
+
+    async def _watch_infrastructure(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            failure = self.infrastructure()
+            if failure is not None:
+                raise InfrastructureError(f"local {failure}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), _INFRASTRUCTURE_CHECK_S)
+
+    async def _until_ready(
+        self, producer: ProducerService, parts: dict[str, asyncio.Task[None]], stop: asyncio.Event
+    ) -> bool:
+        """Until the producer created its topics (the workers read them) and serves ops.
+
+        Returns:
+            False when ``stop`` came first or a part ended (see :meth:`_supervise`).
+        """
+        while not _started(producer):
+            if stop.is_set() or self._check(parts, stop):
+                return False
+            await asyncio.sleep(0.05)  # the service sets no event for this
+        return True
+
+    async def _supervise(self, parts: dict[str, asyncio.Task[None]], stop: asyncio.Event) -> None:
+        """Print a summary every ``summary_every_s`` until ``stop`` or a part ends."""
+        stopper = asyncio.create_task(stop.wait())
         try:
-            await _wait_until_ready(producer)
-            freshness, dashboard = _workers(endpoints, prefix, wallboard.url)
-            tasks += [asyncio.create_task(w.run(stop)) for w in (freshness, dashboard)]
-            demo = _Demo(producer, freshness, wallboard)
-            _print_where(out, endpoints, emulator.base_url, producer, prefix, wallboard.url)
-            while not all(t.done() for t in tasks):
-                done, _ = await asyncio.wait(tasks, timeout=summary_every_s)
-                if any(t.done() and t.exception() for t in done):
-                    stop.set()  # one part failed: stop the others, then raise
-                _print_summary(out, demo.report())
-            await asyncio.gather(*tasks)
-            return demo.report()
+            while not stop.is_set() and not self._check(parts, stop):
+                await asyncio.wait(
+                    [*parts.values(), stopper],
+                    timeout=self.summary_every_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if not stop.is_set():
+                    _print_summary(self.out, self.report())
         finally:
-            stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await wallboard.aclose()
+            stopper.cancel()
+
+    def _check(self, parts: dict[str, asyncio.Task[None]], stop: asyncio.Event) -> bool:
+        """True (and ``stop`` set) when a part ended before it was asked to."""
+        for name, task in parts.items():
+            if task.done() and not stop.is_set():
+                self._record(name, task, unexpected=True)
+                stop.set()
+                return True
+        return False
+
+    async def _settle(self, parts: dict[str, asyncio.Task[None]]) -> None:
+        """Wait for every part to end (the CLI's shutdown deadline bounds this); keep failures.
+
+        With the local broker or registry dead there is nothing left to flush to: the parts
+        are cancelled at once instead of retrying against it until the deadline, and again
+        every half second, since a ``finally`` that awaits (a last flush) absorbs a cancel.
+        """
+        pending = set(parts.values())
+        while pending:
+            if "local infrastructure" in self._recorded:
+                for task in pending:
+                    task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=_INFRASTRUCTURE_CHECK_S)
+        for name, task in parts.items():
+            self._record(name, task, unexpected=False)
+
+    def _record(self, name: str, task: asyncio.Task[None], *, unexpected: bool) -> None:
+        if task.cancelled() or name in self._recorded:
+            return
+        exc = task.exception()
+        if exc is None and not unexpected:
+            return
+        self._recorded.add(name)
+        cause = f"{name} stopped on its own" if exc is None else f"{name} failed: {_one_line(exc)}"
+        # Our own errors say it all in their message; anything else is a bug: keep its trace.
+        trace = None if exc is None or isinstance(exc, PipelineError) else exc
+        if self.failure is None:
+            self.failure = cause
+            log.error("%s; stopping the demo", cause, exc_info=trace)
+        else:
+            log.error("also: %s", cause, exc_info=trace)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split("\n--- log ---", 1)[0].split())
+    return text or type(exc).__name__
 
 
 def _config(endpoints: Endpoints, api_url: str, spec_path: Path, prefix: str) -> ProducerConfig:
@@ -151,12 +305,6 @@ def _workers(
         url=f"{wallboard_url}/api/push", secret=SecretStr(_SECRET), push_interval_s=1.0
     )
     return freshness, DashboardWorker(DashboardConfig(kafka, registry, worker, push))
-
-
-async def _wait_until_ready(service: ProducerService) -> None:
-    """Until the producer created its topics (the workers read them) and serves ops."""
-    while not _started(service):  # noqa: ASYNC110 - the service sets no event for this
-        await asyncio.sleep(0.05)
 
 
 def _started(service: ProducerService) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 import orjson
@@ -35,8 +36,12 @@ async def watch(
     stop: asyncio.Event,
     out: TextIO = sys.stdout,
     settings: SessionSettings | None = None,
+    on_event: Callable[[], object] | None = None,
 ) -> int:
     """Stream shard ``shard`` of ``shards`` until ``stop`` is set.
+
+    Args:
+        on_event: called after each event printed (a caller's live count).
 
     Returns:
         How many events were printed.
@@ -48,6 +53,8 @@ async def watch(
         out.write(orjson.dumps(event_to_json(event)).decode() + "\n")
         out.flush()
         printed += 1
+        if on_event is not None:
+            on_event()
 
     async with genesys_client(api_base, client_id, client_secret) as rest:
         plan, _ = await resolve_plan(rest, spec, shards, client_per_shard=False)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import httpx
 import orjson
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from pipeline.core.audit import AuditEvent, AuditKind
 from pipeline.core.contract.records import MetricRecord, audit_record
@@ -54,6 +55,18 @@ def consumed(worker: FreshnessWorker, topic: str = "metrics") -> float:
     return (
         worker.metrics.registry.get_sample_value("freshness_records_total", {"topic": topic}) or 0.0
     )
+
+
+def committed(endpoints: Endpoints, group: str, topic: str) -> int:
+    """The records of ``topic`` that ``group`` committed, over all partitions (the local
+    broker's watermarks are wrong, so callers compare with what they published)."""
+    consumer = Consumer({"bootstrap.servers": endpoints.bootstrap_servers, "group.id": group})
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        offsets = consumer.committed(partitions, timeout=seconds(10))
+    finally:
+        consumer.close()
+    return sum(max(tp.offset, 0) for tp in offsets)
 
 
 def config(
@@ -112,8 +125,19 @@ async def test_two_workers_share_take_over_report_and_flag_slo_breaches(
             seconds(20),
             message="every old record consumed",
         )
-        # Letting time pass is the test here: no record may be consumed twice.
-        await asyncio.sleep(seconds(0.5))
+
+        # Once the group committed every record, none can be delivered again: a record read
+        # twice would have been counted by now.
+        async def all_committed() -> bool:
+            done = await asyncio.to_thread(committed, endpoints, group, topics["metrics"])
+            return done == len(old)
+
+        await until(
+            all_committed,
+            seconds(20),
+            message="the group committed every old record",
+            poll_s=0.2,
+        )
         assert sum(consumed(w) for w in workers) == len(old)
         assert all(consumed(w) > 0 for w in workers)
         await until(

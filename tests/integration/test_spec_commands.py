@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,9 @@ import pytest
 from pipeline.cli import main
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from pipeline.emulator.thread import EmulatorThread
+from tests.conftest import seconds
+from tests.polling import until_sync
+from tests.processes import PipelineProcess, pipeline_env
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "subscription.yaml"
 
@@ -197,21 +201,27 @@ def test_plan_with_wrong_credentials_fails_cleanly(
     assert "canary-wrong-secret" not in err
 
 
-def test_watch_streams_json_lines_until_the_duration(
+def test_watch_streams_json_lines_until_stopped(
     emulator_factory: Callable[..., EmulatorThread],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     emulator = emulator_factory(speed=60.0)
-    monkeypatch.setenv("GENESYS_API_URL", emulator.base_url)
-    monkeypatch.setenv("GENESYS_CLIENT_ID", DEMO_CLIENT_ID)
-    monkeypatch.setenv("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET)
-    assert main(["watch", str(EXAMPLE), "--shard", "1/2", "--duration", "3"]) == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    kinds = {line.get("kind") for line in lines if line["type"] == "audit"}
-    assert {"channel.created", "channel.subscribed", "socket.connected", "session.stopped"} <= kinds
-    assert any(line["type"] == "backfill" for line in lines)
-    assert any(line["type"] == "topic" for line in lines)
+    env = pipeline_env(
+        GENESYS_API_URL=emulator.base_url,
+        GENESYS_CLIENT_ID=DEMO_CLIENT_ID,
+        GENESYS_CLIENT_SECRET=DEMO_CLIENT_SECRET,
+    )
+    with PipelineProcess(["watch", str(EXAMPLE), "--shard", "1/2"], env) as watch:
+
+        def kinds() -> set[str]:
+            lines = [json.loads(line) for line in list(watch.out)]
+            return {line.get("kind") or line["type"] for line in lines}
+
+        wanted = {"channel.created", "channel.subscribed", "socket.connected", "backfill", "topic"}
+        until_sync(lambda: wanted <= kinds(), seconds(60), message="every kind of line")
+        watch.interrupt(signal.SIGINT, group=True)
+        assert watch.wait(seconds(20)) == 130, watch.output()
+    assert "session.stopped" in kinds()  # what the stop itself printed
+    assert "watch stopped by SIGINT after" in watch.stderr
 
 
 def test_watch_needs_credentials(capsys: pytest.CaptureFixture[str]) -> None:

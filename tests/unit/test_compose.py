@@ -26,6 +26,7 @@ from pipeline.settings import (
     KafkaSettings,
     ProducerSettings,
     RegistrySettings,
+    ShutdownSettings,
     WorkerSettings,
 )
 
@@ -152,6 +153,8 @@ def _allowed_env(args: argparse.Namespace) -> set[str]:
         classes = (KafkaSettings, RegistrySettings, WorkerSettings, DashboardSettings)
     else:
         raise AssertionError(f"no container runs `pipeline {args.command}`")
+    if args.command != "schemas":  # every long-running command reads its shutdown deadline
+        classes = (*classes, ShutdownSettings)
     return direct.union(*(_env_names(cls) for cls in classes))
 
 
@@ -219,6 +222,16 @@ def _stages() -> list[list[tuple[str, str]]]:
         if stages:
             stages[-1].append((instruction, rest))
     return stages
+
+
+def test_project_services_get_their_shutdown_deadline_before_sigkill(
+    services: dict[str, Any],
+) -> None:
+    deadline = ShutdownSettings().shutdown_timeout_s
+    for name in PROJECT_SERVICES:
+        grace = services[name].get("stop_grace_period", "10s")  # Docker's default
+        assert grace.endswith("s"), name
+        assert float(grace.removesuffix("s")) > deadline, f"{name}: SIGKILL before the deadline"
 
 
 def test_project_services_use_the_project_image(services: dict[str, Any]) -> None:

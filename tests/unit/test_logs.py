@@ -1,4 +1,4 @@
-"""JSON log lines and the secret-redaction backstop."""
+"""JSON log lines, the secret-redaction backstop and the repeat filter."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import orjson
 import pytest
 
-from pipeline.logs import JsonFormatter, RedactingFilter, configure_logging
+from pipeline.logs import JsonFormatter, RedactingFilter, RepeatFilter, configure_logging
 
 CANARY = "canary-s3cr3t-value"
 
@@ -67,3 +67,42 @@ def test_filter_without_secrets_leaves_record_alone() -> None:
     assert record.args == (5,)
     stream.write(record.getMessage())
     assert stream.getvalue() == "plain 5"
+
+
+def _error(msg: str, *args: object, name: str = "aiokafka") -> logging.LogRecord:
+    return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args, None)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_repeat_filter_keeps_one_of_a_kind_per_interval_and_counts_the_rest() -> None:
+    clock = _Clock()
+    repeats = RepeatFilter(interval_s=10.0, clock=clock)
+    template = "Unable connect to node with id %s: %s"
+    assert repeats.filter(_error(template, 111, "refused"))
+    held = [repeats.filter(_error(template, 100 + i, "refused")) for i in range(230)]
+    assert not any(held)  # other numbers, same kind
+    clock.now += 10.0
+    record = _error(template, 111, "refused")
+    assert repeats.filter(record)
+    assert record.getMessage() == (
+        "Unable connect to node with id 111: refused (and 230 more like it in the last 10 s)"
+    )
+    assert repeats.filter(_error(template, 5, "x", name="other.logger"))  # another kind
+
+
+def test_repeat_filter_lets_info_through_and_forgets_old_kinds() -> None:
+    clock = _Clock()
+    repeats = RepeatFilter(interval_s=10.0, max_kinds=2, clock=clock)
+    info = _record("channel %s connected", "c-1")
+    assert all(repeats.filter(info) for _ in range(5))
+    for kind in ("a", "b", "c"):  # three kinds, room for two: "a" is forgotten
+        assert repeats.filter(_error(kind))
+    assert repeats.filter(_error("a"))
+    assert not repeats.filter(_error("c"))
