@@ -21,6 +21,7 @@ from typing import TextIO
 
 from pydantic import SecretStr
 
+from pipeline.core.subscription.availability import AvailabilityReport
 from pipeline.core.subscription.spec import load_spec
 from pipeline.dashboard.wallboard import Wallboard
 from pipeline.emulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, EmulatorConfig
@@ -330,8 +331,21 @@ def _print_where(
         f"{prefix}.freshness\n"
         f"tail the records   kcat -b {endpoints.bootstrap_servers} -t {prefix}.metrics "
         f"-s value=avro -r {endpoints.schema_registry_url} -C\n"
+        f"{_availability_line(service.availability)}\n"
     )
     out.flush()
+
+
+def _availability_line(report: AvailabilityReport | None) -> str:
+    """The start-up availability check in one line: which metrics answered data."""
+    if report is None:
+        return "metric data       not checked"
+    entries = report.entries
+    line = f"metric data       {len(entries) - len(report.missing)} of {len(entries)} subscribed"
+    line += " metrics answered data at start-up"
+    if report.missing:
+        line += " (none: " + ", ".join(f"{e.subscription}/{e.metric}" for e in report.missing) + ")"
+    return line
 
 
 def _print_summary(out: TextIO, report: DemoReport) -> None:

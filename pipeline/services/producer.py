@@ -54,6 +54,7 @@ from pipeline.core.genesys.events import StreamEvent
 from pipeline.core.genesys.session import SessionState
 from pipeline.core.genesys.session_settings import SessionSettings
 from pipeline.core.http_policy import Backoff
+from pipeline.core.subscription.availability import AvailabilityReport
 from pipeline.core.subscription.selection import record_filter
 from pipeline.core.subscription.spec import SubscriptionSpec
 from pipeline.errors import PublishError, RegistryUnavailableError
@@ -135,6 +136,8 @@ class ProducerService:
         self._facts = FactQueue(config.settings.max_queued_facts, self.metrics)
         self._hooks = ProducerHooks(self.metrics, self._facts)
         self._streams: list[ChannelStream] = []
+        self.availability: AvailabilityReport | None = None
+        """The start-up availability check's answer (None until it ran)."""
         self._outbox: Outbox | None = None
         self._publisher: KafkaPublisher | None = None
         self._writer: EventWriter | None = None
@@ -351,7 +354,7 @@ class ProducerService:
                     channels=len(channels),
                     topics=sum(map(len, channels)),
                 )
-                report = await check_availability(rest, cfg.spec, directory)
+                self.availability = report = await check_availability(rest, cfg.spec, directory)
                 self._facts.fact(AuditKind.AVAILABILITY_REPORT, **report.to_dict())
                 session = cfg.session_settings()
                 self._streams = [

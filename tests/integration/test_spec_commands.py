@@ -233,3 +233,19 @@ def test_shard_argument_is_checked(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["watch", str(EXAMPLE), "--shard", "2/2"])
     assert "need 0 <= i < N" in capsys.readouterr().err
+
+
+def test_every_metric_of_the_example_has_data_on_the_demos_emulator(
+    emulator_factory: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The demo's emulator (pipeline/services/demo.py): busy, with an hour of history.
+    emulator = emulator_factory(arrival_rate=6.0, history="PT1H")
+    monkeypatch.setenv("GENESYS_API_URL", emulator.base_url)
+    monkeypatch.setenv("GENESYS_CLIENT_ID", DEMO_CLIENT_ID)
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    assert main(["plan", str(EXAMPLE), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["availability"]["metrics"]
+    assert len(report) == 19
+    assert [(e["subscription"], e["metric"]) for e in report if not e["with_data"]] == []
