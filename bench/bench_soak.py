@@ -324,6 +324,11 @@ def report(run: Pipeline, warmup_s: float, flows: list[tuple[float, float, float
             f"\nflow: {d1:.0f} records delivered to Kafka ({(d1 - d0) / minutes:.0f}/min), "
             f"{p1:.0f} values pushed to the wallboard ({(p1 - p0) / minutes:.0f}/min)"
         )
+        last_minute = [d for t, d, _ in flows if t >= t1 - 60]
+        if last_minute[-1] <= last_minute[0]:
+            # Flat memory means nothing when nothing flowed (e.g. an overloaded emulator).
+            print("FLOW STALLED: no record delivered in the last minute; the run proves nothing")
+            return False
     return flat
 
 
@@ -352,19 +357,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         set_up = time.monotonic()
         start(args, workdir, run)
         print(f"everything up and flowing after {time.monotonic() - set_up:.0f} s")
-        flows = sample(run, args)
+        flows: list[tuple[float, float, float]] = []
+        try:
+            sample(run, args, flows)
+        except KeyboardInterrupt:
+            print("interrupted: reporting what was sampled")
         flat = report(run, args.warmup_minutes * 60, flows)
         if args.csv:
             write_csv(args.csv, run)
     finally:
+        # A second Ctrl-C must not cut the stop short and leave the processes behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         clean = stop(run)
     return 0 if flat and clean else 1
 
 
-def sample(run: Pipeline, args: argparse.Namespace) -> list[tuple[float, float, float]]:
-    """Sample until ``--minutes`` passed; returns (t, delivered, pushed) per sample."""
+def sample(
+    run: Pipeline, args: argparse.Namespace, flows: list[tuple[float, float, float]]
+) -> None:
+    """Sample until ``--minutes`` passed, appending (t, delivered, pushed) to ``flows``."""
     started = time.monotonic()
-    flows = []
     while (now := time.monotonic() - started) < args.minutes * 60:
         for s in run.series:
             if not s.sample(now):
@@ -376,7 +388,6 @@ def sample(run: Pipeline, args: argparse.Namespace) -> list[tuple[float, float, 
         print(f"{now / 60:5.1f} min  delivered {delivered:>9.0f}  pushed {pushed:>8.0f}  {rss}",
               flush=True)  # fmt: skip
         time.sleep(max(0.0, args.interval_s - (time.monotonic() - started - now)))
-    return flows
 
 
 def stop(run: Pipeline) -> bool:
