@@ -7,7 +7,9 @@ same value going fresh → stale → fresh is three states, each applied.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +20,9 @@ from pydantic import SecretStr
 from pipeline.core.workers.latest import Batch, LatestValues
 from pipeline.dashboard.client import DashboardClient
 from pipeline.dashboard.wallboard import Wallboard
+from pipeline.errors import ConfigError
+from pipeline.services.dashboard_worker import DashboardConfig, DashboardWorker
+from pipeline.settings import DashboardSettings, KafkaSettings, RegistrySettings
 from tests.conftest import seconds
 from tests.processes import PipelineProcess, pipeline_env
 from tests.records import metric_record
@@ -218,3 +223,24 @@ def test_wallboard_takes_a_default_secret_with_the_dev_flag() -> None:
         code = proc.wait(seconds(30))
 
     assert code == 0, proc.output()
+
+
+def test_dashboard_worker_refuses_an_empty_secret() -> None:
+    spec = Path(__file__).resolve().parents[2] / "examples" / "subscription.yaml"
+    env = pipeline_env(DASHBOARD_SECRET="", KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
+    with PipelineProcess(["worker", "dashboard", str(spec)], env) as proc:
+        code = proc.wait(seconds(30))
+        lines = proc.stderr.strip().splitlines()
+
+    assert code == 2, proc.output()
+    assert lines == ["error: set DASHBOARD_SECRET: pushes are signed with HMAC-SHA256"]
+
+
+async def test_dashboard_worker_service_refuses_an_empty_secret() -> None:
+    config = DashboardConfig(
+        KafkaSettings(bootstrap_servers="127.0.0.1:1"),
+        RegistrySettings(url="http://127.0.0.1:1"),
+        dashboard=DashboardSettings(secret=SecretStr("")),
+    )
+    with pytest.raises(ConfigError, match="DASHBOARD_SECRET"):
+        await DashboardWorker(config).run(asyncio.Event())
