@@ -8,26 +8,31 @@ same value going fresh → stale → fresh is three states, each applied.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from aiohttp import web
 from pydantic import SecretStr
 
 from pipeline.core.workers.latest import Batch, LatestValues
 from pipeline.dashboard.client import DashboardClient
 from pipeline.dashboard.wallboard import Wallboard
 from pipeline.errors import ConfigError
+from pipeline.local.stack import Endpoints
 from pipeline.services.dashboard_worker import DashboardConfig, DashboardWorker
 from pipeline.settings import DashboardSettings, KafkaSettings, RegistrySettings
 from tests.conftest import seconds
+from tests.polling import until
 from tests.processes import PipelineProcess, pipeline_env
 from tests.records import metric_record
+from tests.workers import KEYS, Stack, running
 
 SECRET = "replay-test-secret-0f3a"
+WORKER_SECRET = "worker-replay-secret-9b2d"
 T0 = 1_800_000_000.0
 TOPIC = "genesys.metrics"
 
@@ -244,3 +249,72 @@ async def test_dashboard_worker_service_refuses_an_empty_secret() -> None:
     )
     with pytest.raises(ConfigError, match="DASHBOARD_SECRET"):
         await DashboardWorker(config).run(asyncio.Event())
+
+
+# ---------------------------------------------------------------------------- the worker
+class LostFirstAnswer:
+    """A proxy in front of the wallboard that delivers every push but answers the first one
+    only after the worker's timeout: the batch is applied and the worker never hears so."""
+
+    def __init__(self, http: httpx.AsyncClient, target: str, delay_s: float) -> None:
+        self.http = http
+        self.target = target
+        self.delay_s = delay_s
+        self.requests = 0
+        self.keys: list[str] = []
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/api/push", self._push)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}/api/push"
+
+    async def _push(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        first = self.requests == 1
+        self.keys.append(request.headers["Idempotency-Key"])
+        forwarded = await self.http.post(
+            self.target, content=await request.read(), headers=dict(request.headers)
+        )
+        if first:
+            await asyncio.sleep(self.delay_s)  # the fault: the answer comes too late
+        return web.Response(status=forwarded.status_code, body=forwarded.content)
+
+
+async def test_the_worker_re_sends_a_timed_out_batch_and_it_is_applied_once(
+    endpoints: Endpoints, group_timeouts: dict[str, int], unique_name: Callable[[str], str]
+) -> None:
+    stack = Stack(endpoints)
+    board = Wallboard("127.0.0.1", 0, SecretStr(WORKER_SECRET))
+    await stack.start()
+    await board.start()
+    async with httpx.AsyncClient() as http:
+        proxy = LostFirstAnswer(http, f"{board.url}/api/push", delay_s=1.0)
+        await proxy.start()
+        group = unique_name("resend")
+        config = stack.dashboard_config(
+            proxy.url, group, group_timeouts["session.timeout.ms"], WORKER_SECRET, timeout_s=0.3
+        )
+        try:
+            await stack.publish_rounds(range(1))
+            async with running(DashboardWorker(config)):
+
+                async def all_committed() -> bool:
+                    return await asyncio.to_thread(stack.committed, group) == KEYS
+
+                await until(all_committed, seconds(30), message="every record committed")
+        finally:
+            assert proxy.runner is not None
+            await proxy.runner.cleanup()
+            await board.aclose()
+            await stack.aclose()
+    totals = board.state()["totals"]
+
+    assert proxy.keys[0] == proxy.keys[1], "the re-send carries the batch's key"
+    assert totals["duplicates"] == 1, totals
+    assert totals["pushes"] == len(set(proxy.keys)), totals
+    assert totals["values_held"] == KEYS
