@@ -75,11 +75,13 @@ def test_produce_never_logs_a_secret(
     emulator = emulator_factory(
         speed=60.0, client_id=DEMO_CLIENT_ID, client_secret=secrets["GENESYS_CLIENT_SECRET"]
     )
+    prefix = f"canary{uuid.uuid4().hex[:6]}"
     env = pipeline_env(
         **secrets,
         KAFKA_BOOTSTRAP_SERVERS=endpoints.bootstrap_servers,
         SCHEMA_REGISTRY_URL=endpoints.schema_registry_url,
-        PIPELINE_TOPIC_PREFIX=f"canary{uuid.uuid4().hex[:6]}",
+        PIPELINE_TOPIC_PREFIX=prefix,
+        PIPELINE_PARTITIONS="1",
         PIPELINE_AUTO_REGISTER="true",
         PIPELINE_OPS_HOST="127.0.0.1",
         PIPELINE_OPS_PORT=str(free_port()),
@@ -90,10 +92,13 @@ def test_produce_never_logs_a_secret(
     with PipelineProcess(args, env) as proc:
         code = proc.wait(seconds(60))
         out, err = proc.stdout, proc.stderr
+    audit = read_topic(endpoints, f"{prefix}.audit", 1, idle_s=seconds(0.5))
+    dead = read_topic(endpoints, f"{prefix}.dlq", 1, idle_s=seconds(0.5))
 
     assert code == 0, err[-3000:]
     assert re.search(r"[1-9]\d* records delivered", err), err[-3000:]  # the secrets were used
-    assert_no_canary(out, err)
+    assert audit, "the producer's lifecycle is audited"
+    assert_no_canary(out, err, repr(audit), repr(dead))
 
 
 def test_produce_with_a_wrong_registry_url_never_logs_its_credentials() -> None:
