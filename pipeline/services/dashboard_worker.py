@@ -15,7 +15,8 @@ and offset); every ``push_interval_s``, while the breaker allows, take batches o
 - **ack** (2xx): ``acknowledged``, then commit what became committable;
 - **retry** (429, 5xx but 501/505, 408, no answer): wait (``Retry-After`` capped, else
   full-jitter backoff) and send the very same bytes again — same idempotency key, signed anew
-  with a fresh timestamp — while the breaker allows; once it opens the batch is abandoned (its keys join the next batch);
+  with a fresh timestamp — while the breaker allows; once it opens the batch is abandoned
+  (its keys join the next batch);
 - **too large** (413): the batch is abandoned and the batch size halved (a single value still
   too large is rejected: it goes to the DLQ, cut to fit one record);
 - **reject** (any other 4xx): ``rejected``, one dead letter to ``<prefix>.dlq`` (stage
