@@ -21,9 +21,10 @@ from datetime import UTC, datetime
 
 import orjson
 
+from pipeline.core.redaction import Redactor
+
 __all__ = ["JsonFormatter", "RedactingFilter", "RepeatFilter", "configure_logging"]
 
-_REDACTED = "**********"
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is kept.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
 
@@ -42,33 +43,49 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 doc[key] = value
-        if record.exc_info:
+        if record.exc_text:  # set (redacted) by RedactingFilter
+            doc["exception"] = record.exc_text
+        elif record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(doc, default=str).decode()
 
 
 class RedactingFilter(logging.Filter):
-    """Replace every occurrence of the given secrets in a record's final message.
+    """Mask secrets and URL credentials in everything a record will print.
+
+    The message (arguments merged in), the traceback and stack text, and string ``extra=``
+    fields all go through one :class:`~pipeline.core.redaction.Redactor`: the given secret
+    values, and the userinfo and credential-like query values of every URL.
 
     Args:
-        secrets: the plain-text secret values to hide (empty strings are ignored).
+        secrets: the plain-text secret values to hide (the CLI passes every ``SecretStr``
+            of the settings models).
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = tuple(s for s in secrets if s)
+        self._redactor = Redactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact in place; never drops a record."""
-        if not self._secrets:
-            return True
+        redact = self._redactor.redact
         message = record.getMessage()
-        redacted = message
-        for secret in self._secrets:
-            redacted = redacted.replace(secret, _REDACTED)
+        redacted = redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and isinstance(value, str):
+                setattr(record, key, redact(value))
         return True
+
+
+_TRACEBACKS = logging.Formatter()
 
 
 class RepeatFilter(logging.Filter):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -28,7 +29,7 @@ from pydantic import SecretStr
 from pipeline.core.contract.records import MetricRecord
 from pipeline.core.contract.wire import confluent_header
 from pipeline.core.http_policy import Backoff
-from pipeline.core.workers.push import verify
+from pipeline.core.workers.push import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureCheck, verify
 from pipeline.core.workers.slo import SloSettings
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.consumer import AvroDecoder, KafkaSource
@@ -117,7 +118,15 @@ class FakeDashboard:
 
     async def _push(self, request: web.Request) -> web.Response:
         body = await request.read()
-        if not verify(body, request.headers.get("X-Signature-SHA256", ""), SECRET.encode()):
+        check = verify(
+            SECRET.encode(),
+            timestamp=request.headers.get(TIMESTAMP_HEADER, ""),
+            idempotency_key=request.headers.get("Idempotency-Key", ""),
+            body=body,
+            signature=request.headers.get(SIGNATURE_HEADER, ""),
+            now=time.time(),
+        )
+        if check is not SignatureCheck.VALID:
             self.bad_signatures += 1
             return web.Response(status=401)
         self.answers[self.mode] = self.answers.get(self.mode, 0) + 1

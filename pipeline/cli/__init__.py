@@ -6,6 +6,7 @@ This package is the only place that reads the environment (directly, or through 
 
 Modules:
     dispatch  the parser with every subcommand; main(): logging, dispatch, errors → exit codes
+    redaction every configured secret (each SecretStr of the settings models), for the logs
     runner    the exit codes, running a service until it is stopped, its summary; shared flags
     shutdown  stop requests (signals, --duration), the shutdown deadline, the forced exit
     local     local up, demo: the embedded broker and registry, and the demo on them

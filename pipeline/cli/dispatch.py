@@ -11,7 +11,9 @@ from pydantic import ValidationError
 
 from pipeline import __version__
 from pipeline.cli import admin, local, servers, services, spec
+from pipeline.cli.redaction import configured_secrets
 from pipeline.cli.runner import EXIT_CODES_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID
+from pipeline.core.redaction import Redactor
 from pipeline.errors import ConfigError, PipelineError, SubscriptionError
 from pipeline.logs import configure_logging
 
@@ -45,34 +47,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     0 success, 1 a runtime failure, 2 invalid input or configuration, 130 stopped by Ctrl-C
     (see ``pipeline --help``). A failure ends with its cause on one line, the last line on
     stderr; an error we did not expect (a bug: not ours, not the operating system's) logs its
-    traceback first.
+    traceback first. Every configured secret (each ``SecretStr`` of the settings models) and
+    every URL credential is masked in the log and in these lines.
     """
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level, json_format=args.log_format == "json")
+    secrets = configured_secrets()
+    configure_logging(args.log_level, json_format=args.log_format == "json", secrets=secrets)
+    redactor = Redactor(secrets)
+
+    def say(line: str) -> None:
+        print(redactor.redact(line), file=sys.stderr)
+
     handler: Handler = args.handler
     try:
         return handler(args)
     except SubscriptionError as exc:
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
+            say(problem)
         count = len(exc.problems)
-        print(f"{count} problem{'s' if count != 1 else ''}; nothing was started", file=sys.stderr)
+        say(f"{count} problem{'s' if count != 1 else ''}; nothing was started")
         return EXIT_INVALID
     except (ConfigError, ValidationError) as exc:
-        print(f"error: {describe_error(exc)}", file=sys.stderr)
+        say(f"error: {describe_error(exc)}")
         return EXIT_INVALID
     except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}")
         return EXIT_FAILURE
     except KeyboardInterrupt:  # a short command (validate, plan, schemas) interrupted
-        print("interrupted", file=sys.stderr)
+        say("interrupted")
         return EXIT_INTERRUPTED
     except OSError as exc:  # the machine's answer (a port in use, a file missing): no bug
-        print(f"error: {describe_error(exc)}", file=sys.stderr)
+        say(f"error: {describe_error(exc)}")
         return EXIT_FAILURE
     except Exception as exc:  # the outermost shell: every failure gets its one line
         log.error("unexpected error", exc_info=exc)
-        print(f"error: {describe_error(exc)}", file=sys.stderr)
+        say(f"error: {describe_error(exc)}")
         return EXIT_FAILURE
 
 

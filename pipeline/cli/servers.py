@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 from pipeline.cli.runner import add_duration, long_running, run_service
+from pipeline.core.workers.push import DEFAULT_MAX_SKEW_S
 from pipeline.emulator.config import (
     DEFAULTS,
     DEMO_CLIENT_ID,
@@ -95,14 +96,15 @@ def run_wallboard(args: argparse.Namespace) -> int:
     """``pipeline wallboard``: serve the live wallboard (push endpoint, state API, page).
 
     Raises:
-        ConfigError: ``DASHBOARD_SECRET`` is unset, or a ``--queue-name`` is not ``ID=NAME``.
+        ConfigError: ``DASHBOARD_SECRET`` is unset or a well-known example value (without
+            ``--insecure-dev-secret``), or a ``--queue-name`` is not ``ID=NAME``.
     """
     from pydantic import SecretStr
 
     from pipeline.dashboard.wallboard import Wallboard
 
     secret = os.environ.get("DASHBOARD_SECRET", "")
-    if not secret:
+    if not secret and not args.insecure_dev_secret:
         raise ConfigError("DASHBOARD_SECRET must be set (the dashboard push signing secret)")
     names: dict[str, str] = {}
     for item in args.queue_name:
@@ -111,7 +113,14 @@ def run_wallboard(args: argparse.Namespace) -> int:
             raise ConfigError(f"--queue-name wants ID=NAME, got {item!r}")
         names[queue_id] = name
 
-    board = Wallboard(args.host, args.port, SecretStr(secret), queue_names=names)
+    board = Wallboard(
+        args.host,
+        args.port,
+        SecretStr(secret),
+        queue_names=names,
+        max_skew_s=args.max_skew_s,
+        insecure_dev_secret=args.insecure_dev_secret,
+    )
 
     async def serve(stop: asyncio.Event) -> None:
         url = await board.start()
@@ -174,6 +183,17 @@ def add_parsers(commands: Any) -> None:
         default=[],
         metavar="ID=NAME",
         help="display name of a queue (repeatable; default: the id's short form)",
+    )
+    add(
+        "--max-skew-s",
+        type=float,
+        default=DEFAULT_MAX_SKEW_S,
+        help="refuse pushes signed more than this many seconds away (default %(default)s)",
+    )
+    add(
+        "--insecure-dev-secret",
+        action="store_true",
+        help="accept an empty or well-known DASHBOARD_SECRET (local development only)",
     )
     add_duration(wallboard)
     wallboard.set_defaults(handler=run_wallboard)

@@ -10,6 +10,7 @@ bottom (both enforced by import-linter contracts in ``pyproject.toml``)::
          genesys/               the Genesys wire: frames, topics, tokens, the channel session
     http_policy                 shared rules: what an HTTP failure means, Retry-After, backoff
     audit                       the audit vocabulary: AuditKind, its detail fields, AuditEvent
+    redaction                   masking secrets and URL credentials in text (logs, errors)
 
 Subpackages:
     genesys       the notification protocol, metric catalogue, tokens, rate budget, session

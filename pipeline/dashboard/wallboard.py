@@ -5,11 +5,17 @@
 
 - 413 (JSON error) for a body over ``max_body_bytes`` (:data:`DEFAULT_MAX_BODY_BYTES`, 1 MiB:
   aiohttp's default, and a common limit of web servers and proxies); nothing of it is read;
-- 401 (JSON error) unless ``X-Signature-SHA256`` is the HMAC-SHA256 of the exact body;
-- 400 (JSON error) on a malformed body; nothing of it is applied;
-- each ``Idempotency-Key`` (header, else the body's ``idempotency_key``) is applied once: the
-  last :data:`DEFAULT_REMEMBERED_KEYS` keys are remembered, a repeat answers
-  ``{"accepted": 0, "duplicate": true}``;
+- 401 (JSON error) unless ``X-Signature-SHA256`` is the signature of timestamp, idempotency
+  key and exact body (:func:`pipeline.core.workers.push.verify`, recipe in the README's
+  "Security" section) and ``X-Signature-Timestamp`` is within ``max_skew_s`` (default 5 min)
+  of the wallboard's clock: a captured push cannot be re-sent with another key, altered, or
+  replayed once expired;
+- 400 (JSON error) on a malformed body, or a body ``idempotency_key`` other than the signed
+  header's; nothing of it is applied;
+- each ``Idempotency-Key`` is applied once: it is remembered until its newest signature
+  expires (:class:`~pipeline.core.workers.push.SeenKeys`), a repeat answers
+  ``{"accepted": 0, "duplicate": true}``; with ``max_remembered_keys`` keys inside one window
+  a new key gets 429 (``Retry-After: 1``) rather than forgetting one too early;
 - per value ``key`` the value with the newest ``event_time`` is kept: an older one arriving
   late never regresses it (an equal ``event_time`` replaces, so a staleness change lands);
 - 200 ``{"accepted": n}``: how many values changed what the wallboard holds.
@@ -28,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,9 +43,19 @@ import orjson
 from aiohttp import web
 from pydantic import SecretStr
 
-from pipeline.core.workers.push import verify
+from pipeline.core.workers.push import (
+    DEFAULT_MAX_SKEW_S,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Admission,
+    SeenKeys,
+    SignatureCheck,
+    is_default_secret,
+    verify,
+)
 from pipeline.dashboard.wallboard_page import PAGE
 from pipeline.dashboard.wallboard_tiles import STALE_AFTER_S, BadBody, parse_push, queue_tiles
+from pipeline.errors import ConfigError
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_REMEMBERED_KEYS", "HISTORY_POINTS", "Wallboard"]
 
@@ -47,8 +63,8 @@ log = logging.getLogger(__name__)
 
 HISTORY_POINTS = 60
 """Data-age samples kept per queue."""
-DEFAULT_REMEMBERED_KEYS = 10_000
-"""Idempotency keys remembered (oldest forgotten first)."""
+DEFAULT_REMEMBERED_KEYS = 100_000
+"""Idempotency keys held at most within one signature window."""
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 """The largest push body taken; a larger one gets 413."""
 
@@ -72,9 +88,15 @@ class Wallboard:
         port: port (0: any free port).
         secret: the shared HMAC-SHA256 key of the push signatures.
         queue_names: display names by queue id (else the id's short form).
-        clock: epoch seconds (tests may pass their own).
-        remembered_keys: how many idempotency keys to remember.
+        clock: epoch seconds (tests may pass their own); also the signature window's clock.
+        max_remembered_keys: idempotency keys held at most within one window.
         max_body_bytes: the largest push body taken (413 above it).
+        max_skew_s: how far a signature timestamp may be from ``clock``, either way.
+        insecure_dev_secret: accept an empty or well-known secret (``change-me``,
+            ``demo-dashboard-secret``, ...): the demo and local development only.
+
+    Raises:
+        ConfigError: the secret is empty or well known and ``insecure_dev_secret`` is False.
     """
 
     def __init__(
@@ -85,17 +107,24 @@ class Wallboard:
         *,
         queue_names: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
-        remembered_keys: int = DEFAULT_REMEMBERED_KEYS,
+        max_remembered_keys: int = DEFAULT_REMEMBERED_KEYS,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_skew_s: float = DEFAULT_MAX_SKEW_S,
+        insecure_dev_secret: bool = False,
     ) -> None:
+        if is_default_secret(secret.get_secret_value()) and not insecure_dev_secret:
+            raise ConfigError(
+                "DASHBOARD_SECRET is empty or a well-known example value: set a random secret "
+                "(e.g. `openssl rand -hex 32`), or pass --insecure-dev-secret for local use"
+            )
         self._host = host
         self._port = port
         self._secret = secret
         self._queue_names = dict(queue_names or {})
         self._clock = clock
-        self._remembered = remembered_keys
         self._max_body_bytes = max_body_bytes
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._max_skew_s = max_skew_s
+        self._seen = SeenKeys(max_skew_s, max_remembered_keys)
         self._values: dict[str, dict[str, Any]] = {}
         self._totals = _Totals()
         self._runner: web.AppRunner | None = None
@@ -162,15 +191,6 @@ class Wallboard:
             accepted += 1
         return accepted
 
-    def _remember(self, key: str) -> bool:
-        if key in self._seen:
-            self._seen.move_to_end(key)
-            return False
-        self._seen[key] = None
-        while len(self._seen) > self._remembered:
-            self._seen.popitem(last=False)
-        return True
-
     async def _push(self, request: web.Request) -> web.Response:
         try:
             body = await request.read()
@@ -178,20 +198,35 @@ class Wallboard:
             self._totals.too_large += 1
             limit = self._max_body_bytes
             return web.json_response({"error": f"body over {limit} bytes"}, status=413)
-        signature = request.headers.get("X-Signature-SHA256", "")
-        if not verify(body, signature, self._secret.get_secret_value().encode()):
+        key = request.headers.get("Idempotency-Key", "")
+        timestamp = request.headers.get(TIMESTAMP_HEADER, "")
+        check = verify(
+            self._secret.get_secret_value().encode(),
+            timestamp=timestamp,
+            idempotency_key=key,
+            body=body,
+            signature=request.headers.get(SIGNATURE_HEADER, ""),
+            now=self._clock(),
+            max_skew_s=self._max_skew_s,
+        )
+        if check is not SignatureCheck.VALID:
             self._totals.bad_signatures += 1
-            return web.json_response({"error": "bad or missing signature"}, status=401)
+            return web.json_response({"error": f"bad signature: {check.value}"}, status=401)
         try:
             body_key, values = parse_push(body)
         except BadBody as exc:
             self._totals.rejected += 1
             return web.json_response({"error": str(exc)}, status=400)
-        key = request.headers.get("Idempotency-Key") or body_key
-        if not key:
+        if body_key is not None and body_key != key:
             self._totals.rejected += 1
-            return web.json_response({"error": "no idempotency key"}, status=400)
-        if not self._remember(key):
+            error = "body idempotency_key differs from the signed Idempotency-Key header"
+            return web.json_response({"error": error}, status=400)
+        admission = self._seen.admit(key, int(timestamp), self._clock())
+        if admission is Admission.FULL:
+            return web.json_response(
+                {"error": "too many pushes in one window"}, status=429, headers={"Retry-After": "1"}
+            )
+        if admission is Admission.DUPLICATE:
             self._totals.duplicates += 1
             return web.json_response({"accepted": 0, "duplicate": True})
         accepted = self._apply(values)

@@ -14,8 +14,9 @@ and offset); every ``push_interval_s``, while the breaker allows, take batches o
 
 - **ack** (2xx): ``acknowledged``, then commit what became committable;
 - **retry** (429, 5xx but 501/505, 408, no answer): wait (``Retry-After`` capped, else
-  full-jitter backoff) and send the very same bytes again — same idempotency key — while the
-  breaker allows; once it opens the batch is abandoned (its keys join the next batch);
+  full-jitter backoff) and send the very same bytes again — same idempotency key, signed anew
+  with a fresh timestamp — while the breaker allows; once it opens the batch is abandoned
+  (its keys join the next batch);
 - **too large** (413): the batch is abandoned and the batch size halved (a single value still
   too large is rejected: it goes to the DLQ, cut to fit one record);
 - **reject** (any other 4xx): ``rejected``, one dead letter to ``<prefix>.dlq`` (stage
@@ -52,6 +53,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -65,14 +67,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from pipeline.core.audit import AuditEvent, AuditKind
 from pipeline.core.contract.records import MetricRecord, audit_record
 from pipeline.core.http_policy import Backoff
+from pipeline.core.redaction import redact_url
 from pipeline.core.workers.breaker import CircuitBreaker
 from pipeline.core.workers.latest import Batch, LatestValues
 from pipeline.core.workers.push import PushAction, PushDecision, classify_push
 from pipeline.core.workers.staleness import StalenessTracker
 from pipeline.dashboard.client import DashboardClient
-from pipeline.errors import DashboardConfigError
+from pipeline.errors import ConfigError, DashboardConfigError
 from pipeline.kafka.consumer import KafkaSource
-from pipeline.kafka.registry_client import redact_url
 from pipeline.kafka.worker import WorkerKafka, WorkerKafkaMetrics
 from pipeline.services.ops import OpsServer
 from pipeline.settings import DashboardSettings, KafkaSettings, RegistrySettings, WorkerSettings
@@ -169,7 +171,8 @@ class DashboardWorker:
     ) -> None:
         self.config = config
         self.metrics = DashboardMetrics()
-        self.values = LatestValues()
+        # A fresh generation per run: batch ids restart at 1, idempotency keys never repeat.
+        self.values = LatestValues(generation=secrets.token_hex(8))
         # Stale flags follow the freshness rules: every instance reads the whole audit topic.
         self.staleness = StalenessTracker()
         self.breaker = CircuitBreaker(
@@ -206,9 +209,12 @@ class DashboardWorker:
         committed is re-read by the next member.
 
         Raises:
+            ConfigError: ``DASHBOARD_SECRET`` is empty (pushes could not be signed).
             SchemaError: the registry does not hold the dead-letter and audit schemas.
             DashboardConfigError: the dashboard refuses every push (wrong URL or secret).
         """
+        if not self.config.dashboard.secret.get_secret_value():
+            raise ConfigError("set DASHBOARD_SECRET: pushes are signed with HMAC-SHA256")
         w = self.config.worker
         self.ops = OpsServer(self.metrics.registry, self.readiness, w.ops_host, w.ops_port)
         await self.ops.start()

@@ -164,8 +164,9 @@ class Demo:
         await asyncio.to_thread(register_contract, self.endpoints.schema_registry_url, prefix)
         async with await built as emulator:
             names = {q.id: q.name for q in emulator.center.queues}
+            # A well-known secret on 127.0.0.1: the demo is local development by definition.
             self.wallboard = wallboard = Wallboard(
-                "127.0.0.1", 0, SecretStr(_SECRET), queue_names=names
+                "127.0.0.1", 0, SecretStr(_SECRET), queue_names=names, insecure_dev_secret=True
             )
             await wallboard.start()
             producer = ProducerService(

@@ -126,7 +126,7 @@ def test_a_bad_setting_is_a_usage_error_in_one_line(
     line: str,
 ) -> None:
     monkeypatch.setenv(variable, value)
-    monkeypatch.setenv("DASHBOARD_SECRET", "x")
+    monkeypatch.setenv("DASHBOARD_SECRET", "wallboard-cli-test-secret")
     assert main(["wallboard", "--port", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"error: {line}")

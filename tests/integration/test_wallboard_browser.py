@@ -73,6 +73,15 @@ def value(
     }
 
 
+def signed(payload: bytes, key: str, ts: int, secret: bytes = SECRET.encode()) -> dict[str, str]:
+    """The headers of a push of ``payload`` under ``key``, signed at ``ts``."""
+    return {
+        "Idempotency-Key": key,
+        "X-Signature-Timestamp": str(ts),
+        "X-Signature-SHA256": sign(secret, ts, key, payload),
+    }
+
+
 def body(values: list[dict[str, Any]]) -> tuple[bytes, str]:
     """A batch body (bytes as signed) and its idempotency key."""
     key = uuid.uuid4().hex
@@ -100,7 +109,7 @@ def queue_values(queue: str, event_ms: int, waiting_voice: int, **kw: Any) -> li
 @pytest.fixture
 async def wallboard() -> AsyncIterator[Wallboard]:
     board = Wallboard(
-        "127.0.0.1", 0, SecretStr(SECRET), queue_names={SALES: "Sales"}, remembered_keys=100
+        "127.0.0.1", 0, SecretStr(SECRET), queue_names={SALES: "Sales"}, max_remembered_keys=100
     )
     await board.start()
     try:
@@ -119,28 +128,19 @@ async def client(wallboard: Wallboard) -> AsyncIterator[DashboardClient]:
 async def test_push_rejects_bad_signatures_and_malformed_bodies(wallboard: Wallboard) -> None:
     payload, key = body(queue_values(SALES, int(time.time() * 1000), 5))
     async with httpx.AsyncClient(base_url=wallboard.url) as http:
+        ts = int(time.time())
         missing = await http.post("/api/push", content=payload, headers={"Idempotency-Key": key})
         wrong = await http.post(
-            "/api/push",
-            content=payload,
-            headers={"Idempotency-Key": key, "X-Signature-SHA256": sign(payload, b"other")},
+            "/api/push", content=payload, headers=signed(payload, key, ts, secret=b"other")
         )
         tampered = payload.replace(b'"value":5', b'"value":6')
         assert tampered != payload
-        altered = await http.post(
-            "/api/push",
-            content=tampered,
-            headers={"Idempotency-Key": key, "X-Signature-SHA256": sign(payload, SECRET.encode())},
-        )
+        altered = await http.post("/api/push", content=tampered, headers=signed(payload, key, ts))
         for response in (missing, wrong, altered):
             assert response.status_code == 401
             assert "signature" in response.json()["error"]
         for bad in (b"not json", b"[]", b'{"values": [{"key": 1}]}', b'{"values": 3}'):
-            response = await http.post(
-                "/api/push",
-                content=bad,
-                headers={"Idempotency-Key": "x", "X-Signature-SHA256": sign(bad, SECRET.encode())},
-            )
+            response = await http.post("/api/push", content=bad, headers=signed(bad, "x", ts))
             assert response.status_code == 400, bad
             assert response.json()["error"]
         state = (await http.get("/api/state")).json()
@@ -190,7 +190,9 @@ async def test_old_data_turns_stale_by_the_wallboard_clock() -> None:
     url = await board.start()
     try:
         async with httpx.AsyncClient() as http:
-            client = DashboardClient(http, f"{url}/api/push", SecretStr(SECRET), 5.0)
+            client = DashboardClient(
+                http, f"{url}/api/push", SecretStr(SECRET), 5.0, clock=lambda: now[0]
+            )
             payload, key = body(queue_values(SUPPORT, int(now[0] * 1000), 1))
             assert (await client.push(payload, key)).status == 200
             for step in range(3):

@@ -74,7 +74,7 @@ def test_kafka_listeners_are_consistent(services: dict[str, Any]) -> None:
     assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] not in advertised
     assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in advertised
     # Host clients (tests with KAFKA_BOOTSTRAP_SERVERS=localhost:9092) reach a published port.
-    host_ports = {p.split(":")[0] for p in services["kafka"]["ports"]}
+    host_ports = {p.split(":")[-2] for p in services["kafka"]["ports"]}
     assert "localhost:9092" in advertised.values()
     assert "9092" in host_ports
     # Single node: internal topics cannot ask for more replicas than brokers.
@@ -91,7 +91,7 @@ def test_schema_registry_reaches_kafka_inside_the_network(services: dict[str, An
     assert not bootstrap.startswith("localhost")
     assert env["SCHEMA_REGISTRY_SCHEMA_COMPATIBILITY_LEVEL"] == "backward_transitive"
     assert registry["depends_on"]["kafka"]["condition"] == "service_healthy"
-    assert "8081:8081" in registry["ports"]
+    assert "127.0.0.1:8081:8081" in registry["ports"]
 
 
 @pytest.mark.parametrize("name", ["kafka", "schema-registry"])
@@ -325,16 +325,65 @@ def test_addresses_are_compose_services_on_their_listening_ports(services: dict[
             assert f"{host}:{port}" == kafka_internal, f"{name}: the internal listener"
 
 
+def is_required_variable(value: str) -> bool:
+    """``${NAME:?message}`` (or ``${NAME?message}``): compose refuses to start without it."""
+    return re.fullmatch(r"\$\{[A-Z_][A-Z0-9_]*:?\?[^}]*\}", value) is not None
+
+
+def published_ports(services: dict[str, Any]) -> dict[str, list[str]]:
+    """Every service's published ``ports`` entries."""
+    return {name: list(s.get("ports", [])) for name, s in services.items() if s.get("ports")}
+
+
+def test_every_published_port_is_bound_to_localhost(services: dict[str, Any]) -> None:
+    ports = published_ports(services)
+    assert set(ports) == {"kafka", "schema-registry", "wallboard"}
+    for name, entries in ports.items():
+        for entry in entries:
+            assert isinstance(entry, str), f"{name}: write ports as 'host_ip:host:container'"
+            assert entry.startswith("127.0.0.1:"), f"{name} publishes {entry} on every interface"
+            assert entry.count(":") == 2
+
+
+def test_port_binding_check_can_fail() -> None:
+    doc = yaml.safe_load('services: {k: {ports: ["9092:9092"]}, r: {ports: ["0.0.0.0:1:1"]}}')
+    for entry in (e for entries in published_ports(doc["services"]).values() for e in entries):
+        assert not entry.startswith("127.0.0.1:")
+
+
+@pytest.mark.parametrize(
+    ("value", "required"),
+    [
+        ("${DASHBOARD_SECRET:?set it}", True),
+        ("${DASHBOARD_SECRET?set it}", True),
+        ("${DASHBOARD_SECRET:-change-me}", False),
+        ("${DASHBOARD_SECRET}", False),
+        ("change-me", False),
+    ],
+)
+def test_required_variable_check(value: str, required: bool) -> None:
+    assert is_required_variable(value) is required
+
+
+def test_no_known_default_secret_anywhere() -> None:
+    from pipeline.core.workers.push import KNOWN_DEFAULT_SECRETS
+
+    text = COMPOSE.read_text()
+    for secret in KNOWN_DEFAULT_SECRETS - {"secret", "x"}:
+        assert secret not in text, f"docker-compose.yml holds the example secret {secret!r}"
+
+
 def test_dashboard_url_is_the_wallboard_push_endpoint(services: dict[str, Any]) -> None:
     url = urlsplit(_project_env(services["dashboard-worker"])["DASHBOARD_URL"])
     assert (url.scheme, url.hostname, url.path) == ("http", "wallboard", "/api/push")
-    assert "8088:8088" in services["wallboard"]["ports"]
+    assert "127.0.0.1:8088:8088" in services["wallboard"]["ports"]
 
 
 def test_shared_secrets_and_credentials_agree(services: dict[str, Any]) -> None:
     pusher = _project_env(services["dashboard-worker"])["DASHBOARD_SECRET"]
     assert pusher == _project_env(services["wallboard"])["DASHBOARD_SECRET"]
     assert pusher.startswith("${DASHBOARD_SECRET"), "overridable from the shell or .env"
+    assert is_required_variable(pusher), f"DASHBOARD_SECRET must have no default: {pusher}"
     emulator, producer = _project_env(services["emulator"]), _project_env(services["producer"])
     for key in ("GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET"):
         assert producer[key] == emulator[key], f"the producer logs in with the emulator's {key}"

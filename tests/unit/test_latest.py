@@ -157,20 +157,55 @@ def test_touched_keys_are_sent_again_without_a_new_value() -> None:
     assert [v.record for v in take(values).values] == [record()]
 
 
-def test_idempotency_key_follows_contents_not_order_or_batch_id() -> None:
-    one, two = LatestValues(), LatestValues()
+def test_idempotency_key_does_not_depend_on_coalescing_order() -> None:
+    one, two = LatestValues("gen"), LatestValues("gen")
     one.offer(record("a"), TOPIC, 0, 0)
     one.offer(record("b"), TOPIC, 0, 1)
-    two.offer(record("x"), TOPIC, 0, 0)
-    take(two)
-    two.offer(record("b"), TOPIC, 0, 1)
-    two.offer(record("a"), TOPIC, 0, 2)
+    two.offer(record("b"), TOPIC, 0, 0)
+    two.offer(record("a"), TOPIC, 0, 1)
 
     first, second = take(one), take(two)
 
-    assert first.batch_id != second.batch_id
+    assert first.batch_id == second.batch_id
     assert first.idempotency_key == second.idempotency_key
     assert len(first.idempotency_key) == 32
+
+
+def test_the_same_contents_later_are_a_new_key() -> None:
+    # fresh → stale → fresh of one value: the third push is a new state, never a duplicate.
+    values = LatestValues("gen")
+    values.offer(record(), TOPIC, 0, 0)
+    fresh = values.take_batch(10)
+    assert fresh is not None
+    values.acknowledged(fresh.batch_id)
+    values.touch([key()])
+    stale = values.take_batch(10, is_stale=lambda _: True)
+    assert stale is not None
+    values.acknowledged(stale.batch_id)
+    values.touch([key()])
+    fresh_again = values.take_batch(10)
+    assert fresh_again is not None
+
+    keys = {fresh.idempotency_key, stale.idempotency_key, fresh_again.idempotency_key}
+    assert len(keys) == 3
+    assert [v.stale for v in fresh_again.values] == [v.stale for v in fresh.values]
+
+
+def test_a_restarted_worker_never_repeats_a_key() -> None:
+    # Batch ids restart at 1; the generation keeps the keys apart.
+    before, after = LatestValues("run-1"), LatestValues("run-2")
+    before.offer(record(), TOPIC, 0, 0)
+    after.offer(record(), TOPIC, 0, 0)
+
+    assert take(before).idempotency_key != take(after).idempotency_key
+
+
+def test_a_re_sent_batch_keeps_its_key() -> None:
+    values = LatestValues("gen")
+    values.offer(record(), TOPIC, 0, 0)
+    batch = take(values)
+
+    assert values.in_flight[0].idempotency_key == batch.idempotency_key
 
 
 def test_idempotency_key_changes_with_the_stale_flag() -> None:

@@ -1,40 +1,140 @@
-"""The dashboard push: HMAC signatures, and what each answer means for a batch."""
+"""The dashboard push: signatures, the replay guard, and what each answer means for a batch."""
 
 from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
 
 import pytest
 
 from pipeline.core.http_policy import is_retriable
-from pipeline.core.workers.push import PushAction, classify_push, sign, verify
-
+from pipeline.core.workers.push import (
+    Admission,
+    PushAction,
+    SeenKeys,
+    SignatureCheck,
+    classify_push,
+    is_default_secret,
+    is_valid_key,
+    sign,
+    signed_payload,
+    verify,
+)
 
 # ---------------------------------------------------------------------------- signing
-def test_signature_is_hmac_sha256_hex() -> None:
-    # RFC 4231, test case 2.
-    digest = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-
-    assert sign(b"what do ya want for nothing?", b"Jefe") == digest
+SECRET = b"push-secret"
+KEY = "batch-key_1"
+TS = 1_700_000_000
 
 
-def test_verify_accepts_the_right_signature_in_any_case() -> None:
-    signature = sign(b"body", b"secret")
+def check(
+    body: bytes = b"body",
+    signature: str | None = None,
+    *,
+    timestamp: str = str(TS),
+    key: str = KEY,
+    now: float = TS,
+    secret: bytes = SECRET,
+) -> SignatureCheck:
+    signature = sign(SECRET, TS, KEY, b"body") if signature is None else signature
+    return verify(
+        secret, timestamp=timestamp, idempotency_key=key, body=body, signature=signature, now=now
+    )
 
-    assert verify(b"body", signature, b"secret")
-    assert verify(b"body", signature.upper(), b"secret")
+
+def test_signature_is_hmac_sha256_over_timestamp_key_and_body() -> None:
+    payload = b"1700000000.batch-key_1.body"
+    digest = hmac.new(SECRET, payload, hashlib.sha256).hexdigest()
+
+    assert signed_payload(TS, KEY, b"body") == payload
+    assert sign(SECRET, TS, KEY, b"body") == f"v1={digest}"
+
+
+def test_verify_accepts_the_right_signature_in_any_case_and_among_several() -> None:
+    good = sign(SECRET, TS, KEY, b"body")
+    other = sign(b"old-secret", TS, KEY, b"body")
+
+    assert check() is SignatureCheck.VALID
+    assert check(signature=good.upper().replace("V1=", "v1=")) is SignatureCheck.VALID
+    assert check(signature=f"{other}, {good}") is SignatureCheck.VALID
 
 
 @pytest.mark.parametrize(
-    ("body", "secret", "signature"),
+    ("changes", "expected"),
     [
-        (b"body!", b"secret", sign(b"body", b"secret")),
-        (b"body", b"other", sign(b"body", b"secret")),
-        (b"body", b"secret", "not hex"),
-        (b"body", b"secret", "é" * 64),
+        ({"body": b"body!"}, SignatureCheck.MISMATCH),
+        ({"secret": b"other"}, SignatureCheck.MISMATCH),
+        ({"key": "another-key"}, SignatureCheck.MISMATCH),
+        ({"timestamp": str(TS + 1), "now": TS + 1}, SignatureCheck.MISMATCH),
+        ({"signature": "v1=" + "0" * 64}, SignatureCheck.MISMATCH),
+        ({"signature": "v2=" + "0" * 64}, SignatureCheck.MALFORMED),
+        ({"signature": "not hex"}, SignatureCheck.MALFORMED),
+        ({"signature": "v1=" + "é" * 64}, SignatureCheck.MALFORMED),
+        ({"signature": hashlib.sha256(b"x").hexdigest()}, SignatureCheck.MALFORMED),
+        ({"signature": ""}, SignatureCheck.MISSING),
+        ({"timestamp": ""}, SignatureCheck.MISSING),
+        ({"key": ""}, SignatureCheck.MISSING),
+        ({"timestamp": "17e8"}, SignatureCheck.MALFORMED),
+        ({"key": "a.b"}, SignatureCheck.MALFORMED),
+        ({"now": TS + 301}, SignatureCheck.EXPIRED),
+        ({"now": TS - 301}, SignatureCheck.EXPIRED),
     ],
-    ids=["body changed", "wrong secret", "garbage", "non-ascii"],
+    ids=lambda v: str(v),
 )
-def test_verify_refuses_a_wrong_signature(body: bytes, secret: bytes, signature: str) -> None:
-    assert not verify(body, signature, secret)
+def test_verify_refuses_what_was_not_signed_so(
+    changes: dict[str, Any], expected: SignatureCheck
+) -> None:
+    assert check(**changes) is expected
+
+
+def test_verify_accepts_the_edges_of_the_window() -> None:
+    assert check(now=TS + 300) is SignatureCheck.VALID
+    assert check(now=TS - 300) is SignatureCheck.VALID
+
+
+def test_a_key_with_a_separator_cannot_be_signed() -> None:
+    # "1.a.b" + "c" and "1.a" + "b.c" would be the same signed bytes.
+    assert not is_valid_key("a.b")
+    with pytest.raises(ValueError, match="idempotency key"):
+        sign(SECRET, TS, "a.b", b"c")
+
+
+@pytest.mark.parametrize("secret", ["", "  ", "change-me", "CHANGE-ME", "demo-dashboard-secret"])
+def test_default_secrets_are_known(secret: str) -> None:
+    assert is_default_secret(secret)
+
+
+def test_a_random_secret_is_not_a_default() -> None:
+    assert not is_default_secret("9f2c1e7a0b4d4c3e8a6f")
+
+
+# ---------------------------------------------------------------------------- seen keys
+def test_seen_keys_knows_a_key_until_its_signature_expires() -> None:
+    seen = SeenKeys(window_s=300)
+
+    assert seen.admit("k", TS, now=TS) is Admission.NEW
+    assert seen.admit("k", TS, now=TS + 300) is Admission.DUPLICATE
+    assert seen.admit("other", TS + 301, now=TS + 301) is Admission.NEW
+    assert len(seen) == 1  # "k" was forgotten: a signature of TS no longer verifies
+
+
+def test_seen_keys_extends_a_key_re_sent_with_a_newer_timestamp() -> None:
+    seen = SeenKeys(window_s=300)
+    seen.admit("k", TS, now=TS)
+
+    assert seen.admit("k", TS + 200, now=TS + 200) is Admission.DUPLICATE
+    assert seen.admit("k", TS + 200, now=TS + 450) is Admission.DUPLICATE
+
+
+def test_seen_keys_refuses_new_keys_when_full_rather_than_forget() -> None:
+    seen = SeenKeys(window_s=300, max_keys=2)
+    seen.admit("a", TS, now=TS)
+    seen.admit("b", TS, now=TS)
+
+    assert seen.admit("c", TS, now=TS) is Admission.FULL
+    assert seen.admit("a", TS, now=TS) is Admission.DUPLICATE
+    assert seen.admit("c", TS + 301, now=TS + 301) is Admission.NEW
 
 
 # ---------------------------------------------------------------------------- push decisions

@@ -68,10 +68,13 @@ class BatchValue:
         }  # fmt: skip
 
 
-def _idempotency_key(values: Iterable[BatchValue]) -> str:
-    # Sorted, so the same contents give the same key whatever order coalescing produced.
+def _idempotency_key(generation: str, batch_id: int, values: Iterable[BatchValue]) -> str:
+    # The contents alone are not enough: fresh → stale → fresh of one value repeats a content,
+    # and that third push is a new state, not a duplicate. The generation (one per worker
+    # run) and the batch sequence make every batch's key new; a re-send of one batch reuses
+    # its Batch, so its key. Sorted contents: the key does not depend on coalescing order.
     content = sorted((v.key, v.record.event_id, v.stale) for v in values)
-    return digest_id(orjson.dumps(["dashboard-batch", content]))
+    return digest_id(orjson.dumps(["dashboard-batch", generation, batch_id, content]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +84,11 @@ class Batch:
     Attributes:
         batch_id: local sequence number (for ``acknowledged``/``rejected``).
         values: one per key, oldest change first.
-        idempotency_key: hex BLAKE2b-128 of its sorted (key, event id, stale) triples: a
-            re-send of the same contents, also by a restarted worker, has the same key.
+        idempotency_key: hex BLAKE2b-128 of the generation, the batch id and its sorted
+            (key, event id, stale) triples. Re-sends of this batch (timeouts, 5xx) carry it
+            unchanged, so the dashboard applies the batch once; any other batch — even with
+            the same contents, even after a restart — has a new key, so a changed state is
+            never taken for a duplicate.
     """
 
     batch_id: int
@@ -107,9 +113,15 @@ class _Entry:
 
 
 class LatestValues:
-    """The latest value per key, batches of changed keys, and the offsets they settle."""
+    """The latest value per key, batches of changed keys, and the offsets they settle.
 
-    def __init__(self) -> None:
+    Args:
+        generation: what makes this run's idempotency keys its own (the worker passes a
+            fresh random token per start, so batch ids restarting at 1 never repeat a key).
+    """
+
+    def __init__(self, generation: str = "") -> None:
+        self.generation = generation
         self.offsets = OffsetTracker()
         """The offset bookkeeping (:mod:`pipeline.core.workers.offsets`)."""
         self._values: dict[str, _Entry] = {}
@@ -221,7 +233,7 @@ class LatestValues:
             del self._dirty[key]
         batch_id = next(self._batch_ids)
         self.offsets.sent(batch_id, versions)
-        batch = Batch(batch_id, tuple(values), _idempotency_key(values))
+        batch = Batch(batch_id, tuple(values), _idempotency_key(self.generation, batch_id, values))
         self._batches[batch_id] = batch
         return batch
 
