@@ -402,7 +402,7 @@ async def test_fault_dashboard_413(
         huge = metric_record(entity_id="huge", qualifier="\x01" * 200_000)
         try:
             await stack.publish_rounds(range(1), keys=keys)
-            await stack.publish([stack.outbox.metric(huge)[0]])
+            await stack.publish([stack.outbox.metric(huge)])
             async with running(worker):
                 await until_committed(stack, group, keys + 1, "every record committed")
                 totals = board.state()["totals"]

@@ -18,6 +18,7 @@ import yaml
 
 from pipeline.cli import build_parser
 from pipeline.core.subscription.spec import load_spec
+from pipeline.kafka.admin import TOPIC_CONFIG
 from pipeline.kafka.schemas import topic_names
 from pipeline.settings import (
     DashboardSettings,
@@ -187,6 +188,9 @@ def _check_topics(topics: list[dict[str, Any]], prefix: str) -> None:
         assert topic["metadata"]["labels"]["strimzi.io/cluster"]
     current = names[expected["current"]]["spec"]["config"]
     assert current["cleanup.policy"] == "compact"
+    for suffix, config in TOPIC_CONFIG.items():  # the services create them the same way
+        deployed = {k: str(v) for k, v in names[expected[suffix]]["spec"]["config"].items()}
+        assert deployed.items() >= config.items(), suffix
     for suffix in ("metrics", "audit", "dlq", "freshness"):
         config = names[expected[suffix]]["spec"].get("config", {})
         assert "compact" not in str(config.get("cleanup.policy", "delete")), suffix
@@ -362,8 +366,8 @@ def test_environment_is_read_by_the_service(
 def test_environment_check_can_fail() -> None:
     (_, worker) = next((w, c) for w, c in CONTAINERS if c["name"] == "freshness-worker")
     broken = copy.deepcopy(worker)
-    broken["env"].append({"name": "PIPELINE_REPLICATION", "value": "3"})  # producer only
-    with pytest.raises(AssertionError, match="PIPELINE_REPLICATION"):
+    broken["env"].append({"name": "PIPELINE_PARTITIONS", "value": "3"})  # producer only
+    with pytest.raises(AssertionError, match="PIPELINE_PARTITIONS"):
         _check_env_is_read(broken)
     broken["env"][-1] = {
         "name": "X",
@@ -525,9 +529,13 @@ def test_kafka_topics_are_the_contract() -> None:
 
 def test_topic_check_can_fail() -> None:
     topics = copy.deepcopy(_topics())
-    current = next(t for t in topics if t["spec"]["topicName"].endswith(".current"))
+    current = next(t for t in topics if t["spec"]["topicName"].endswith(".current.v2"))
     current["spec"]["config"]["cleanup.policy"] = "delete"
     with pytest.raises(AssertionError):
+        _check_topics(topics, "genesys")
+    current["spec"]["config"]["cleanup.policy"] = "compact"
+    current["spec"]["config"]["segment.ms"] = 604800000  # not what the services create
+    with pytest.raises(AssertionError, match="current"):
         _check_topics(topics, "genesys")
     with pytest.raises(AssertionError):
         _check_topics(_topics()[:-1], "genesys")

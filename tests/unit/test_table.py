@@ -69,10 +69,14 @@ def test_presence_is_one_row_with_the_state_in_its_value() -> None:
 
 def test_routing_status_from_two_topics_is_the_same_row() -> None:
     replica = Replica()
-    replica.feed(f"v2.users.{U}.routingStatus",
-                 {"routingStatus": {"status": "IDLE", "startTime": "2024-12-30T09:45:00Z"}})
-    replica.feed(f"v2.users.{U}.activity",
-                 {"routingStatus": {"status": "INTERACTING", "startTime": "2024-12-30T09:46:00Z"}})
+    replica.feed(
+        f"v2.users.{U}.routingStatus",
+        {"routingStatus": {"status": "IDLE", "startTime": "2024-12-30T09:45:00Z"}},
+    )
+    replica.feed(
+        f"v2.users.{U}.activity",
+        {"routingStatus": {"status": "INTERACTING", "startTime": "2024-12-30T09:46:00Z"}},
+    )
     assert {k: r.qualifier for k, r in replica.rows.items()} == {
         f"user|{U}|routingStatus||": "INTERACTING"
     }
@@ -85,7 +89,8 @@ def test_member_who_leaves_the_queue_is_tombstoned() -> None:
     assert replica.keys("member") == {f"queue|{Q}|member|{U}|", f"queue|{Q}|member|u2|"}
     (change,) = replica.feed(topic, {"id": U, "user": {"id": U}, "joined": False})
     assert (change.key, change.record) == (f"queue|{Q}|member|{U}|", None)
-    assert change.tombstone_id and change.source_topic == topic
+    assert change.tombstone_id
+    assert change.source_topic == topic
     assert replica.keys("member") == {f"queue|{Q}|member|u2|"}
 
 
@@ -201,6 +206,6 @@ def test_state_is_bounded_by_the_latest_bodies() -> None:
 
 
 def test_table_key_puts_nulls_as_empty_strings() -> None:
-    (record,) = map_event(frame(f"v2.users.{U}.routingStatus", {"routingStatus": {
-        "status": "IDLE", "startTime": "2024-12-30T09:45:00Z"}}), ingest_ms=AT, instance="p")  # fmt: skip
+    body = {"routingStatus": {"status": "IDLE", "startTime": "2024-12-30T09:45:00Z"}}
+    (record,) = map_event(frame(f"v2.users.{U}.routingStatus", body), ingest_ms=AT, instance="p")
     assert table_key(record) == f"user|{U}|routingStatus||"
