@@ -138,7 +138,7 @@ async def test_fault_poison_values_on_the_metrics_topic(
         dead = await stack.dead_letters()
     assert len(dead) == 4
     assert {value["stage"] for _, _, value, _ in dead} == {f"{kind}-decode"}
-    for _, _, value, headers in dead:  # a Kafka record's dead letter: Connect's headers apply
+    for *_, headers in dead:  # a Kafka record's dead letter: Connect's headers apply
         assert headers["__connect.errors.topic"] == stack.topic("metrics").encode()
         assert headers["__connect.errors.offset"].isdigit()
         assert headers["__connect.errors.stage"] == b"VALUE_CONVERTER"
