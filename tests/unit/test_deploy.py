@@ -210,7 +210,10 @@ def _check_sink(config: dict[str, str]) -> None:
     assert config["key.converter"] == STRING_CONVERTER, "keys are plain UTF-8 strings"
     topics = set(config["topics"].split(","))
     assert topics <= set(topic_names("genesys").values()), topics
-    if "pk.fields" in config:
+    if config.get("pk.mode") == "record_key":  # the key string is the one primary-key column
+        (name,) = config["pk.fields"].split(",")
+        assert name not in fields, f"pk.fields: {name} would clash with a MetricRecord field"
+    elif "pk.fields" in config:
         for name in config["pk.fields"].split(","):
             assert name in fields, f"pk.fields: {name} is not a MetricRecord field"
             assert fields[name] == "string", f"{name} must be a non-null key"
@@ -264,7 +267,11 @@ def test_every_json_file_parses(path: Path) -> None:
 
 def test_there_is_something_to_check() -> None:
     assert len(list(DEPLOY.rglob("*.yaml"))) >= 10
-    assert {p.name for p in CONNECT.glob("*.json")} == {"jdbc-sink.json", "s3-sink.json"}
+    assert {p.name for p in CONNECT.glob("*.json")} == {
+        "jdbc-sink.json",
+        "jdbc-current-sink.json",
+        "s3-sink.json",
+    }
     assert (DEPLOY / "README.md").is_file()
 
 
@@ -550,6 +557,15 @@ def test_jdbc_sink_upserts_on_event_id() -> None:
     assert config["auto.create"] == "true"
 
 
+def test_jdbc_current_sink_follows_the_table() -> None:
+    config = _sink("jdbc-current-sink.json")
+    _check_sink(config)
+    assert config["topics"] == topic_names("genesys")["current"]
+    assert (config["insert.mode"], config["pk.mode"]) == ("upsert", "record_key")
+    assert config["delete.enabled"] == "true", "tombstones delete rows"
+    assert config["errors.tolerance"] == "none", "a skipped record would leave a wrong row"
+
+
 def test_s3_sink_partitions_by_event_time() -> None:
     config = _sink("s3-sink.json")
     _check_sink(config)
@@ -572,3 +588,5 @@ def test_sink_check_can_fail() -> None:
             _check_sink({**config, key: value})
     with pytest.raises(AssertionError):
         _check_sink({**_sink("s3-sink.json"), "timestamp.field": "ingest"})
+    with pytest.raises(AssertionError, match="clash"):
+        _check_sink({**_sink("jdbc-current-sink.json"), "pk.fields": "metric"})
