@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import fastavro
 
-from pipeline.core.contract.records import MetricRecord
+from pipeline.core.contract.records import DeadLetterRecord, MetricRecord
 from pipeline.core.contract.table import TableChange, table_key
 from pipeline.core.contract.wire import split_confluent
 from pipeline.core.genesys.topics import TopicName
@@ -14,7 +15,7 @@ from pipeline.core.subscription.planner import PlannedTopic
 from pipeline.core.subscription.selection import record_filter
 from pipeline.core.subscription.spec import parse_spec
 from pipeline.core.workers.latency import freshness_report
-from pipeline.kafka.outbox import CE_TYPES, Outbox
+from pipeline.kafka.outbox import CE_TYPES, KafkaOrigin, Outbox
 from pipeline.kafka.schemas import load_schema
 from tests.records import QUEUE_ID as Q, QUEUE_TOPIC as TOPIC, metric_record
 
@@ -136,3 +137,35 @@ def test_outbox_frames_freshness_reports_like_every_record() -> None:
         ("content-type", b"application/avro"),
     ]
     assert CE_TYPES["freshness"] == b"io.github.genesys_kafka_pipeline.freshness.v1"
+
+
+def test_every_ce_type_is_documented() -> None:
+    contract = (Path(__file__).resolve().parents[2] / "docs" / "kafka-contract.md").read_text()
+    for name, ce_type in CE_TYPES.items():
+        assert f"`{ce_type.decode()}`" in contract, name
+
+
+def _dead(source_topic: str | None) -> DeadLetterRecord:
+    return DeadLetterRecord("d1", b"raw", source_topic, "bad body", "map", 5, "p-0")
+
+
+def test_genesys_dead_letter_has_pipeline_headers_not_connects() -> None:
+    outbox = Outbox("genesys", {"genesys.dlq": 9}, "producer-0")
+    headers = dict(outbox.dead_letter(_dead(f"v2.users.{Q}.presence")).headers)
+    assert headers["pipeline.errors.genesys.topic"] == f"v2.users.{Q}.presence".encode()
+    assert headers["pipeline.errors.stage"] == b"map"
+    assert headers["pipeline.errors.reason"] == b"bad body"
+    assert headers["ce_dataschema"] == b"urn:genesys-kafka-pipeline:schema:dead_letter:v1"
+    assert not [name for name in headers if name.startswith("__connect.")]
+    assert "pipeline.errors.genesys.topic" not in dict(outbox.dead_letter(_dead(None)).headers)
+
+
+def test_kafka_record_dead_letter_has_connects_headers() -> None:
+    outbox = Outbox("genesys", {"genesys.dlq": 9}, "worker-0")
+    origin = KafkaOrigin("genesys.metrics", 2, 41)
+    headers = dict(outbox.dead_letter(_dead(None), origin).headers)
+    assert headers["__connect.errors.topic"] == b"genesys.metrics"
+    assert headers["__connect.errors.partition"] == b"2"
+    assert headers["__connect.errors.offset"] == b"41"
+    assert headers["__connect.errors.exception.message"] == b"bad body"
+    assert headers["pipeline.errors.stage"] == b"map"
