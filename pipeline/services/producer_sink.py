@@ -32,7 +32,13 @@ from pipeline.core.contract.records import (
     to_epoch_ms,
 )
 from pipeline.core.contract.table import CurrentTable
-from pipeline.core.genesys.events import BackfillEvent, DeadLetter, Gap, StreamEvent
+from pipeline.core.genesys.events import (
+    BackfillEvent,
+    DeadLetter,
+    Gap,
+    SnapshotTaken,
+    StreamEvent,
+)
 from pipeline.core.genesys.frames import TopicEvent
 from pipeline.core.subscription.selection import RecordFilter
 from pipeline.errors import EncodeError, RecordRejectedError
@@ -86,6 +92,12 @@ class EventWriter:
         match event:
             case TopicEvent() | BackfillEvent():
                 await self._metric_records(event)
+            case SnapshotTaken():  # rows a complete snapshot did not renew are gone
+                at = to_epoch_ms(event.fetched_at)
+                changes = self.table.snapshot_taken(event.topics, at)
+                for change in changes:
+                    await self._publish(self._outbox.current(change))
+                self._metrics.records.labels("current").inc(len(changes))
             case Gap():  # the session's one gap.closed fact (core.contract.records.gap_audit)
                 self.gaps += 1
                 self._metrics.gaps.inc()

@@ -209,3 +209,23 @@ def test_table_key_puts_nulls_as_empty_strings() -> None:
     body = {"routingStatus": {"status": "IDLE", "startTime": "2024-12-30T09:45:00Z"}}
     (record,) = map_event(frame(f"v2.users.{U}.routingStatus", body), ingest_ms=AT, instance="p")
     assert table_key(record) == f"user|{U}|routingStatus||"
+
+
+def test_complete_snapshot_ends_the_groups_it_did_not_renew() -> None:
+    replica = Replica()
+    replica.feed(QUEUE_OBS, _aggregate(HALF_HOUR, nOffered=2))  # voice, 09:30
+    chat = {"group": {"queueId": Q, "mediaType": "chat"},
+            "data": [{"interval": NEXT_HALF_HOUR, "metrics": [
+                {"metric": "nOffered", "stats": {"count": 1}}]}]}  # fmt: skip
+    replica.feed(QUEUE_OBS, chat, backfill=True)  # the snapshot of 10:00 has chat, no voice
+    replica.feed(QUEUE_OBS, _agent_states({"IDLE": 2}))
+    at = 1_735_552_800_000 + 60_000  # fetched at 10:01
+    changes = replica.table.snapshot_taken([QUEUE_OBS, "v2.other"], at)
+    assert [(c.key, c.record) for c in changes] == [(f"queue|{Q}|nOffered||voice", None)]
+    for change in changes:
+        del replica.rows[change.key]
+    assert {r.media_type for r in replica.rows.values() if r.metric == "nOffered"} == {"chat"}
+    assert replica.keys("oUserRoutingStatuses")  # instant observations are not aggregates
+    # A late frame of the old interval does not bring the row back; a second call is empty.
+    assert replica.feed(QUEUE_OBS, _aggregate(HALF_HOUR, nOffered=3)) == []
+    assert replica.table.snapshot_taken([QUEUE_OBS], at) == []

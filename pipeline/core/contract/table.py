@@ -31,7 +31,10 @@ subscribed topic, the row keys of each series from its latest body; rows go away
 3. a member left the queue (``v2.routing.queues.{id}.users`` with ``joined`` false: the
    ``member`` record with value 0);
 4. a backfill body arrives: a REST snapshot is the full state of its (topic, group,
-   flavour), so every row of it that the snapshot does not carry is gone.
+   flavour), so every row of it that the snapshot does not carry is gone;
+5. a snapshot is complete (:meth:`CurrentTable.snapshot_taken`): an aggregate group of a
+   covered topic that still holds an interval older than the snapshot's had no data in the
+   current interval (the snapshot returned no body for it), so its rows are gone.
 
 An aggregate body of an *older* interval than the table holds (a late frame) changes no row.
 The state is bounded by the subscription: the keys of the latest body of each series of each
@@ -57,6 +60,7 @@ MEMBER_METRIC: Final = "member"
 """Queue membership: one row per (queue, user) while the user is a member."""
 
 _Series = tuple[str, bool, str, str | None]  # group, is-aggregate, metric, media type
+_INTERVAL_MS: Final = 30 * 60 * 1000  # the aggregate interval (docs/genesys-api.md §6.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,3 +192,31 @@ class CurrentTable:
         return [c for c in changes if c.record is not None] + [
             c for c in changes if c.record is None
         ] + gone  # fmt: skip
+
+    def snapshot_taken(self, topics: Iterable[str], at: int) -> list[TableChange]:
+        """Tombstones for aggregate groups of ``topics`` a complete snapshot did not renew.
+
+        A snapshot asks for the interval holding ``at``; a group that still holds an older
+        interval got no body from it: Genesys has no data for it in this interval yet.
+
+        Args:
+            topics: the topics the snapshot covered.
+            at: when it was fetched (epoch ms).
+
+        Returns:
+            The tombstones, by topic and group.
+        """
+        current = at - at % _INTERVAL_MS
+        changes: list[TableChange] = []
+        for topic in topics:
+            series = self._series.get(topic)
+            if not series:
+                continue
+            stale = {
+                g for (t, g), start in self._intervals.items() if t == topic and start < current
+            }
+            for unit in [u for u in series if u[1] and u[0] in stale]:
+                changes += [_tombstone(key, topic, at) for key in sorted(series.pop(unit))]
+            for group in stale:  # a late body of the old interval must not bring them back
+                self._intervals[(topic, group)] = current
+        return changes
