@@ -260,7 +260,8 @@ async def test_table_consumers_hold_the_emulators_current_state(
         assert [k for k in replay_into_dict(changelog) if k.startswith(f"user|{user}|")] == [
             f"user|{user}|presence||"
         ]
-        # A member leaves the queue, while the socket is down (gap, backfill, resend).
+        # The socket drops (a gap, then a backfill and the new socket's bodies) as a member
+        # leaves the queue: whichever comes first, the member's row ends in a tombstone.
         leaver = members[1]
         thread.inject(DropSocket(service.streams[0].session.channel_id or ""))
         await post(thread, "members/remove", {"queue_id": queue.id, "user_id": leaver})
