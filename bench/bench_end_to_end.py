@@ -57,6 +57,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from pipeline.core.contract.mapping import map_event
 from pipeline.core.contract.records import to_epoch_ms
+from pipeline.core.contract.table import CurrentTable
 from pipeline.core.genesys.frames import TopicEvent, parse_frame
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.outbox import Outbox
@@ -133,7 +134,7 @@ class Result:
 def produce(
     producer: Producer,
     topic: str,
-    value: bytes,
+    value: bytes | None,
     key: bytes | None,
     headers: Headers | None,
     acks: Acks,
@@ -191,15 +192,18 @@ async def hot_path(
     publisher: KafkaPublisher, outbox: Outbox, frames: Sequence[bytes], n: int
 ) -> int:
     """The producer service's path for ``n`` frames; returns how many records it published."""
-    publish_many, metric = publisher.publish_many, outbox.metric
+    publish_many, table = publisher.publish_many, CurrentTable()
     published = 0
     for i in range(n):
         event = parse_frame(frames[i % len(frames)])
         if not isinstance(event, TopicEvent):
             raise TypeError(f"not a topic event: {event!r}")
-        records = map_event(event, ingest_ms=to_epoch_ms(time.time()), instance=INSTANCE)
-        await publish_many([out for record in records for out in metric(record)])
-        published += 2 * len(records)
+        ingest = to_epoch_ms(time.time())
+        records = map_event(event, ingest_ms=ingest, instance=INSTANCE)
+        changes = table.apply(event.topic, event.body, records, at=ingest)
+        out = outbox.metric_records(records, outbox.encode_metrics(records), changes)
+        await publish_many(out)
+        published += len(out)
         await asyncio.sleep(0)  # the WebSocket read
     return published
 
@@ -230,15 +234,18 @@ async def run_hot_path(bootstrap: str, outbox: Outbox, frames: Sequence[bytes], 
 def prebuilt(outbox: Outbox, frames: Sequence[bytes]) -> list[OutRecord]:
     """c's records for one pass over ``frames`` (same topics layout, keys, values, headers)."""
     out: list[OutRecord] = []
+    table = CurrentTable()
     for frame in frames:
         event = parse_frame(frame)
         assert isinstance(event, TopicEvent)
-        for record in map_event(event, ingest_ms=to_epoch_ms(time.time()), instance=INSTANCE):
-            out.extend(outbox.metric(record))
+        ingest = to_epoch_ms(time.time())
+        records = map_event(event, ingest_ms=ingest, instance=INSTANCE)
+        changes = table.apply(event.topic, event.body, records, at=ingest)
+        out += outbox.metric_records(records, outbox.encode_metrics(records), changes)
     return out
 
 
-Pool = list[tuple[str, bytes, bytes | None, Headers]]
+Pool = list[tuple[str, bytes | None, bytes | None, Headers]]
 
 
 def run_ceiling(bootstrap: str, pool: Pool, records: int) -> Result:

@@ -214,7 +214,8 @@ def encode(records: Sequence[tuple[Key, MetricRecord]]) -> list[Encoded]:
     outbox, offsets = new_outbox(), [0] * PARTITIONS
     out = []
     for key, record in records:
-        value = outbox.metric(record)[0].value
+        value = outbox.metric(record).value
+        assert value is not None  # a metric record always has a value
         offset, offsets[key.partition] = offsets[key.partition], offsets[key.partition] + 1
         out.append(
             Encoded(value, key.partition, offset, record.ingest_time + 3, record.ingest_time)

@@ -180,10 +180,11 @@ class ProducerSettings(BaseSettings):
     """The producer service's own knobs (``PIPELINE_*``).
 
     Attributes:
-        topic_prefix: topics are ``<prefix>.metrics``, ``.current``, ``.audit``, ``.dlq``.
+        topic_prefix: topics are ``<prefix>.metrics``, ``.current.v2``, ``.audit``, ``.dlq``.
         instance: this process's name in records and audit (default ``producer-<shard>``).
         partitions: partitions of topics the producer creates.
-        replication: their replication factor.
+        replication: their replication factor; -1 (the default) leaves it to the broker's
+            ``default.replication.factor`` (KIP-464).
         max_in_flight: unacknowledged records before the stream is slowed down.
         ops_port: port of ``/metrics``, ``/healthz`` and ``/readyz`` (0: any free port).
         ops_host: interface of that server.
@@ -208,7 +209,7 @@ class ProducerSettings(BaseSettings):
     topic_prefix: str = "genesys"
     instance: str | None = None
     partitions: int = 6
-    replication: int = 1
+    replication: int = -1
     max_in_flight: int = 50_000
     ops_port: int = 9100
     ops_host: str = "0.0.0.0"  # noqa: S104 - a container's metrics and probes port
@@ -235,6 +236,8 @@ class WorkerSettings(BaseSettings):
         max_record_bytes: the largest Kafka record the worker writes (librdkafka's and the
             broker's ``message.max.bytes``, about 1 MB by default): a dead letter whose bytes
             do not fit is cut to fit, and says so.
+        replication: replication factor of a topic the worker creates (the freshness
+            topic); -1 (the default) leaves it to the broker's ``default.replication.factor``.
     """
 
     model_config = SettingsConfigDict(env_prefix="PIPELINE_", frozen=True, extra="ignore")
@@ -246,6 +249,7 @@ class WorkerSettings(BaseSettings):
     ops_port: int = 9101
     ops_host: str = "0.0.0.0"  # noqa: S104 - a container's metrics and probes port
     max_record_bytes: int = 1_000_000
+    replication: int = -1
 
 
 class DashboardSettings(BaseSettings):

@@ -2,10 +2,11 @@
 
 ``tests/fixtures/golden/records.json`` holds what these inputs produced when it was written:
 every event id and, for metric records, the exact Kafka record (topic, key, value, headers)
-the outbox builds. Consumers de-duplicate on event ids and sinks read these bytes, so a change
-here is a contract change: regenerate the file only on purpose, with
-``python -m tests.golden --write``, and say why in the commit and in
-``docs/kafka-contract.md``.
+the outbox builds for ``.metrics``; under ``current``, the changelog table's records (upserts
+and tombstones) of each input, the inputs fed in order to one table. Consumers de-duplicate
+on event ids and sinks read these bytes, so a change here is a contract change: regenerate
+the file only on purpose, with ``python -m tests.golden --write``, and say why in the commit
+and in ``docs/kafka-contract.md``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import orjson
 from pipeline.core.audit import AuditDetailsWarning, AuditEvent, AuditKind
 from pipeline.core.contract.mapping import map_event
 from pipeline.core.contract.records import audit_record, dead_letter_record, gap_audit
+from pipeline.core.contract.table import CurrentTable
 from pipeline.core.genesys.events import BackfillEvent, DeadLetter, Gap
 from pipeline.core.genesys.frames import TopicEvent, parse_frame
 from pipeline.kafka.outbox import Outbox
@@ -29,7 +31,7 @@ from pipeline.kafka.producer import OutRecord
 GOLDEN = pathlib.Path(__file__).parent / "fixtures" / "golden" / "records.json"
 INSTANCE = "producer-0"
 INGEST_MS = 1_735_552_015_000
-SCHEMA_IDS = {"genesys.metrics": 1, "genesys.current": 2, "genesys.audit": 3, "genesys.dlq": 4}
+SCHEMA_IDS = {"genesys.metrics": 1, "genesys.current.v2": 2, "genesys.audit": 3, "genesys.dlq": 4}
 
 Q = "8f7e2c1a-0000-4000-8000-000000000001"
 U = "6a1b0c2d-0000-4000-8000-00000000000a"
@@ -86,6 +88,7 @@ def topic_events() -> dict[str, TopicEvent | BackfillEvent]:
         "data": [{"interval": HALF_HOUR, "metrics": [_stats("nTransferred", count=1)]}],
     }  # fmt: skip
     member = {"id": U, "joined": True}
+    member_left = {"id": U, "user": {"id": U}, "joined": False}
     activity = {"results": [  # §6.3: counts per media type, no time, queue id in the topic
         {"mediaType": "voice", "data": [
             {"metric": "oWaiting", "count": 2}, {"metric": "oFlow", "count": 1},
@@ -113,6 +116,7 @@ def topic_events() -> dict[str, TopicEvent | BackfillEvent]:
         "user aggregate": _frame(f"v2.analytics.users.{U}.aggregates", user_agg, "corr-user"),
         "wrap-up aggregate": _frame(f"v2.analytics.wrapup.{W}.aggregates", wrapup, "corr-wrapup"),
         "queue member": _frame(f"v2.routing.queues.{Q}.users", member, "corr-member"),
+        "queue member left": _frame(f"v2.routing.queues.{Q}.users", member_left, "corr-left"),
         "queue activity": _frame(f"v2.analytics.queues.{Q}.activity", activity, "corr-activity"),
         "queue every stat": _frame(queue_obs, every_stat, "corr-every-stat"),
         "queue aggregate backfill": BackfillEvent(queue_obs, aggregate, 1_735_552_010.25, "gap"),
@@ -145,7 +149,7 @@ def _out(record: OutRecord) -> dict[str, Any]:
     return {
         "topic": record.topic,
         "key": None if record.key is None else record.key.decode(),
-        "value_b64": base64.b64encode(record.value).decode(),
+        "value_b64": None if record.value is None else base64.b64encode(record.value).decode(),
         "headers": [[name, value.decode()] for name, value in record.headers],
     }
 
@@ -154,12 +158,17 @@ def build() -> dict[str, Any]:
     """The whole golden table, from the current code."""
     outbox = Outbox("genesys", SCHEMA_IDS, INSTANCE)
     metrics: dict[str, Any] = {}
+    current: dict[str, Any] = {}
+    table = CurrentTable()  # the inputs in table order, as one producer would see them
     for name, event in topic_events().items():
-        rows = []
-        for record in map_event(event, ingest_ms=INGEST_MS, instance=INSTANCE):
-            rows.append({"event_id": record.event_id,
-                         "kafka": [_out(out) for out in outbox.metric(record)]})  # fmt: skip
-        metrics[name] = rows
+        records = map_event(event, ingest_ms=INGEST_MS, instance=INSTANCE)
+        metrics[name] = [
+            {"event_id": record.event_id, "kafka": [_out(outbox.metric(record))]}
+            for record in records
+        ]
+        changes = table.apply(event.topic, event.body, records, at=INGEST_MS,
+                              snapshot=isinstance(event, BackfillEvent))  # fmt: skip
+        current[name] = [_out(outbox.current(change)) for change in changes]
     facts: dict[str, Any] = {}
     for name, fact in lifecycle_facts().items():
         if isinstance(fact, Gap):
@@ -168,7 +177,7 @@ def build() -> dict[str, Any]:
             facts[name] = _out(outbox.dead_letter(dead_letter_record(fact, INSTANCE)))
         else:
             facts[name] = _out(outbox.audit(audit_record(fact, INSTANCE)))
-    return {"metrics": metrics, "facts": facts}
+    return {"metrics": metrics, "current": current, "facts": facts}
 
 
 def main() -> None:

@@ -222,7 +222,7 @@ class Stack:
 
     async def publish_rounds(self, rounds: range, keys: int = KEYS) -> None:
         assert self.outbox is not None
-        out = [self.outbox.metric(metric(r, k))[0] for r in rounds for k in range(keys)]
+        out = [self.outbox.metric(metric(r, k)) for r in rounds for k in range(keys)]
         await self.publish(out)
 
     async def publish(self, records: Sequence[OutRecord]) -> None:

@@ -46,6 +46,7 @@ EMULATOR_FLAGS: tuple[str, ...] = (
     "restricted_queues",
     "channels_die_with_token",
     "send_initial_state",
+    "omit_zero_qualifiers",
     "query_max_interval_days",
     "conversation_granularity_minutes",
     "user_granularity_minutes",

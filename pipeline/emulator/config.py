@@ -78,6 +78,11 @@ class EmulatorConfig:
     send_initial_state: bool = _setting(
         False, "send current values when a topic is subscribed (the real service does not)"
     )
+    omit_zero_qualifiers: bool = _setting(
+        False,
+        "queue agent-state bodies leave out qualifiers whose count is 0 (real Genesys may, "
+        "§6.2 UNVERIFIED)",
+    )
     # the Platform API budget (§4.3, §4.5)
     rate_limit: int = _setting(
         300, "requests per token (or client, see rate_limit_scope) per rate window before 429"

@@ -216,6 +216,7 @@ def _simulation_config(cfg: EmulatorConfig) -> SimulationConfig:
         arrival_rate_per_queue_per_min=cfg.arrival_rate,
         history_s=history_seconds(cfg.history),
         history_budget_s=cfg.history_budget_s,
+        omit_zero_qualifiers=cfg.omit_zero_qualifiers,
     )
 
 

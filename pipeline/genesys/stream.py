@@ -49,7 +49,7 @@ from pipeline.core.genesys.backfill import (
     plan_snapshot,
     user_aggregate_events,
 )
-from pipeline.core.genesys.events import StreamEvent
+from pipeline.core.genesys.events import SnapshotTaken, StreamEvent
 from pipeline.core.genesys.frames import parse_frame
 from pipeline.core.genesys.rejections import rejected_topics
 from pipeline.core.genesys.session import ChannelSession, SessionState
@@ -377,6 +377,7 @@ class ChannelStream:
                 answer = await self._rest.user_aggregates(body)
                 for event in user_aggregate_events(answer, now, reason):
                     await self._sink(event)
+            await self._sink(SnapshotTaken(plan.covered, now, reason))
         except Exception as exc:  # noqa: BLE001 - every backfill answers the session
             await self._put(inp.BackfillFinished(self._clock(), False, _failure(exc)[0]))
         else:

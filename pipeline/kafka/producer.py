@@ -80,11 +80,12 @@ _REPLACE: Final = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class OutRecord:
-    """One record ready to produce: topic, key, Confluent-framed value, headers."""
+    """One record ready to produce: topic, key, Confluent-framed value (None: a tombstone),
+    headers."""
 
     topic: str
     key: bytes | None
-    value: bytes
+    value: bytes | None
     headers: Headers = field(default=())
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "DEFAULT_PREFIX",
     "HISTORY_DIR",
     "PRODUCER_TOPICS",
+    "TOPIC_LEAVES",
     "SchemaSource",
     "evolution_problems",
     "history_problems",
@@ -67,6 +68,14 @@ CONTRACT: dict[str, str] = {
     "freshness": "freshness",
 }
 """Topic suffix → schema name (``schemas/<name>.avsc``). Extend it when a topic is added."""
+
+TOPIC_LEAVES: Final = {"current": "current.v2"}
+"""Suffixes whose topic name differs from the suffix: ``<prefix>.<leaf>``.
+
+The changelog table moved to ``<prefix>.current.v2`` when its key became the row key
+(docs/kafka-contract.md, "Changes"): the old ``<prefix>.current`` holds keys of another format
+that no tombstone will ever delete, so the two must not share one compacted topic.
+"""
 
 PRODUCER_TOPICS: Final = ("metrics", "current", "audit", "dlq")
 """The suffixes the producer writes (the freshness worker writes ``freshness`` and ``audit``)."""
@@ -167,7 +176,7 @@ def topic_names(prefix: str = DEFAULT_PREFIX) -> dict[str, str]:
         raise ConfigError(
             f"topic prefix {prefix!r} is not valid: use letters, digits, '.', '_' and '-'"
         )
-    topics = {suffix: f"{prefix}.{suffix}" for suffix in CONTRACT}
+    topics = {suffix: f"{prefix}.{TOPIC_LEAVES.get(suffix, suffix)}" for suffix in CONTRACT}
     longest = max(topics.values(), key=len)
     if len(longest) > _MAX_TOPIC_LENGTH:
         raise ConfigError(

@@ -46,7 +46,7 @@ from pipeline.core.http_policy import Backoff
 from pipeline.errors import DecodeError, RegistryUnavailableError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.consumer import AvroDecoder, KafkaSource
-from pipeline.kafka.outbox import Outbox
+from pipeline.kafka.outbox import KafkaOrigin, Outbox
 from pipeline.kafka.producer import KafkaPublisher
 from pipeline.kafka.reader import Polled, TopicReader
 from pipeline.kafka.registry import require_contract
@@ -186,7 +186,10 @@ class WorkerKafka:
         async def undecodable(error: DecodeError) -> None:
             self.counters.decode_errors.labels(name).inc()
             log.warning("undecodable record dead-lettered: %s", error)
-            await self.dead_letter(error.raw, str(error), f"{self._kind}-decode")
+            origin = None
+            if error.topic is not None and error.partition is not None and error.offset is not None:
+                origin = KafkaOrigin(error.topic, error.partition, error.offset)
+            await self.dead_letter(error.raw, str(error), f"{self._kind}-decode", origin=origin)
 
         return TopicReader(
             name,
@@ -314,7 +317,12 @@ class WorkerKafka:
 
     # ------------------------------------------------------------------ writing
     async def dead_letter(
-        self, raw: bytes, reason: str, stage: str, at: float | None = None
+        self,
+        raw: bytes,
+        reason: str,
+        stage: str,
+        at: float | None = None,
+        origin: KafkaOrigin | None = None,
     ) -> None:
         """Write one dead letter to ``<prefix>.dlq``, cut to fit one record, and count it.
 
@@ -323,10 +331,14 @@ class WorkerKafka:
             reason: why (safe text: no secrets).
             stage: where it failed (``dashboard``, ``<kind>-decode`` ...).
             at: when (epoch seconds; now when None).
+            origin: the Kafka record ``raw`` was read from, if it was one (its
+                ``__connect.errors.*`` headers).
         """
         dead = DeadLetter(raw, reason, stage, None, time.time() if at is None else at)
         fit = fit_dead_letter(dead, self._max_record_bytes)
-        record = self.outbox.dead_letter(dead_letter_record(fit.dead_letter, self._instance))
+        record = self.outbox.dead_letter(
+            dead_letter_record(fit.dead_letter, self._instance), origin
+        )
         if fit.truncated:
             record = dataclasses.replace(record, headers=(*record.headers, *fit.headers()))
             self.counters.truncated.inc()

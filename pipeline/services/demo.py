@@ -328,7 +328,7 @@ def _print_where(
         f"wallboard          {wallboard_url}   <- open this in a browser\n"
         f"Genesys emulator   {api_url}  (admin: {api_url}/__emulator/state)\n"
         f"producer metrics   {ops}/metrics   readiness: {ops}/readyz\n"
-        f"Kafka topics       {prefix}.metrics {prefix}.current {prefix}.audit {prefix}.dlq "
+        f"Kafka topics       {prefix}.metrics {prefix}.current.v2 {prefix}.audit {prefix}.dlq "
         f"{prefix}.freshness\n"
         f"tail the records   kcat -b {endpoints.bootstrap_servers} -t {prefix}.metrics "
         f"-s value=avro -r {endpoints.schema_registry_url} -C\n"

@@ -54,7 +54,7 @@ from pipeline.core.workers.family import metric_family
 from pipeline.core.workers.freshness import FreshnessMonitor, FreshnessOutput
 from pipeline.core.workers.latency import FreshnessReport, measure_stages
 from pipeline.core.workers.slo import SloChange, SloSettings
-from pipeline.kafka.admin import TopicSpec
+from pipeline.kafka.admin import TOPIC_CONFIG, TopicSpec
 from pipeline.kafka.producer import OutRecord
 from pipeline.kafka.worker import WorkerKafka, WorkerKafkaMetrics, audit_group_id
 from pipeline.services.ops import OpsServer
@@ -222,7 +222,14 @@ class FreshnessWorker:
             group_id=cfg.group_id,
             session_timeout_ms=cfg.worker.session_timeout_ms,
             writes=WORKER_TOPICS,
-            create=[TopicSpec(self.freshness_topic, FRESHNESS_PARTITIONS)],
+            create=[
+                TopicSpec(
+                    self.freshness_topic,
+                    FRESHNESS_PARTITIONS,
+                    cfg.worker.replication,
+                    TOPIC_CONFIG["freshness"],
+                )
+            ],
             kind="freshness",
             metrics=self.metrics.kafka,
             retry=cfg.retry,

@@ -62,7 +62,7 @@ from pipeline.genesys.client import genesys_client
 from pipeline.genesys.directory import check_availability
 from pipeline.genesys.stream import ChannelStream
 from pipeline.genesys.supervisor import run_streams
-from pipeline.kafka.admin import TopicSpec, ensure_topics
+from pipeline.kafka.admin import TopicSpec, contract_topic_specs, ensure_topics
 from pipeline.kafka.outbox import Outbox
 from pipeline.kafka.producer import KafkaPublisher
 from pipeline.kafka.registry import register_contract, require_contract
@@ -293,14 +293,7 @@ class ProducerService:
 
     def _topic_specs(self, outbox: Outbox) -> list[TopicSpec]:
         s = self.config.settings
-        topics = outbox.topics
-        compacted = {"cleanup.policy": "compact"}
-        return [
-            TopicSpec(topics["metrics"], s.partitions, s.replication),
-            TopicSpec(topics["current"], s.partitions, s.replication, compacted),
-            TopicSpec(topics["audit"], 1, s.replication),
-            TopicSpec(topics["dlq"], 1, s.replication),
-        ]
+        return contract_topic_specs(outbox.topics, PRODUCER_TOPICS, s.partitions, s.replication)
 
     # ------------------------------------------------------------------ run
 

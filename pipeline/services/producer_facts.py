@@ -150,7 +150,7 @@ class ProducerHooks(TokenObserver, RestObserver, PublishObserver):
     def on_rejected(self, record: OutRecord, error: str) -> None:
         self._metrics.rejected.inc()
         reason = f"Kafka refused the record for {record.topic}: {error}"
-        self._facts.put(DeadLetter(record.value, reason, "publish", None, time.time()))
+        self._facts.put(DeadLetter(record.value or b"", reason, "publish", None, time.time()))
 
     def on_producer_replaced(self, reason: str, resent: int) -> None:
         self._metrics.producer_replaced.inc()

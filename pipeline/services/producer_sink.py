@@ -2,7 +2,9 @@
 
 :class:`EventWriter` is what the channel streams (and the producer's fact queue) hand their
 events to. Topic events and backfill values are mapped to metric records, encoded and
-published; gaps and audit facts become audit records; dead letters go to the DLQ. Awaiting
+published to ``.metrics``; the :class:`~pipeline.core.contract.table.CurrentTable` turns them
+into the changelog table's upserts and tombstones (``.current.v2``). Gaps and audit facts
+become audit records; dead letters go to the DLQ. Awaiting
 :meth:`EventWriter.write` is the backpressure: it waits while the publisher's buffer is full.
 
 A value that cannot be written never stops the stream: an unmappable event is a dead letter
@@ -29,7 +31,14 @@ from pipeline.core.contract.records import (
     gap_audit,
     to_epoch_ms,
 )
-from pipeline.core.genesys.events import BackfillEvent, DeadLetter, Gap, StreamEvent
+from pipeline.core.contract.table import CurrentTable
+from pipeline.core.genesys.events import (
+    BackfillEvent,
+    DeadLetter,
+    Gap,
+    SnapshotTaken,
+    StreamEvent,
+)
 from pipeline.core.genesys.frames import TopicEvent
 from pipeline.core.subscription.selection import RecordFilter
 from pipeline.errors import EncodeError, RecordRejectedError
@@ -68,6 +77,8 @@ class EventWriter:
         self._max_raw = max_dead_letter_bytes
         self.filter = RecordFilter({})
         """Which mapped records are kept (the subscription's selection); set once planned."""
+        self.table = CurrentTable()
+        """The changelog table's rows per subscribed topic: what each event upserts or deletes."""
         self.frames = 0
         self.dead_letters = 0
         self.gaps = 0
@@ -81,6 +92,12 @@ class EventWriter:
         match event:
             case TopicEvent() | BackfillEvent():
                 await self._metric_records(event)
+            case SnapshotTaken():  # rows a complete snapshot did not renew are gone
+                at = to_epoch_ms(event.fetched_at)
+                changes = self.table.snapshot_taken(event.topics, at)
+                for change in changes:
+                    await self._publish(self._outbox.current(change))
+                self._metrics.records.labels("current").inc(len(changes))
             case Gap():  # the session's one gap.closed fact (core.contract.records.gap_audit)
                 self.gaps += 1
                 self._metrics.gaps.inc()
@@ -105,7 +122,8 @@ class EventWriter:
         if not isinstance(record, OutRecord) or record.topic == self._outbox.topics["dlq"]:
             log.error("Kafka refused a dead letter for good: %s", exc.error)  # no loop via DLQ
             return
-        await self._dead_letter(DeadLetter(record.value, str(exc), "publish", None, time.time()))
+        raw = record.value or b""  # a tombstone has no value
+        await self._dead_letter(DeadLetter(raw, str(exc), "publish", None, time.time()))
 
     async def _dead_letter(self, dead: DeadLetter) -> None:
         if len(dead.raw) > self._max_raw:
@@ -120,37 +138,51 @@ class EventWriter:
         self.frames += 1
         self._metrics.frames.labels(source).inc()
         ingest = event.fetched_at if isinstance(event, BackfillEvent) else time.time()
+        ingest_ms = to_epoch_ms(ingest)
         try:
-            records = map_event(event, ingest_ms=to_epoch_ms(ingest), instance=self._instance)
+            records = map_event(event, ingest_ms=ingest_ms, instance=self._instance)
         except MappingError as exc:
             await self._dead_letter(DeadLetter(exc.raw, exc.reason, "map", exc.topic, time.time()))
             return
         records = [r for r in records if self.filter.keep(r)]
         try:
-            out = [rec for r in records for rec in self._outbox.metric(r)]
+            bodies = self._outbox.encode_metrics(records)
         except EncodeError:
-            out = await self._encode_one_by_one(event, records)
+            records, bodies = await self._encode_one_by_one(event, records)
+        changes = self.table.apply(
+            event.topic,
+            event.body,
+            records,
+            at=ingest_ms,
+            snapshot=isinstance(event, BackfillEvent),
+        )
+        out = self._outbox.metric_records(records, bodies, changes)
         try:
             await self._publisher.publish_many(out)
         except RecordRejectedError:
             for rec in out:  # rare: find the refused ones, send the rest (again: ids dedupe)
                 await self._publish(rec)
-        self._metrics.records.labels("metrics").inc(len(out) // 2)
-        self._metrics.records.labels("current").inc(len(out) // 2)
+        self._metrics.records.labels("metrics").inc(len(records))
+        self._metrics.records.labels("current").inc(len(changes))
 
     async def _encode_one_by_one(
         self, event: TopicEvent | BackfillEvent, records: list[MetricRecord]
-    ) -> list[OutRecord]:
-        """The records that encode; each one that does not is dead-lettered (stage encode)."""
-        out: list[OutRecord] = []
+    ) -> tuple[list[MetricRecord], list[bytes]]:
+        """The records that encode, with their bodies; each one that does not is
+        dead-lettered (stage encode) and has no row in the table."""
+        kept: list[MetricRecord] = []
+        bodies: list[bytes] = []
         for record in records:
             try:
-                out += self._outbox.metric(record)
+                (body,) = self._outbox.encode_metrics([record])
             except EncodeError as exc:
                 raw = event.raw if isinstance(event, TopicEvent) else _json_bytes(record)
                 dead = DeadLetter(raw, str(exc), "encode", event.topic, time.time())
                 await self._dead_letter(dead)
-        return out
+                continue
+            kept.append(record)
+            bodies.append(body)
+        return kept, bodies
 
 
 def _json_bytes(record: MetricRecord) -> bytes:

@@ -184,7 +184,7 @@ async def test_values_of_a_silent_producer_are_pushed_as_stale_then_fresh_again(
             assert stack.outbox is not None
             now_ms = int(time.time() * 1000)
             fresh = dataclasses.replace(metric(1, 0), event_time=now_ms, ingest_time=now_ms)
-            await stack.publisher.publish_many([stack.outbox.metric(fresh)[0]])
+            await stack.publisher.publish_many([stack.outbox.metric(fresh)])
             assert await stack.publisher.flush() == 0
             await until(
                 lambda: not any(v["stale"] for v in dashboard.store.values()),

@@ -119,7 +119,7 @@ async def test_two_workers_share_take_over_report_and_flag_slo_breaches(
         event = AuditEvent(AuditKind.SOCKET_CONNECTED, time.time(), "channel-1", {"socket_id": 1})
         await publisher.publish(outbox.audit(audit_record(event, "producer-0")))
         old = [metric(i, age_s=300.0) for i in range(60)]
-        await publisher.publish_many([outbox.metric(r)[0] for r in old])
+        await publisher.publish_many([outbox.metric(r) for r in old])
         await until(
             lambda: sum(consumed(w) for w in workers) >= len(old),
             seconds(20),
@@ -157,7 +157,7 @@ async def test_two_workers_share_take_over_report_and_flag_slo_breaches(
         )
         before = consumed(survivor)
         fresh = [metric(100 + i, age_s=0.0) for i in range(30)]
-        await publisher.publish_many([outbox.metric(r)[0] for r in fresh])
+        await publisher.publish_many([outbox.metric(r) for r in fresh])
         await until(
             lambda: consumed(survivor) >= before + len(fresh),
             seconds(20),

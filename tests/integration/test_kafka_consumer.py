@@ -55,7 +55,7 @@ async def test_records_decode_and_a_new_member_resumes_after_the_commit(
     publisher = KafkaPublisher({"bootstrap.servers": endpoints.bootstrap_servers})
     await publisher.start()
     for i in range(100):
-        await publisher.publish(outbox.metric(metric(i))[0])
+        await publisher.publish(outbox.metric(metric(i)))
     assert await publisher.aclose() == 0
 
     kafka = KafkaSettings(bootstrap_servers=endpoints.bootstrap_servers)

@@ -138,6 +138,12 @@ async def test_fault_poison_values_on_the_metrics_topic(
         dead = await stack.dead_letters()
     assert len(dead) == 4
     assert {value["stage"] for _, _, value, _ in dead} == {f"{kind}-decode"}
+    for *_, headers in dead:  # a Kafka record's dead letter: Connect's headers apply
+        assert headers["__connect.errors.topic"] == stack.topic("metrics").encode()
+        assert headers["__connect.errors.offset"].isdigit()
+        assert headers["__connect.errors.stage"] == b"VALUE_CONVERTER"
+        assert headers["pipeline.errors.stage"] == f"{kind}-decode".encode()
+        assert "pipeline.errors.genesys.topic" not in headers
     reasons = " | ".join(value["reason"] for _, _, value, _ in dead)
     assert "schema id 987654 is not in the registry" in reasons
     assert "does not resolve to this build's schema" in reasons
@@ -402,7 +408,7 @@ async def test_fault_dashboard_413(
         huge = metric_record(entity_id="huge", qualifier="\x01" * 200_000)
         try:
             await stack.publish_rounds(range(1), keys=keys)
-            await stack.publish([stack.outbox.metric(huge)[0]])
+            await stack.publish([stack.outbox.metric(huge)])
             async with running(worker):
                 await until_committed(stack, group, keys + 1, "every record committed")
                 totals = board.state()["totals"]

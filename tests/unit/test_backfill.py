@@ -136,3 +136,13 @@ def test_empty_or_odd_answers_give_nothing() -> None:
     assert observation_events({}, NOW, "gap") == []
     assert aggregate_events({"results": "nope"}, NOW, "gap") == []
     assert user_aggregate_events({"results": [1, 2]}, NOW, "gap") == []
+
+
+def test_plan_names_the_topics_its_snapshot_covers() -> None:
+    topics = [
+        "v2.analytics.queues.q1.observations",
+        "v2.analytics.users.u1.aggregates",
+        "v2.users.u1.presence",
+        "v2.analytics.wrapup.w1.aggregates",
+    ]
+    assert plan_snapshot(topics, NOW).covered == tuple(topics[:2])

@@ -280,7 +280,7 @@ def test_settings_values_validate(services: dict[str, Any]) -> None:
 def test_environment_check_can_fail() -> None:
     args = build_parser().parse_args(["worker", "freshness", "/app/examples/subscription.yaml"])
     assert "DASHBOARD_URL" not in _allowed_env(args)
-    assert "PIPELINE_REPLICATION" not in _allowed_env(args)  # a producer-only setting
+    assert "PIPELINE_PARTITIONS" not in _allowed_env(args)  # a producer-only setting
     assert "KAFKA_BOOTSTRAP_SERVER" not in _allowed_env(args)
 
 

@@ -70,7 +70,7 @@ def new_decoder(**extra: str | Exception) -> tuple[AvroDecoder, Lookup]:
 
 def encoded(record: MetricRecord | None = None) -> bytes:
     outbox = Outbox("genesys", {"genesys.metrics": METRIC_ID, "genesys.current": 9}, "p-0")
-    return outbox.metric(record or metric_record())[0].value
+    return outbox.metric(record or metric_record()).value
 
 
 def decode_error(value: bytes | None, decoder: AvroDecoder | None = None) -> DecodeError:

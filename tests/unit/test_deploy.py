@@ -19,6 +19,7 @@ import yaml
 from pipeline.cli import build_parser
 from pipeline.cli.redaction import settings_models
 from pipeline.core.subscription.spec import load_spec
+from pipeline.kafka.admin import TOPIC_CONFIG
 from pipeline.kafka.schemas import topic_names
 from pipeline.settings import (
     DashboardSettings,
@@ -261,6 +262,9 @@ def _check_topics(topics: list[dict[str, Any]], prefix: str) -> None:
         assert topic["metadata"]["labels"]["strimzi.io/cluster"]
     current = names[expected["current"]]["spec"]["config"]
     assert current["cleanup.policy"] == "compact"
+    for suffix, config in TOPIC_CONFIG.items():  # the services create them the same way
+        deployed = {k: str(v) for k, v in names[expected[suffix]]["spec"]["config"].items()}
+        assert deployed.items() >= config.items(), suffix
     for suffix in ("metrics", "audit", "dlq", "freshness"):
         config = names[expected[suffix]]["spec"].get("config", {})
         assert "compact" not in str(config.get("cleanup.policy", "delete")), suffix
@@ -280,7 +284,10 @@ def _check_sink(config: dict[str, str]) -> None:
     assert config["key.converter"] == STRING_CONVERTER, "keys are plain UTF-8 strings"
     topics = set(config["topics"].split(","))
     assert topics <= set(topic_names("genesys").values()), topics
-    if "pk.fields" in config:
+    if config.get("pk.mode") == "record_key":  # the key string is the one primary-key column
+        (name,) = config["pk.fields"].split(",")
+        assert name not in fields, f"pk.fields: {name} would clash with a MetricRecord field"
+    elif "pk.fields" in config:
         for name in config["pk.fields"].split(","):
             assert name in fields, f"pk.fields: {name} is not a MetricRecord field"
             assert fields[name] == "string", f"{name} must be a non-null key"
@@ -334,7 +341,11 @@ def test_every_json_file_parses(path: Path) -> None:
 
 def test_there_is_something_to_check() -> None:
     assert len(list(DEPLOY.rglob("*.yaml"))) >= 10
-    assert {p.name for p in CONNECT.glob("*.json")} == {"jdbc-sink.json", "s3-sink.json"}
+    assert {p.name for p in CONNECT.glob("*.json")} == {
+        "jdbc-sink.json",
+        "jdbc-current-sink.json",
+        "s3-sink.json",
+    }
     assert (DEPLOY / "README.md").is_file()
 
 
@@ -436,8 +447,8 @@ def test_environment_is_read_by_the_service(
 def test_environment_check_can_fail() -> None:
     (_, worker) = next((w, c) for w, c in CONTAINERS if c["name"] == "freshness-worker")
     broken = copy.deepcopy(worker)
-    broken["env"].append({"name": "PIPELINE_REPLICATION", "value": "3"})  # producer only
-    with pytest.raises(AssertionError, match="PIPELINE_REPLICATION"):
+    broken["env"].append({"name": "PIPELINE_PARTITIONS", "value": "3"})  # producer only
+    with pytest.raises(AssertionError, match="PIPELINE_PARTITIONS"):
         _check_env_is_read(broken)
     broken["env"][-1] = {
         "name": "X",
@@ -599,9 +610,13 @@ def test_kafka_topics_are_the_contract() -> None:
 
 def test_topic_check_can_fail() -> None:
     topics = copy.deepcopy(_topics())
-    current = next(t for t in topics if t["spec"]["topicName"].endswith(".current"))
+    current = next(t for t in topics if t["spec"]["topicName"].endswith(".current.v2"))
     current["spec"]["config"]["cleanup.policy"] = "delete"
     with pytest.raises(AssertionError):
+        _check_topics(topics, "genesys")
+    current["spec"]["config"]["cleanup.policy"] = "compact"
+    current["spec"]["config"]["segment.ms"] = 604800000  # not what the services create
+    with pytest.raises(AssertionError, match="current"):
         _check_topics(topics, "genesys")
     with pytest.raises(AssertionError):
         _check_topics(_topics()[:-1], "genesys")
@@ -614,6 +629,15 @@ def test_jdbc_sink_upserts_on_event_id() -> None:
     assert (config["insert.mode"], config["pk.mode"]) == ("upsert", "record_value")
     assert config["pk.fields"] == "event_id"
     assert config["auto.create"] == "true"
+
+
+def test_jdbc_current_sink_follows_the_table() -> None:
+    config = _sink("jdbc-current-sink.json")
+    _check_sink(config)
+    assert config["topics"] == topic_names("genesys")["current"]
+    assert (config["insert.mode"], config["pk.mode"]) == ("upsert", "record_key")
+    assert config["delete.enabled"] == "true", "tombstones delete rows"
+    assert config["errors.tolerance"] == "none", "a skipped record would leave a wrong row"
 
 
 def test_s3_sink_partitions_by_event_time() -> None:
@@ -638,6 +662,8 @@ def test_sink_check_can_fail() -> None:
             _check_sink({**config, key: value})
     with pytest.raises(AssertionError):
         _check_sink({**_sink("s3-sink.json"), "timestamp.field": "ingest"})
+    with pytest.raises(AssertionError, match="clash"):
+        _check_sink({**_sink("jdbc-current-sink.json"), "pk.fields": "metric"})
 
 
 # ----------------------------------------------------------------------------- secrets, TLS

@@ -29,12 +29,21 @@ def test_frame_encodes_to_pinned_kafka_records(name: str) -> None:
     assert ACTUAL["metrics"][name] == EXPECTED["metrics"][name]
 
 
+@pytest.mark.parametrize("name", sorted(EXPECTED["current"]))
+def test_frame_changes_the_table_as_pinned(name: str) -> None:
+    assert ACTUAL["current"][name] == EXPECTED["current"][name]
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED["facts"]))
 def test_fact_encodes_to_pinned_kafka_record(name: str) -> None:
     assert ACTUAL["facts"][name] == EXPECTED["facts"][name]
 
 
 def test_golden_table_covers_every_input() -> None:
-    assert set(EXPECTED["metrics"]) == set(golden.topic_events())
+    assert set(EXPECTED["metrics"]) == set(golden.topic_events()) == set(EXPECTED["current"])
     assert set(EXPECTED["facts"]) == set(golden.lifecycle_facts())
     assert all(EXPECTED["metrics"][name] for name in EXPECTED["metrics"])  # none empty
+    tombstones = [
+        r for rows in EXPECTED["current"].values() for r in rows if r["value_b64"] is None
+    ]
+    assert tombstones, "the table pins a tombstone too"

@@ -107,7 +107,7 @@ def test_load_schema_refuses_invalid_json(tmp_path: Path) -> None:
 def test_topic_names_cover_the_contract() -> None:
     assert topic_names("genesys") == {
         "metrics": "genesys.metrics",
-        "current": "genesys.current",
+        "current": "genesys.current.v2",
         "audit": "genesys.audit",
         "dlq": "genesys.dlq",
         "freshness": "genesys.freshness",

@@ -1,4 +1,4 @@
-"""How a metric record is identified: its event id and its key in the current-value topic.
+"""How a metric record is identified: its event id, and the series key the workers use.
 
 Event id: hex of BLAKE2b with a 16-byte digest over ``H + T``, two JSON arrays back to back
 (self-delimiting, so unambiguous), with ``H = orjson.dumps([source_topic, entity_id,
@@ -29,7 +29,10 @@ _blake2b = hashlib.blake2b
 
 
 def current_key(record: MetricRecord) -> str:
-    """The key of ``record`` in the compacted current-value topic.
+    """The series of ``record`` for the workers (latest value, staleness): one per state too.
+
+    Not the changelog table's row key (that is ``core.contract.table.table_key``, where a
+    state is a value): the dashboard and the freshness worker follow every series seen.
 
     Returns:
         ``entity_id|metric|qualifier|media_type``, with empty strings for nulls.

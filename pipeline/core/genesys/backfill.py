@@ -52,6 +52,8 @@ class SnapshotPlan:
     observation_queries: tuple[dict[str, Any], ...]
     aggregate_queries: tuple[dict[str, Any], ...]
     user_queries: tuple[dict[str, Any], ...]
+    covered: tuple[str, ...] = ()
+    """The topics the snapshot stands in for (queue observations, user aggregates)."""
 
 
 def _entity(topic: str, affix: tuple[str, str]) -> str | None:
@@ -115,7 +117,8 @@ def plan_snapshot(topics: Iterable[str], now: float) -> SnapshotPlan:
         }
         for batch in _batches(users)
     )
-    return SnapshotPlan(observations, aggregates, user_queries)
+    covered = tuple(t for t in topic_list if _entity(t, _QUEUE_OBS) or _entity(t, _USER_AGG))
+    return SnapshotPlan(observations, aggregates, user_queries, covered)
 
 
 def _results(answer: Mapping[str, Any]) -> list[Mapping[str, Any]]:

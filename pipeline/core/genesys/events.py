@@ -27,7 +27,15 @@ from pipeline.core.genesys.frames import TopicEvent
 
 # AuditEvent lives in pipeline.core.audit; it stays importable from here, where the stream's
 # event union names it.
-__all__ = ["AuditEvent", "BackfillEvent", "DeadLetter", "Gap", "StreamEvent", "event_to_json"]
+__all__ = [
+    "AuditEvent",
+    "BackfillEvent",
+    "DeadLetter",
+    "Gap",
+    "SnapshotTaken",
+    "StreamEvent",
+    "event_to_json",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +98,22 @@ class DeadLetter:
     at: float
 
 
-StreamEvent = TopicEvent | BackfillEvent | Gap | DeadLetter | AuditEvent
+@dataclass(frozen=True, slots=True)
+class SnapshotTaken:
+    """A backfill snapshot finished: every :class:`BackfillEvent` of it has been handed on.
+
+    Args:
+        topics: the topics the snapshot covered (those with a REST snapshot).
+        fetched_at: when it was fetched (epoch seconds), as its events' ``fetched_at``.
+        reason: ``gap`` or ``initial``.
+    """
+
+    topics: tuple[str, ...]
+    fetched_at: float
+    reason: str
+
+
+StreamEvent = TopicEvent | BackfillEvent | SnapshotTaken | Gap | DeadLetter | AuditEvent
 
 
 def event_to_json(event: StreamEvent) -> dict[str, Any]:
@@ -110,6 +133,13 @@ def event_to_json(event: StreamEvent) -> dict[str, Any]:
                 "reason": event.reason,
                 "fetched_at": event.fetched_at,
                 "body": event.body,
+            }
+        case SnapshotTaken():
+            return {
+                "type": "snapshot",
+                "topics": len(event.topics),
+                "reason": event.reason,
+                "fetched_at": event.fetched_at,
             }
         case Gap():
             return {

@@ -12,6 +12,10 @@
   ``path_prefix``, ``code``; ``rest_garbage`` (200 with a body that is not JSON) takes
   ``count`` and ``path_prefix``.
 - ``POST /__emulator/faults/clear``: forget planned faults.
+- ``POST /__emulator/presence``: ``{"user_id": ..., "presence": "AVAILABLE"}`` sets a user's
+  system presence now (the org changes as if the agent did it).
+- ``POST /__emulator/members/remove``: ``{"queue_id": ..., "user_id": ...}`` takes a user
+  out of a queue now (the queue's ``.users`` topic says ``joined: false``).
 """
 
 from __future__ import annotations
@@ -106,6 +110,8 @@ class AdminApi:
             web.get("/__emulator/requests", self.requests),
             web.post("/__emulator/faults", self.inject_fault),
             web.post("/__emulator/faults/clear", self.clear_faults),
+            web.post("/__emulator/presence", self.set_presence),
+            web.post("/__emulator/members/remove", self.remove_member),
         ]
 
     async def state(self, request: web.Request) -> web.Response:
@@ -195,3 +201,33 @@ class AdminApi:
         """Forget every planned fault."""
         self._state.faults.clear()
         return json_response({"cleared": True})
+
+    async def set_presence(self, request: web.Request) -> web.Response:
+        """Set a user's system presence now (``{"user_id", "presence"}``)."""
+        doc = await _object(request)
+        try:
+            self._center.set_presence(str(doc["user_id"]), str(doc["presence"]))
+        except (KeyError, ValueError) as exc:
+            raise web.HTTPBadRequest(reason=f"bad presence change: {exc}") from exc
+        return json_response({"changed": doc})
+
+    async def remove_member(self, request: web.Request) -> web.Response:
+        """Take a user out of a queue now (``{"queue_id", "user_id"}``)."""
+        doc = await _object(request)
+        try:
+            removed = self._center.remove_member(str(doc["queue_id"]), str(doc["user_id"]))
+        except KeyError as exc:
+            raise web.HTTPBadRequest(reason=f"bad member removal: {exc}") from exc
+        if not removed:
+            raise web.HTTPConflict(reason="the user is not a member of the queue")
+        return json_response({"removed": doc})
+
+
+async def _object(request: web.Request) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as exc:
+        raise web.HTTPBadRequest(reason=f"invalid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise web.HTTPBadRequest(reason="the body must be a JSON object")
+    return doc

@@ -51,6 +51,7 @@ import random
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from pipeline.core.genesys.metrics import SYSTEM_PRESENCES
 from pipeline.emulator.simulation.engine import Engine
 from pipeline.emulator.simulation.entities import build_entities
 from pipeline.emulator.simulation.floor import Floor
@@ -147,6 +148,29 @@ class ContactCenter:
     def members(self, queue: int) -> tuple[int, ...]:
         """User positions of a queue's members."""
         return self.floor.members[queue]
+
+    def former_members(self, queue: int) -> tuple[int, ...]:
+        """User positions of those who left the queue (:meth:`remove_member`)."""
+        return self.floor.former_members[queue]
+
+    def remove_member(self, queue_id: str, user_id: str) -> bool:
+        """An admin takes a user out of a queue now; False when not a member.
+
+        Raises:
+            KeyError: no such queue or user.
+        """
+        return self.engine.leave_queue(self.user_index[user_id], self.queue_index[queue_id])
+
+    def set_presence(self, user_id: str, presence: str) -> None:
+        """An admin sets a user's system presence now (``AVAILABLE``, ``ON_QUEUE`` ...).
+
+        Raises:
+            KeyError: no such user.
+            ValueError: not a system presence.
+        """
+        if presence not in SYSTEM_PRESENCES:
+            raise ValueError(f"{presence!r} is not a system presence: {list(SYSTEM_PRESENCES)}")
+        self.engine.set_presence(self.user_index[user_id], SYSTEM_PRESENCES.index(presence))
 
     def has_entity(self, kind: str, entity_id: str) -> bool:
         """True when the org has this queue, user or wrap-up code.

@@ -370,3 +370,28 @@ class Engine:
             self._offer(self.floor.conversations[best[1]], agent, at)
         else:
             self._routable.add(agent)
+
+    # ------------------------------------------------------------------ admin changes
+    def set_presence(self, user: int, presence: int) -> None:
+        """Put agent ``user`` in system presence ``presence`` now (an admin's change)."""
+        agent = self.floor.agents[user]
+        if agent.presence != presence:
+            self._change_presence(agent, presence, self.clock_s * 1000)
+            self.floor.commit()
+
+    def leave_queue(self, user: int, queue: int) -> bool:
+        """Take agent ``user`` out of ``queue`` now; False when it was not a member."""
+        floor, agent, at = self.floor, self.floor.agents[user], self.clock_s * 1000
+        if queue not in agent.queues:
+            return False
+        self._routable.remove(agent)
+        floor.presence_counts[queue][agent.presence] -= 1
+        if agent.presence != _OFFLINE:
+            floor.routing_counts[queue][agent.routing] -= 1
+        agent.queues = tuple(q for q in agent.queues if q != queue)
+        floor.members[queue] = tuple(u for u in floor.members[queue] if u != user)
+        floor.former_members[queue] = (*floor.former_members[queue], user)
+        floor.touch_queue(queue, at)
+        self._settle(agent, at)  # routable again through its other queues, if any
+        floor.commit()
+        return True

@@ -46,6 +46,7 @@ class Floor:
         # the organisation's shape
         self.agents: list[Agent] = entities.agents
         self.members: list[tuple[int, ...]] = entities.members
+        self.former_members: list[tuple[int, ...]] = [() for _ in range(queues)]
         self.queue_media: list[tuple[int, ...]] = entities.queue_media
         self.queues_by_media: list[list[int]] = entities.queues_by_media
         # live: conversations by id, and per slot who waits (entry ms, id), talks, rings

@@ -196,6 +196,9 @@ class SimulationConfig:
     # Simulated past before the start (simulation/history.py); the emulator passes --history.
     history_s: int = 0
     history_budget_s: float = DEFAULTS.history_budget_s
+    # Queue agent-state bodies leave out a qualifier whose count is 0 (real Genesys may: §6.2
+    # UNVERIFIED), so a routing status or presence nobody is in disappears from the body.
+    omit_zero_qualifiers: bool = False
 
     def __post_init__(self) -> None:
         if self.queues < 1 or self.agents < 1:

@@ -131,8 +131,18 @@ def agent_state_metrics(
     oOnQueueUsers counts ON_QUEUE members per routing status; oUserRoutingStatuses counts
     active (not OFFLINE) members per routing status; oUserPresences counts all members per
     organisation presence id; oActiveUsers = not OFFLINE; oOffQueueUsers = active and
-    OFF_QUEUE. UNVERIFIED definitions.
+    OFF_QUEUE. UNVERIFIED definitions. With ``omit_zero_qualifiers`` a qualified entry whose
+    count is 0 is left out instead.
     """
+    entries = _agent_state_entries(cc, state, names)
+    if cc.config.omit_zero_qualifiers:
+        return [e for e in entries if "qualifier" not in e or e["stats"] != {"count": 0}]
+    return entries
+
+
+def _agent_state_entries(
+    cc: ContactCenter, state: AgentStateSnapshot, names: tuple[str, ...]
+) -> list[dict[str, object]]:
     entries: list[dict[str, object]] = []
     for name in names:
         if name == "oOnQueueUsers":
@@ -226,12 +236,15 @@ def _queue_activity(cc: ContactCenter, q: int) -> list[dict[str, object]]:
 
 
 def _queue_members(cc: ContactCenter, q: int) -> list[dict[str, object]]:
-    # QueueUserEventTopicQueueMember; its user reference model has only `id` (SDK 269).
+    # QueueUserEventTopicQueueMember; its user reference model has only `id` (SDK 269). A
+    # member who left keeps a body with joined false, so the feed sends the change once.
     queue_id = cc.queues[q].id
     return [
-        {"id": cc.users[u].id, "user": {"id": cc.users[u].id}, "queueId": queue_id, "joined": True}
-        for u in cc.members(q)
-    ]
+        {"id": cc.users[u].id, "user": {"id": cc.users[u].id}, "queueId": queue_id,
+         "joined": joined}
+        for u, joined in [*((u, True) for u in cc.members(q)),
+                          *((u, False) for u in cc.former_members(q))]
+    ]  # fmt: skip
 
 
 def _wrapup_aggregates(cc: ContactCenter, w: int) -> list[dict[str, object]]:
