@@ -377,7 +377,7 @@ def pushes_met(worker: DashboardWorker, dashboard: FakeDashboard, mode: str) -> 
     """Pushes that met the dashboard in ``mode``: answered in it, or failed while it was down."""
     if mode == "down":
         failed = worker.metrics.registry.get_sample_value(
-            "dashboard_pushes_total", {"outcome": "failed"}
+            "genesys_pipeline_dashboard_pushes_total", {"outcome": "failed"}
         )
         return failed or 0.0
     return dashboard.answers.get(mode, 0)
@@ -386,7 +386,7 @@ def pushes_met(worker: DashboardWorker, dashboard: FakeDashboard, mode: str) -> 
 def dead_letters(worker: DashboardWorker, stage: str = "dashboard") -> float:
     """Dead letters the worker wrote at ``stage`` (refused pushes by default)."""
     value = worker.metrics.registry.get_sample_value(
-        "dashboard_dead_letters_total", {"stage": stage}
+        "genesys_pipeline_dashboard_dead_letters_total", {"stage": stage}
     )
     return value or 0.0
 

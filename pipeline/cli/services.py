@@ -114,9 +114,9 @@ def run_worker(args: argparse.Namespace) -> int:
         sample = freshness.metrics.registry.get_sample_value
 
         def checked() -> str:
-            records = sample("freshness_records_total", {"topic": "metrics"}) or 0
-            audits = sample("freshness_records_total", {"topic": "audit"}) or 0
-            reports = sample("freshness_reports_published_total") or 0
+            records = sample("genesys_pipeline_freshness_records_total", {"topic": "metrics"}) or 0
+            audits = sample("genesys_pipeline_freshness_records_total", {"topic": "audit"}) or 0
+            reports = sample("genesys_pipeline_freshness_reports_published_total") or 0
             return (
                 f"{records:.0f} metric records and {audits:.0f} audit records read, "
                 f"{reports:.0f} freshness reports published"

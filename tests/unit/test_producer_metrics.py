@@ -27,7 +27,7 @@ def _config() -> ProducerConfig:
 
 def test_topics_rejected_gauge_sums_every_channels_refused_topics() -> None:
     service = ProducerService(_config())
-    sample = lambda: service.metrics.registry.get_sample_value("pipeline_topics_rejected")  # noqa: E731
+    sample = lambda: service.metrics.registry.get_sample_value("genesys_pipeline_topics_rejected")  # noqa: E731
     assert sample() == 0.0
     refused = (RejectedTopic("v2.analytics.queues.q1.observations"), RejectedTopic("t2"))
     streams: list[Any] = [
