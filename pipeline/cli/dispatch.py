@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -13,7 +14,7 @@ from pipeline import __version__
 from pipeline.cli import admin, local, servers, services, spec
 from pipeline.cli.runner import EXIT_CODES_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID
 from pipeline.errors import ConfigError, PipelineError, SubscriptionError
-from pipeline.logs import configure_logging
+from pipeline.logs import LOG_FORMATS, LOG_LEVELS, configure_logging, select_logging
 
 __all__ = ["build_parser", "describe_error", "main"]
 
@@ -31,8 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
-    parser.add_argument("--log-format", choices=["json", "text"], default="text")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        metavar="LEVEL",
+        help=f"{', '.join(LOG_LEVELS)} (any case; default: $PIPELINE_LOG_LEVEL, else INFO)",
+    )
+    parser.add_argument(
+        "--log-format",
+        type=str.lower,
+        choices=LOG_FORMATS,
+        help="json or text (default: $PIPELINE_LOG_FORMAT, else text; the image sets json)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in (local, servers, spec, services, admin):
         group.add_parsers(commands)
@@ -47,8 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     stderr; an error we did not expect (a bug: not ours, not the operating system's) logs its
     traceback first.
     """
-    args = build_parser().parse_args(argv)
-    configure_logging(args.log_level, json_format=args.log_format == "json")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        choice = select_logging(args.log_level, args.log_format, os.environ)
+    except ValueError as exc:
+        parser.error(str(exc))  # one usage line and the problem; exit 2
+    configure_logging(choice.level, json_format=choice.json_format)
     handler: Handler = args.handler
     try:
         return handler(args)

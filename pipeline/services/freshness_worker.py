@@ -18,9 +18,9 @@ Topology
   ``freshness.slo_recovered`` audit records.
 - Consumers, decoders and the producer are :class:`pipeline.kafka.worker.WorkerKafka`; a value
   that cannot be decoded, on either topic, goes to ``<prefix>.dlq`` (stage
-  ``freshness-decode``), is counted (``genesys_pipeline_freshness_decode_errors_total``) and moved past; while
-  the schema registry cannot be asked for a new schema id, reading that topic pauses and
-  resumes once it answers (nothing valid is dead-lettered or committed meanwhile).
+  ``freshness-decode``), is counted (``genesys_pipeline_freshness_decode_errors_total``) and
+  moved past; while the schema registry cannot be asked for a new schema id, reading that
+  topic pauses and resumes once it answers (nothing valid is dead-lettered or committed meanwhile).
 
 Delivery
 --------

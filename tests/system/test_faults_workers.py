@@ -90,8 +90,8 @@ def sample(worker: Worker, name: str, **labels: str) -> float:
 def consumed_values(worker: Worker) -> float:
     """Metric records the worker decoded and handled."""
     if isinstance(worker, DashboardWorker):
-        return worker.metrics.records_in - sample(worker, "genesys_pipeline_dashboard_decode_errors_total",
-                                                   topic="metrics")  # fmt: skip
+        errors = sample(worker, "genesys_pipeline_dashboard_decode_errors_total", topic="metrics")
+        return worker.metrics.records_in - errors
     return sample(worker, "genesys_pipeline_freshness_records_total", topic="metrics")
 
 
@@ -445,7 +445,8 @@ async def worker_process(
 
 
 async def received(env: dict[str, str]) -> float:
-    """``genesys_pipeline_dashboard_values_received_total`` of the child, from its ops endpoint (-1: not up)."""
+    """``genesys_pipeline_dashboard_values_received_total`` of the child, from its ops
+    endpoint (-1: not up)."""
     url = f"http://127.0.0.1:{env['PIPELINE_OPS_PORT']}/metrics"
     try:
         async with httpx.AsyncClient(timeout=2.0) as client:
