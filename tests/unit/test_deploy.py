@@ -183,7 +183,7 @@ def _check_topics(topics: list[dict[str, Any]], prefix: str) -> None:
     expected = topic_names(prefix)
     assert set(names) == set(expected.values())
     for topic in topics:
-        assert topic["apiVersion"] == "kafka.strimzi.io/v1beta2"
+        assert topic["apiVersion"] == "kafka.strimzi.io/v1"
         assert topic["metadata"]["labels"]["strimzi.io/cluster"]
     current = names[expected["current"]]["spec"]["config"]
     assert current["cleanup.policy"] == "compact"
@@ -305,6 +305,7 @@ def test_every_service_is_deployed() -> None:
         ("worker", "freshness"),
         ("worker", "dashboard"),
         ("schemas", "register"),
+        ("wallboard", "--host"),
     }
     kinds = {w["metadata"]["name"]: w["kind"] for w in _workloads()}
     assert kinds["genesys-producer"] == "StatefulSet"
@@ -407,9 +408,16 @@ def test_config_map_keys_are_all_used() -> None:
 def test_probes_and_scrape_port_are_the_ops_port(
     workload: dict[str, Any], container: dict[str, Any]
 ) -> None:
-    if _parse(container).command == "schemas":
+    args = _parse(container)
+    if args.command == "schemas":
         assert workload["kind"] == "Job"
         assert "livenessProbe" not in container
+        return
+    if args.command == "wallboard":  # no ops server: its state API answers while it serves
+        assert args.host == "0.0.0.0"  # noqa: S104 - reachable through its Service
+        assert args.port in {p["containerPort"] for p in container["ports"]}
+        for probe in ("livenessProbe", "readinessProbe"):
+            assert container[probe]["httpGet"] == {"path": "/api/state", "port": args.port}
         return
     port = _ops_port(container)
     assert port in {p["containerPort"] for p in container["ports"]}
@@ -492,7 +500,8 @@ def test_disruption_budgets_cover_producer_and_workers() -> None:
     budgets = [o for o in _base_objects() if o["kind"] == "PodDisruptionBudget"]
     covered: set[str] = set()
     for workload in _workloads():
-        if workload["kind"] == "Job":
+        # The wallboard is one replica holding its state in memory: a budget protects nothing.
+        if workload["kind"] == "Job" or workload["metadata"]["name"] == "genesys-wallboard":
             continue
         labels = workload["spec"]["template"]["metadata"]["labels"]
         matching = [
@@ -564,3 +573,27 @@ def test_sink_check_can_fail() -> None:
             _check_sink({**config, key: value})
     with pytest.raises(AssertionError):
         _check_sink({**_sink("s3-sink.json"), "timestamp.field": "ingest"})
+
+
+# ----------------------------------------------------------------------------- the dashboard
+
+
+def _check_dashboard_url(url: str, services: list[dict[str, Any]]) -> None:
+    """DASHBOARD_URL names a Service of the base (same namespace), on one of its ports."""
+    parts = urlsplit(url)
+    assert parts.path == "/api/push", url
+    by_name = {s["metadata"]["name"]: s for s in services}
+    assert parts.hostname in by_name, f"{parts.hostname} is no Service of the base"
+    ports = {p["port"] for p in by_name[parts.hostname]["spec"]["ports"]}
+    assert parts.port in ports, f"{parts.hostname} does not serve port {parts.port}"
+
+
+def test_the_dashboard_url_is_the_base_wallboard_service() -> None:
+    services = [o for o in _base_objects() if o["kind"] == "Service"]
+    _check_dashboard_url(_config_data()["DASHBOARD_URL"], services)
+    wallboard = _one("Deployment", "genesys-wallboard")
+    (service,) = [s for s in services if s["metadata"]["name"] == "genesys-wallboard"]
+    labels = wallboard["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    with pytest.raises(AssertionError, match="no Service"):
+        _check_dashboard_url("http://wallboard.genesys-pipeline.svc:8088/api/push", services)
