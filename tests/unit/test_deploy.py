@@ -414,7 +414,7 @@ def test_probes_and_scrape_port_are_the_ops_port(
         assert "livenessProbe" not in container
         return
     if args.command == "wallboard":  # no ops server: its state API answers while it serves
-        assert args.host == "0.0.0.0"  # noqa: S104 - reachable through its Service
+        assert args.host == "0.0.0.0", "reachable through its Service"
         assert args.port in {p["containerPort"] for p in container["ports"]}
         for probe in ("livenessProbe", "readinessProbe"):
             assert container[probe]["httpGet"] == {"path": "/api/state", "port": args.port}
