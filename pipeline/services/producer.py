@@ -188,7 +188,6 @@ class ProducerService:
         publisher started. Genesys or Kafka going away later is degradation
         (``services/producer_health.py``), not unreadiness: a rollout never waits for them.
         """
-        self._health.observe(self._streams, self._publisher)
         return list(self._not_ready)
 
     def liveness(self) -> list[str]:
