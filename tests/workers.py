@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import io
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -329,8 +329,14 @@ class Stack:
         assert self.outbox is not None
         return self.outbox.topics[suffix]
 
-    async def read(self, suffix: str, schema: str, count: int) -> list[dict[str, Any]]:
-        """The first ``count`` records of a topic, decoded."""
+    async def read(
+        self,
+        suffix: str,
+        schema: str,
+        count: int,
+        done: Callable[[list[dict[str, Any]]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The first ``count`` records of a topic, decoded (or more: until ``done`` says so)."""
         assert self.outbox is not None
         kafka = KafkaSettings(bootstrap_servers=self.endpoints.bootstrap_servers)
         source = KafkaSource(
@@ -341,7 +347,7 @@ class Stack:
         await source.start()
         try:
             async with asyncio.timeout(seconds(20)):
-                while len(out) < count:
+                while len(out) < count or (done is not None and not done(out)):
                     out += [decoder.decode(r.value) for r in await source.fetch()]
         finally:
             await source.stop()
