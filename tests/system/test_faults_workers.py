@@ -131,8 +131,10 @@ async def test_fault_poison_values_on_the_metrics_topic(
         async with running(worker):
             await until_committed(stack, group, 2 * KEYS + 4, "every record committed")
             assert consumed_values(worker) == 2 * KEYS
-            assert sample(worker, f"{kind}_decode_errors_total", topic="metrics") == 4
-            assert sample(worker, f"{kind}_dead_letters_truncated_total") == 1
+            assert (
+                sample(worker, f"genesys_pipeline_{kind}_decode_errors_total", topic="metrics") == 4
+            )
+            assert sample(worker, f"genesys_pipeline_{kind}_dead_letters_truncated_total") == 1
             if kind == "dashboard":
                 await until(lambda: dashboard.holds_round(1), seconds(10), message="round 1")
         dead = await stack.dead_letters()
@@ -182,7 +184,9 @@ async def test_fault_poison_values_on_the_audit_topic(
         async with running(worker):
             await until(lambda: worker.readiness() == [], seconds(20), message="ready")
             await until(lambda: applied() == 2, seconds(20), message="both audit records read")
-            assert sample(worker, f"{kind}_decode_errors_total", topic="audit") == 3
+            assert (
+                sample(worker, f"genesys_pipeline_{kind}_decode_errors_total", topic="audit") == 3
+            )
         dead = await stack.dead_letters()
     assert sorted(value["raw"] for _, _, value, _ in dead) == sorted(poison.values())
     assert {value["stage"] for _, _, value, _ in dead} == {f"{kind}-decode"}
@@ -207,7 +211,7 @@ async def test_fault_registry_down_at_worker_start(
         worker = new_worker(kind, stack, dashboard, group, group_timeouts["session.timeout.ms"])
         async with running(worker):
             await until(
-                lambda: sample(worker, f"{kind}_registry_retries_total") >= 3,
+                lambda: sample(worker, f"genesys_pipeline_{kind}_registry_retries_total") >= 3,
                 seconds(20),
                 message="the registry asked again, with backoff",
             )
@@ -250,18 +254,18 @@ async def test_fault_registry_down_mid_run(
             proxy.cut()
             await stack.publish_rounds(range(3))  # the first records it sees: a new schema id
             await until(
-                lambda: sample(worker, f"{kind}_registry_retries_total") >= 3,
+                lambda: sample(worker, f"genesys_pipeline_{kind}_registry_retries_total") >= 3,
                 seconds(20),
                 message="the registry asked again while down",
             )
-            assert sample(worker, f"{kind}_registry_waiting", topic="metrics") == 1
+            assert sample(worker, f"genesys_pipeline_{kind}_registry_waiting", topic="metrics") == 1
             assert consumed_values(worker) == 0
             assert await committed(stack, group) == 0
             assert assignment() == everything  # still a member, holding its partitions
             proxy.restore()
             await until_committed(stack, group, 3 * KEYS, "every record committed")
             assert consumed_values(worker) == 3 * KEYS
-            assert sample(worker, f"{kind}_registry_waiting", topic="metrics") == 0
+            assert sample(worker, f"genesys_pipeline_{kind}_registry_waiting", topic="metrics") == 0
             if kind == "dashboard":
                 await until(lambda: dashboard.holds_round(2), seconds(10), message="round 2")
         assert await stack.dead_letters(idle_s=0.5) == []
