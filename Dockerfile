@@ -30,8 +30,12 @@ RUN pip wheel --no-deps --wheel-dir /wheels . \
 # ----------------------------------------------------------------------------- runtime
 FROM python:3.11-slim AS runtime
 
+# Logs are JSON lines in the container (one object per line, for the log shipper); set
+# PIPELINE_LOG_FORMAT=text (or pass --log-format text) to read them by eye.
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    PIPELINE_LOG_FORMAT=json \
+    PIPELINE_LOG_LEVEL=INFO \
     PATH="/opt/venv/bin:${PATH}"
 
 RUN groupadd --system --gid 10001 pipeline \

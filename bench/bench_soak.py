@@ -267,14 +267,21 @@ def start(args: argparse.Namespace, workdir: Path, run: Pipeline) -> None:
         PIPELINE_AUTO_REGISTER="true", GENESYS_API_URL=api_url,
         GENESYS_CLIENT_ID=DEMO_CLIENT_ID, GENESYS_CLIENT_SECRET=DEMO_CLIENT_SECRET,
     )  # fmt: skip
-    _until(run, lambda: counter(run.producer_metrics, "pipeline_records_delivered_total") > 0)
+    _until(
+        run, lambda: counter(run.producer_metrics, "genesys_pipeline_records_delivered_total") > 0
+    )
     command("freshness", ["worker", "freshness", str(spec)], **common,
             PIPELINE_OPS_PORT=str(ports[1]))  # fmt: skip
     command(
         "dashboard", ["worker", "dashboard", str(spec)], **common,
         PIPELINE_OPS_PORT=str(ports[2]), DASHBOARD_URL=push_url, DASHBOARD_SECRET=SECRET,
     )  # fmt: skip
-    _until(run, lambda: counter(run.dashboard_metrics, "dashboard_values_pushed_total") > 0)
+    _until(
+        run,
+        lambda: (
+            counter(run.dashboard_metrics, "genesys_pipeline_dashboard_values_pushed_total") > 0
+        ),
+    )
     for cmd in run.commands:
         run.series.append(Series(cmd.name, cmd.proc.pid))
         if cmd.name == "local up":
@@ -381,8 +388,8 @@ def sample(
         for s in run.series:
             if not s.sample(now):
                 raise RuntimeError(f"{s.name} (pid {s.pid}) is gone")
-        delivered = counter(run.producer_metrics, "pipeline_records_delivered_total")
-        pushed = counter(run.dashboard_metrics, "dashboard_values_pushed_total")
+        delivered = counter(run.producer_metrics, "genesys_pipeline_records_delivered_total")
+        pushed = counter(run.dashboard_metrics, "genesys_pipeline_dashboard_values_pushed_total")
         flows.append((now, delivered, pushed))
         rss = "  ".join(f"{s.name} {s.rss_mb[-1]:.0f}MB/{s.fds[-1]}fd" for s in run.series)
         print(f"{now / 60:5.1f} min  delivered {delivered:>9.0f}  pushed {pushed:>8.0f}  {rss}",

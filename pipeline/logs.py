@@ -16,14 +16,25 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Final
 
 import orjson
 
 from pipeline.core.redaction import Redactor
 
-__all__ = ["JsonFormatter", "RedactingFilter", "RepeatFilter", "configure_logging"]
+__all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "JsonFormatter",
+    "LogChoice",
+    "RedactingFilter",
+    "RepeatFilter",
+    "configure_logging",
+    "select_logging",
+]
 
 # Attributes every LogRecord has; anything else was passed through ``extra=`` and is kept.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
@@ -158,3 +169,51 @@ def configure_logging(
     # One INFO line per HTTP request is too much for a service that polls; keep warnings.
     for noisy in ("httpx", "httpx2", "httpcore", "websockets", "aiokafka"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+# ------------------------------------------------------------------ format and level selection
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+"""The levels ``--log-level`` and ``PIPELINE_LOG_LEVEL`` accept (in any case)."""
+LOG_FORMATS: Final = ("json", "text")
+"""The formats ``--log-format`` and ``PIPELINE_LOG_FORMAT`` accept (in any case)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogChoice:
+    """How to log: a level of :data:`LOG_LEVELS`, JSON lines or text."""
+
+    level: str
+    json_format: bool
+
+
+def select_logging(
+    level: str | None, log_format: str | None, environ: Mapping[str, str]
+) -> LogChoice:
+    """The level and format to log with: the flag, else the environment, else INFO and text.
+
+    The container image sets ``PIPELINE_LOG_FORMAT=json``; a terminal gets text.
+
+    Args:
+        level: ``--log-level`` (already checked by the parser), or None when not given.
+        log_format: ``--log-format``, or None when not given.
+        environ: the environment (``PIPELINE_LOG_LEVEL``, ``PIPELINE_LOG_FORMAT``).
+
+    Returns:
+        The choice.
+
+    Raises:
+        ValueError: an environment variable holds a value outside the choices; the message
+            names the variable and the choices, on one line.
+    """
+    chosen_level = level or _from_env(environ, "PIPELINE_LOG_LEVEL", LOG_LEVELS, "INFO")
+    chosen_format = log_format or _from_env(environ, "PIPELINE_LOG_FORMAT", LOG_FORMATS, "text")
+    return LogChoice(chosen_level.upper(), chosen_format.lower() == "json")
+
+
+def _from_env(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.upper() not in {choice.upper() for choice in choices}:
+        raise ValueError(f"{name}: invalid choice {raw!r} (choose from {', '.join(choices)})")
+    return raw

@@ -33,6 +33,23 @@ SETTINGS: tuple[tuple[str, type[BaseSettings]], ...] = (
 )
 
 
+# Read by the CLI itself (pipeline/cli/dispatch.py, pipeline/logs.py select_logging), before
+# any settings model: the flag wins over the variable, the variable over the default.
+_LOGGING: tuple[tuple[str, str, str], ...] = (
+    (
+        "PIPELINE_LOG_LEVEL",
+        "`INFO`",
+        "DEBUG, INFO, WARNING, ERROR or CRITICAL, any case (`--log-level` wins); another value "
+        "is a usage error (exit 2)",
+    ),
+    (
+        "PIPELINE_LOG_FORMAT",
+        "`text` (`json` in the container image)",
+        "`json` (one object per line) or `text` (`--log-format` wins)",
+    ),
+)
+
+
 def _attribute_docs(cls: type[BaseSettings]) -> dict[str, str]:
     """``name: text`` entries of the class docstring's Attributes section (continued lines)."""
     doc = cls.__doc__ or ""
@@ -65,6 +82,14 @@ def render_reference() -> str:
         "Generated from `pipeline/settings.py` by `pipeline config` — do not edit by hand.",
         "Every setting is an environment variable; secrets are never logged.",
     ]
+    lines += [
+        "",
+        "## Logging (every command)",
+        "",
+        "| variable | default | meaning |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{name}` | {default} | {meaning} |" for name, default, meaning in _LOGGING]
     for title, cls in SETTINGS:
         prefix = str(cls.model_config.get("env_prefix", ""))
         docs = _attribute_docs(cls)

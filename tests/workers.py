@@ -15,7 +15,7 @@ import contextlib
 import io
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -338,8 +338,14 @@ class Stack:
         assert self.outbox is not None
         return self.outbox.topics[suffix]
 
-    async def read(self, suffix: str, schema: str, count: int) -> list[dict[str, Any]]:
-        """The first ``count`` records of a topic, decoded."""
+    async def read(
+        self,
+        suffix: str,
+        schema: str,
+        count: int,
+        done: Callable[[list[dict[str, Any]]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The first ``count`` records of a topic, decoded (or more: until ``done`` says so)."""
         assert self.outbox is not None
         kafka = KafkaSettings(bootstrap_servers=self.endpoints.bootstrap_servers)
         source = KafkaSource(
@@ -350,7 +356,7 @@ class Stack:
         await source.start()
         try:
             async with asyncio.timeout(seconds(20)):
-                while len(out) < count:
+                while len(out) < count or (done is not None and not done(out)):
                     out += [decoder.decode(r.value) for r in await source.fetch()]
         finally:
             await source.stop()
@@ -386,7 +392,7 @@ def pushes_met(worker: DashboardWorker, dashboard: FakeDashboard, mode: str) -> 
     """Pushes that met the dashboard in ``mode``: answered in it, or failed while it was down."""
     if mode == "down":
         failed = worker.metrics.registry.get_sample_value(
-            "dashboard_pushes_total", {"outcome": "failed"}
+            "genesys_pipeline_dashboard_pushes_total", {"outcome": "failed"}
         )
         return failed or 0.0
     return dashboard.answers.get(mode, 0)
@@ -395,7 +401,7 @@ def pushes_met(worker: DashboardWorker, dashboard: FakeDashboard, mode: str) -> 
 def dead_letters(worker: DashboardWorker, stage: str = "dashboard") -> float:
     """Dead letters the worker wrote at ``stage`` (refused pushes by default)."""
     value = worker.metrics.registry.get_sample_value(
-        "dashboard_dead_letters_total", {"stage": stage}
+        "genesys_pipeline_dashboard_dead_letters_total", {"stage": stage}
     )
     return value or 0.0
 

@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from pipeline.cli.runner import EXIT_OK
+from pipeline.cli.runner import EXIT_OK, add_command
 
 __all__ = ["add_parsers", "run_config", "run_schemas"]
 
@@ -27,16 +27,25 @@ def run_schemas(args: argparse.Namespace) -> int:
 
     registry = RegistrySettings()
     prefix = args.prefix or ProducerSettings().topic_prefix
-    action = schemas.register if args.action == "register" else schemas.check
-    return action(registry.url, prefix, sys.stdout, client_config=registry.client_config())
+    config = registry.client_config()
+    if args.action == "check":
+        return schemas.check(
+            registry.url, prefix, sys.stdout, client_config=config, as_json=args.json
+        )
+    return schemas.register(registry.url, prefix, sys.stdout, client_config=config)
 
 
 def add_parsers(commands: Any) -> None:
     """Add ``config`` and ``schemas`` to the subcommands."""
-    config = commands.add_parser("config", help="print the configuration reference (Markdown)")
+    config = add_command(commands, "config", "print the configuration reference (Markdown)")
     config.set_defaults(handler=run_config)
-    schemas = commands.add_parser("schemas", help="the Avro contract in the schema registry")
+    schemas = add_command(
+        commands, "schemas", "register or check the Avro contract in the schema registry"
+    )
     schemas.add_argument("action", choices=["register", "check"])
+    schemas.add_argument(
+        "--json", action="store_true", help="check: print every subject's status as JSON"
+    )
     schemas.add_argument(
         "--prefix", default=None, help="topic prefix (default PIPELINE_TOPIC_PREFIX or genesys)"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -15,7 +16,7 @@ from pipeline.cli.redaction import configured_secrets
 from pipeline.cli.runner import EXIT_CODES_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID
 from pipeline.core.redaction import Redactor
 from pipeline.errors import ConfigError, PipelineError, SubscriptionError
-from pipeline.logs import configure_logging
+from pipeline.logs import LOG_FORMATS, LOG_LEVELS, configure_logging, select_logging
 
 __all__ = ["build_parser", "describe_error", "main"]
 
@@ -33,8 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
-    parser.add_argument("--log-format", choices=["json", "text"], default="text")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        metavar="LEVEL",
+        help=f"{', '.join(LOG_LEVELS)} (any case; default: $PIPELINE_LOG_LEVEL, else INFO)",
+    )
+    parser.add_argument(
+        "--log-format",
+        type=str.lower,
+        choices=LOG_FORMATS,
+        help="json or text (default: $PIPELINE_LOG_FORMAT, else text; the image sets json)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in (local, servers, spec, services, admin):
         group.add_parsers(commands)
@@ -50,9 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     traceback first. Every configured secret (each ``SecretStr`` of the settings models) and
     every URL credential is masked in the log and in these lines.
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        choice = select_logging(args.log_level, args.log_format, os.environ)
+    except ValueError as exc:
+        parser.error(str(exc))  # one usage line and the problem; exit 2
     secrets = configured_secrets()
-    configure_logging(args.log_level, json_format=args.log_format == "json", secrets=secrets)
+    configure_logging(choice.level, json_format=choice.json_format, secrets=secrets)
     redactor = Redactor(secrets)
 
     def say(line: str) -> None:

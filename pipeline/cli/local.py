@@ -8,14 +8,15 @@ after everything that uses them has flushed.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
 from pipeline.cli.runner import (
     EXIT_FAILURE,
+    add_command,
     add_duration,
     add_workdir,
-    long_running,
     report_stop,
     shutdown_for,
 )
@@ -52,32 +53,38 @@ def run_local_up(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """``pipeline demo``: local broker + registry, emulator, producer, workers, wallboard.
+    """``pipeline demo [--json]``: local broker + registry, emulator, producer, workers, wallboard.
 
-    Prints the report last; see :func:`demo_exit_code` for the exit code.
+    Prints the report last (with ``--json``: the report is stdout's only output, one JSON
+    document, and the progress lines go to stderr); see :func:`demo_exit_code` for the exit
+    code.
     """
     from pipeline.local.smoke import run_smoke
     from pipeline.local.stack import LocalStack
     from pipeline.services.demo import Demo
 
+    out = sys.stderr if args.json else sys.stdout
     stack = LocalStack(args.workdir)
     with shutdown_for(args) as shutdown, stack as endpoints:
         for line in endpoints.as_env_lines():
-            print(line, flush=True)
+            print(line, file=out, flush=True)
         smoke = run_smoke(endpoints)
         print(
             f"local broker and registry ok: {smoke.consumed} Avro records round-tripped",
+            file=out,
             flush=True,
         )
-        demo = Demo(endpoints, sys.stdout, infrastructure=stack.failure)
+        demo = Demo(endpoints, out, infrastructure=stack.failure)
         shutdown.last_words = lambda: f"{demo.report().line()} (forced exit)"
         timed_out = None
         try:
             shutdown.run(demo.run)
         except ShutdownTimeoutError as exc:  # the report still comes first, then the cause
             timed_out = str(exc)
-        print(demo.report().line(), flush=True)
+        print(demo.report().line(), file=out, flush=True)
     report = demo.report()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2), flush=True)
     causes = [cause for cause in (report.problem, timed_out) if cause]
     if causes:
         print(f"error: {'; then '.join(causes)}", file=sys.stderr)
@@ -104,19 +111,23 @@ def demo_exit_code(failed: bool, flowed: bool, shutdown: Shutdown) -> int:
 
 def add_parsers(commands: Any) -> None:
     """Add ``local up`` and ``demo`` to the subcommands."""
-    local = commands.add_parser("local", help="local infrastructure for tests and the demo")
+    local = add_command(commands, "local", "local infrastructure for tests and the demo")
     local_commands = local.add_subparsers(dest="local_command", required=True, metavar="ACTION")
-    up = long_running(
-        local_commands.add_parser(
-            "up", help="start a local Kafka broker and schema registry; print their addresses"
-        )
+    up = add_command(
+        local_commands,
+        "up",
+        "start a local Kafka broker and schema registry; print their addresses",
+        long=True,
     )
     add_workdir(up)
     add_duration(up)
     up.set_defaults(handler=run_local_up)
 
-    demo = long_running(
-        commands.add_parser("demo", help="run the demo on the embedded local stack")
+    demo = add_command(commands, "demo", "run the demo on the embedded local stack", long=True)
+    demo.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report as one JSON document on stdout (progress goes to stderr)",
     )
     add_workdir(demo)
     add_duration(demo, "stop after SECONDS (default: until Ctrl-C)")

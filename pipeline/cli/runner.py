@@ -19,9 +19,10 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_INVALID",
     "EXIT_OK",
+    "SHORT_EXIT_CODES_HELP",
+    "add_command",
     "add_duration",
     "add_workdir",
-    "long_running",
     "report_stop",
     "run_service",
     "shutdown_for",
@@ -49,6 +50,41 @@ flushes, prints its report (demo) or a one-line summary, and exits within the sh
 deadline; its child processes (the local broker and registry) stop last and never outlive
 it. A second Ctrl-C exits at once with {EXIT_INTERRUPTED} (a second SIGTERM: 143), children
 killed."""
+
+
+SHORT_EXIT_CODES_HELP: Final = f"""\
+exit codes:
+  {EXIT_OK:<4} success
+  {EXIT_FAILURE:<4} failure: the command could not do its work (a registry that does not answer,
+       a contract problem); the cause is on stderr, or in the JSON with --json
+  {EXIT_INVALID:<4} invalid usage, configuration or input (a subscription file's problems, one per
+       line); nothing was changed
+  {EXIT_INTERRUPTED:<4} interrupted by Ctrl-C (SIGINT)"""
+
+
+def add_command(
+    commands: Any, name: str, summary: str, *, long: bool = False
+) -> argparse.ArgumentParser:
+    """Add a subcommand with its one-line summary (its ``help`` and ``description``) and its
+    exit codes in the help's epilog.
+
+    Args:
+        commands: the subparsers action (``parser.add_subparsers()``).
+        name: the command's name.
+        summary: what it does, one line.
+        long: a long-running command (services, servers): its epilog also says how it stops.
+
+    Returns:
+        The command's parser.
+    """
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=summary[:1].upper() + summary[1:] + ".",
+        epilog=EXIT_CODES_HELP if long else SHORT_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
 
 
 def shutdown_for(args: argparse.Namespace) -> Shutdown:
@@ -107,13 +143,6 @@ def run_service(
         code = shutdown.exit_code(healthy())
         report_stop(command, shutdown, code, details())
         return code
-
-
-def long_running(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Give a long-running command's help the exit codes and the stop behaviour."""
-    parser.epilog = EXIT_CODES_HELP
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    return parser
 
 
 def add_workdir(parser: argparse.ArgumentParser) -> None:

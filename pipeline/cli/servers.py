@@ -8,7 +8,7 @@ import asyncio
 import os
 from typing import Any
 
-from pipeline.cli.runner import add_duration, long_running, run_service
+from pipeline.cli.runner import add_command, add_duration, run_service
 from pipeline.core.workers.push import DEFAULT_MAX_SKEW_S
 from pipeline.emulator.config import (
     DEFAULTS,
@@ -144,11 +144,11 @@ def run_wallboard(args: argparse.Namespace) -> int:
 
 def add_parsers(commands: Any) -> None:
     """Add ``emulator`` and ``wallboard`` to the subcommands."""
-    emulator = long_running(
-        commands.add_parser(
-            "emulator",
-            help="serve a local Genesys Cloud emulator (login, API, notification sockets)",
-        )
+    emulator = add_command(
+        commands,
+        "emulator",
+        "serve a local Genesys Cloud emulator (login, API, notification sockets)",
+        long=True,
     )
     for name in EMULATOR_FLAGS:
         flag, default = "--" + name.replace("_", "-"), getattr(DEFAULTS, name)
@@ -169,11 +169,11 @@ def add_parsers(commands: Any) -> None:
         )
     emulator.set_defaults(handler=run_emulator)
 
-    wallboard = long_running(
-        commands.add_parser(
-            "wallboard",
-            help="serve the live queue wallboard (signed pushes in, tiles out; DASHBOARD_SECRET)",
-        )
+    wallboard = add_command(
+        commands,
+        "wallboard",
+        "serve the live queue wallboard (signed pushes in, tiles out; DASHBOARD_SECRET)",
+        long=True,
     )
     add = wallboard.add_argument
     add("--host", default="127.0.0.1")

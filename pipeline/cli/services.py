@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pipeline.cli.runner import add_duration, long_running, run_service
+from pipeline.cli.runner import add_command, add_duration, run_service
 from pipeline.errors import ConfigError
 
 __all__ = ["add_parsers", "parse_shard", "run_produce", "run_watch", "run_worker"]
@@ -114,9 +114,9 @@ def run_worker(args: argparse.Namespace) -> int:
         sample = freshness.metrics.registry.get_sample_value
 
         def checked() -> str:
-            records = sample("freshness_records_total", {"topic": "metrics"}) or 0
-            audits = sample("freshness_records_total", {"topic": "audit"}) or 0
-            reports = sample("freshness_reports_published_total") or 0
+            records = sample("genesys_pipeline_freshness_records_total", {"topic": "metrics"}) or 0
+            audits = sample("genesys_pipeline_freshness_records_total", {"topic": "audit"}) or 0
+            reports = sample("genesys_pipeline_freshness_reports_published_total") or 0
             return (
                 f"{records:.0f} metric records and {audits:.0f} audit records read, "
                 f"{reports:.0f} freshness reports published"
@@ -143,25 +143,24 @@ def run_worker(args: argparse.Namespace) -> int:
 
 def add_parsers(commands: Any) -> None:
     """Add ``watch``, ``produce`` and ``worker`` to the subcommands."""
-    watch = long_running(
-        commands.add_parser(
-            "watch", help="stream one shard's notifications as JSON lines (no Kafka)"
-        )
+    watch = add_command(
+        commands, "watch", "stream one shard's notifications as JSON lines (no Kafka)", long=True
     )
     _add_stream_args(watch)
     watch.set_defaults(handler=run_watch)
-    produce = long_running(
-        commands.add_parser(
-            "produce",
-            help="run the producer service: Genesys notifications → Avro records in Kafka",
-        )
+    produce = add_command(
+        commands,
+        "produce",
+        "run the producer service: Genesys notifications → Avro records in Kafka",
+        long=True,
     )
     _add_stream_args(produce)
     produce.set_defaults(handler=run_produce)
-    worker = long_running(
-        commands.add_parser(
-            "worker", help="run a consumer worker: freshness checks or the dashboard sync"
-        )
+    worker = add_command(
+        commands,
+        "worker",
+        "run a consumer worker: freshness checks or the dashboard sync",
+        long=True,
     )
     worker.add_argument("kind", choices=["freshness", "dashboard"])
     worker.add_argument("file", type=Path, help="the subscription file (validated)")

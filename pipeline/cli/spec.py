@@ -9,19 +9,40 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.cli.runner import EXIT_OK
+from pipeline.cli.runner import EXIT_INVALID, EXIT_OK, add_command
+from pipeline.errors import SubscriptionError
 
 __all__ = ["add_parsers", "run_plan", "run_validate"]
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    """``pipeline validate FILE``: check a subscription file before anything connects."""
+    """``pipeline validate FILE [--json]``: check a subscription file before anything connects.
+
+    With ``--json`` the outcome is one JSON document on stdout, invalid files included:
+    ``{"file", "valid", "problems"}`` (exit 2) or ``{"file", "valid", "spec", "notes"}``.
+
+    Raises:
+        SubscriptionError: the file is invalid (without ``--json``: one problem per line).
+    """
     from pipeline.core.subscription.resolution import ResolvedEntities, unresolved_references
     from pipeline.core.subscription.spec import load_spec, render_spec_text
 
-    spec = load_spec(args.file, oauth_clients=args.oauth_clients)
+    try:
+        spec = load_spec(args.file, oauth_clients=args.oauth_clients)
+    except SubscriptionError as exc:
+        if not args.json:
+            raise
+        doc = {"file": str(args.file), "valid": False, "problems": list(exc.problems)}
+        print(json.dumps(doc, indent=2))
+        return EXIT_INVALID
+    notes = unresolved_references(spec, ResolvedEntities())
+    if args.json:
+        spec_doc = spec.model_dump(mode="json", exclude_none=True)
+        doc = {"file": str(args.file), "valid": True, "spec": spec_doc, "notes": list(notes)}
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK
     print(render_spec_text(spec))
-    for line in unresolved_references(spec, ResolvedEntities()):
+    for line in notes:
         print(f"note: {line}")
     print(f"{args.file}: valid")
     return EXIT_OK
@@ -58,8 +79,9 @@ def run_plan(args: argparse.Namespace) -> int:
 
 def add_parsers(commands: Any) -> None:
     """Add ``validate`` and ``plan`` to the subcommands."""
-    validate = commands.add_parser("validate", help="validate a subscription file (no network)")
+    validate = add_command(commands, "validate", "validate a subscription file (no network)")
     validate.add_argument("file", type=Path)
+    validate.add_argument("--json", action="store_true", help="print the outcome as JSON")
     validate.add_argument(
         "--oauth-clients",
         type=int,
@@ -67,9 +89,10 @@ def add_parsers(commands: Any) -> None:
         help="OAuth clients available (each holds 20 channels of 1,000 topics)",
     )
     validate.set_defaults(handler=run_validate)
-    plan = commands.add_parser(
+    plan = add_command(
+        commands,
         "plan",
-        help="dry run: topics, channels and shards (checks the org when credentials are set)",
+        "dry run: topics, channels and shards (checks the org when credentials are set)",
     )
     plan.add_argument("file", type=Path)
     plan.add_argument("--shards", type=int, default=1, help="producer instances (default 1)")

@@ -98,6 +98,8 @@ class AuditKind(enum.StrEnum):
     FRESHNESS_SLO_BREACHED = "freshness.slo_breached"
     FRESHNESS_SLO_RECOVERED = "freshness.slo_recovered"
     DASHBOARD_REJECTED = "dashboard.rejected"
+    SERVICE_DEGRADED = "service.degraded"
+    SERVICE_RECOVERED = "service.recovered"
 
 
 FieldType = Literal["int", "float", "str", "bool", "list"]
@@ -186,6 +188,11 @@ _BACKFILL_DONE = (
     _BACKFILL,
     _BACKFILL_REASON,
     DetailField("failures", "int", "failed attempts before this outcome"),
+)
+
+_DEGRADATION = (
+    DetailField("reason", "str", "which upstream: `genesys`, `kafka` or `dashboard`"),
+    DetailField("detail", "str", "what was seen, in a short safe text"),
 )
 
 _PRODUCER, _SESSION = "producer", "session"
@@ -400,6 +407,14 @@ AUDIT_KINDS: Final[Mapping[AuditKind, KindSpec]] = {
             DetailField("idempotency_key", "str", "the batch's `Idempotency-Key`"),
             DetailField("values", "int", "values in the batch"),
         ),
+    ),
+    AuditKind.SERVICE_DEGRADED: KindSpec(
+        "an upstream went away; the service keeps running and stays ready (metric "
+        "`genesys_pipeline_degraded{reason}` is 1)", "producer, dashboard worker", _DEGRADATION,
+    ),
+    AuditKind.SERVICE_RECOVERED: KindSpec(
+        "an upstream that was away is back (`genesys_pipeline_degraded{reason}` is 0)",
+        "producer, dashboard worker", _DEGRADATION,
     ),
 }  # fmt: skip
 """Every kind's declaration, in the order of :class:`AuditKind`."""

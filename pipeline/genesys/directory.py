@@ -36,7 +36,7 @@ __all__ = [
 PERMISSIONS_NOTE = (
     "topic permissions: checked by Genesys at subscribe time, per topic and division (a plan "
     "cannot subscribe); refused topics are skipped, audited as subscription.rejected and "
-    "counted in pipeline_topics_rejected"
+    "counted in genesys_pipeline_topics_rejected"
 )
 """What ``pipeline plan`` says about permissions (docs/genesys-api.md §5.6)."""
 

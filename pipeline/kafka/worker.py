@@ -52,6 +52,7 @@ from pipeline.kafka.reader import Polled, TopicReader
 from pipeline.kafka.registry import require_contract
 from pipeline.kafka.schemas import topic_names
 from pipeline.settings import KafkaSettings, RegistrySettings
+from pipeline.telemetry import metric_name
 
 __all__ = ["WorkerKafka", "WorkerKafkaMetrics", "audit_group_id"]
 
@@ -73,7 +74,7 @@ def audit_group_id(group_id: str, instance: str) -> str:
 
 
 class WorkerKafkaMetrics:
-    """The Kafka-side metrics of one worker, named ``<kind>_...`` on the worker's registry.
+    """The Kafka-side metrics of one worker: ``genesys_pipeline_<kind>_...`` on its registry.
 
     Args:
         registry: the worker's Prometheus registry.
@@ -82,7 +83,7 @@ class WorkerKafkaMetrics:
 
     def __init__(self, registry: CollectorRegistry, kind: str) -> None:
         def counter(name: str, doc: str, labels: Sequence[str] = ()) -> Counter:
-            return Counter(f"{kind}_{name}", doc, labels, registry=registry)
+            return Counter(metric_name(f"{kind}_{name}"), doc, labels, registry=registry)
 
         self.decode_errors = counter(
             "decode_errors_total", "Values not decoded: dead-lettered, moved past", ["topic"]
@@ -92,7 +93,7 @@ class WorkerKafkaMetrics:
             "dead_letters_truncated_total", "Dead letters cut to fit one Kafka record"
         )
         self.registry_waiting = Gauge(
-            f"{kind}_registry_waiting",
+            metric_name(f"{kind}_registry_waiting"),
             "1 while reading a topic is paused until the schema registry answers",
             ["topic"],
             registry=registry,

@@ -31,6 +31,11 @@ Values that cannot be decoded, and a schema registry that cannot be asked, are h
 they are read (:class:`~pipeline.kafka.worker.WorkerKafka`): dead letter and move past, or
 pause and ask again.
 
+Readiness is the worker's own start-up and configuration (see ``services/ops.py``): a
+dashboard that is down opens the circuit, which is degradation —
+``genesys_pipeline_degraded{reason="dashboard"}`` 1 and a ``service.degraded`` audit record —
+while ``/readyz`` stays 200, so a rollout never waits for the dashboard.
+
 Bounded memory: while the circuit is open, or ``max_pending`` keys wait for a push, fetching
 is paused (the group membership stays) until pushes catch up; the offset bookkeeping grows with
 keys and partitions, never with records (:mod:`pipeline.core.workers.offsets`). So a long
@@ -62,7 +67,6 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 from aiokafka.structs import ConsumerRecord
-from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from pipeline.core.audit import AuditEvent, AuditKind
 from pipeline.core.contract.records import MetricRecord, audit_record
@@ -75,7 +79,8 @@ from pipeline.core.workers.staleness import StalenessTracker
 from pipeline.dashboard.client import DashboardClient
 from pipeline.errors import ConfigError, DashboardConfigError
 from pipeline.kafka.consumer import KafkaSource
-from pipeline.kafka.worker import WorkerKafka, WorkerKafkaMetrics
+from pipeline.kafka.worker import WorkerKafka
+from pipeline.services.dashboard_metrics import DashboardMetrics
 from pipeline.services.ops import OpsServer
 from pipeline.settings import DashboardSettings, KafkaSettings, RegistrySettings, WorkerSettings
 
@@ -83,7 +88,6 @@ __all__ = ["DashboardConfig", "DashboardMetrics", "DashboardWorker"]
 
 log = logging.getLogger(__name__)
 
-_BREAKER_CODES = {"closed": 0, "half_open": 1, "open": 2}
 _BACKPRESSURE = "dashboard behind (circuit open or too many keys waiting)"
 
 
@@ -106,52 +110,6 @@ class DashboardConfig:
     def group_id(self) -> str:
         """The consumer group (default ``genesys-dashboard``)."""
         return self.worker.group_id or "genesys-dashboard"
-
-
-class DashboardMetrics:
-    """Values in, pushes by outcome, coalescing ratio, circuit state, keys waiting."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.received = Counter(
-            "dashboard_values_received_total", "Metric records consumed", registry=r
-        )
-        self.pushes = Counter(
-            "dashboard_pushes_total", "Push attempts by outcome", ["outcome"], registry=r
-        )
-        self.pushed_values = Counter(
-            "dashboard_values_pushed_total", "Values in acknowledged pushes", registry=r
-        )
-        self.coalescing = Gauge(
-            "dashboard_coalescing_ratio", "Records consumed per value pushed", registry=r
-        )
-        self.circuit = Gauge("dashboard_circuit_state", "0 closed, 1 half open, 2 open", registry=r)
-        self.pending = Gauge("dashboard_pending_keys", "Keys waiting for a push", registry=r)
-        self.fetch_paused = Gauge(
-            "dashboard_fetch_paused", "1 while fetching waits for the dashboard", registry=r
-        )
-        self.kafka = WorkerKafkaMetrics(r, "dashboard")
-        """Dead letters, decode errors, registry waits and commits (the Kafka side)."""
-
-        self.records_in = 0
-        self.values_out = 0
-
-    def count_in(self, records: int) -> None:
-        """``records`` metric records were consumed."""
-        self.records_in += records
-        self.received.inc(records)
-        self._ratio()
-
-    def count_out(self, values: int) -> None:
-        """An acknowledged push carried ``values`` values."""
-        self.values_out += values
-        self.pushed_values.inc(values)
-        self._ratio()
-
-    def _ratio(self) -> None:
-        if self.values_out:
-            self.coalescing.set(self.records_in / self.values_out)
 
 
 class DashboardWorker:
@@ -190,16 +148,16 @@ class DashboardWorker:
         """The most values per push; halved by every 413 (``Payload Too Large``)."""
         self.refused: str | None = None
         """Why the dashboard refuses every push (a configuration error), once it did."""
+        self._last_failure = ""  # the last failed push's reason, for the degradation audit
 
     # ------------------------------------------------------------------ lifecycle
     def readiness(self) -> list[str]:
         """Why the worker is not ready (empty when ready)."""
         kafka = self._kafka
         reasons = ["schema contract not checked yet"] if kafka is None else kafka.readiness()
-        if self.refused is not None:
+        if self.refused is not None:  # a configuration error: not ready (and stopping)
             reasons.append(self.refused)
-        if self.breaker.state == "open":
-            reasons.append("dashboard unavailable: circuit open")
+        # The dashboard being down is degradation (metrics, service.degraded), not unreadiness.
         return reasons
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -341,6 +299,23 @@ class DashboardWorker:
             if not await self._deliver(batch, stop, retries):
                 break
         self._update_gauges()
+        await self._note_degradation()
+
+    async def _note_degradation(self) -> None:
+        """Audit the circuit leaving or reaching ``closed``: degradation, not unreadiness."""
+        closed = self.breaker.state == "closed"
+        changed = self.metrics.degraded.observe("dashboard", not closed, self._clock())
+        if changed is None:
+            return
+        detail = f"circuit {self.breaker.state}" + ("" if closed else f": {self._last_failure}")
+        if changed:
+            log.warning("degraded (dashboard): %s; still ready, values wait in Kafka", detail)
+        else:
+            log.info("recovered (dashboard): %s", detail)
+        kind = AuditKind.SERVICE_DEGRADED if changed else AuditKind.SERVICE_RECOVERED
+        event = AuditEvent(kind, self._clock(), None, {"reason": "dashboard", "detail": detail})
+        kafka, _ = self._parts()
+        await kafka.publisher.publish(kafka.outbox.audit(audit_record(event, self.config.instance)))
 
     def _next_batch(self) -> Batch | None:
         """The batch in flight (a re-send), else a new one within the count and byte limits."""
@@ -388,6 +363,7 @@ class DashboardWorker:
 
     def _failed(self, decision: PushDecision) -> None:
         self.metrics.pushes.labels("failed").inc()
+        self._last_failure = decision.reason
         if decision.is_failure:
             self.breaker.record_failure(self._clock())
         log.warning("dashboard push failed (%s)", decision.reason)
@@ -446,5 +422,5 @@ class DashboardWorker:
         await self._commit()
 
     def _update_gauges(self) -> None:
-        self.metrics.circuit.set(_BREAKER_CODES[self.breaker.state])
+        self.metrics.circuit.state(self.breaker.state)
         self.metrics.pending.set(self.values.pending)

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -82,6 +82,18 @@ class DemoReport:
     def healthy(self) -> bool:
         """Records flowed, all were acknowledged, and no part failed."""
         return self.flowed and self.problem is None
+
+    def to_dict(self) -> dict[str, object]:
+        """The report as JSON-ready data (``pipeline demo --json``): verdict, then counts."""
+        return {
+            "healthy": self.healthy,
+            "flowed": self.flowed,
+            "problem": self.problem,
+            "producer": asdict(self.producer),
+            "pushes": self.pushes,
+            "values_on_wallboard": self.values_on_wallboard,
+            "freshness_p95_s": self.freshness_p95_s,
+        }
 
     def line(self) -> str:
         """The report as one line: the verdict, then the counts."""

@@ -18,9 +18,9 @@ Topology
   ``freshness.slo_recovered`` audit records.
 - Consumers, decoders and the producer are :class:`pipeline.kafka.worker.WorkerKafka`; a value
   that cannot be decoded, on either topic, goes to ``<prefix>.dlq`` (stage
-  ``freshness-decode``), is counted (``freshness_decode_errors_total``) and moved past; while
-  the schema registry cannot be asked for a new schema id, reading that topic pauses and
-  resumes once it answers (nothing valid is dead-lettered or committed meanwhile).
+  ``freshness-decode``), is counted (``genesys_pipeline_freshness_decode_errors_total``) and
+  moved past; while the schema registry cannot be asked for a new schema id, reading that
+  topic pauses and resumes once it answers (nothing valid is dead-lettered or committed meanwhile).
 
 Delivery
 --------
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiokafka.structs import ConsumerRecord
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from pipeline.core.contract.records import MetricRecord, audit_record
 from pipeline.core.http_policy import Backoff
@@ -59,6 +59,7 @@ from pipeline.kafka.producer import OutRecord
 from pipeline.kafka.worker import WorkerKafka, WorkerKafkaMetrics, audit_group_id
 from pipeline.services.ops import OpsServer
 from pipeline.settings import KafkaSettings, RegistrySettings, WorkerSettings
+from pipeline.telemetry import service_registry
 
 __all__ = [
     "DEFAULT_GROUP",
@@ -125,36 +126,47 @@ class FreshnessMetrics:
     """Prometheus metrics of the freshness worker, on a registry of its own."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = service_registry("freshness")
         r = self.registry
-        self.records = Counter("freshness_records_total", "Records consumed", ["topic"], registry=r)
+        self.records = Counter(
+            "genesys_pipeline_freshness_records_total", "Records consumed", ["topic"], registry=r
+        )
         self.kafka = WorkerKafkaMetrics(r, "freshness")
         """Decode errors, dead letters, registry waits and commits (the Kafka side)."""
         self.stage_latency = Histogram(
-            "freshness_stage_latency_seconds",
+            "genesys_pipeline_freshness_stage_latency_seconds",
             "Latency of one stage of a record's way, per metric family",
             ["stage", "family"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
         self.stale_keys = Gauge(
-            "freshness_stale_keys", "Stale keys at the last tick", ["family", "entity_type"],
+            "genesys_pipeline_freshness_stale_keys",
+            "Stale keys at the last tick",
+            ["family", "entity_type"],
             registry=r,
-        )  # fmt: skip
+        )
         self.slo_breached = Gauge(
-            "freshness_slo_breached",
+            "genesys_pipeline_freshness_slo_breached",
             "1 while an objective is breached",
             ["slo", "family", "entity_type"],
             registry=r,
         )
         self.reports = Counter(
-            "freshness_reports_published_total", "Freshness reports published", registry=r
+            "genesys_pipeline_freshness_reports_published_total",
+            "Freshness reports published",
+            registry=r,
         )
         self.slo_changes = Counter(
-            "freshness_slo_changes_total", "SLO breaches and recoveries", ["kind"], registry=r
+            "genesys_pipeline_freshness_slo_changes_total",
+            "SLO breaches and recoveries",
+            ["kind"],
+            registry=r,
         )
         self.partitions = Gauge(
-            "freshness_partitions_assigned", "Metrics partitions this instance holds", registry=r
+            "genesys_pipeline_freshness_partitions_assigned",
+            "Metrics partitions this instance holds",
+            registry=r,
         )
 
 

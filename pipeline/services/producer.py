@@ -5,7 +5,8 @@ under ``genesys/supervisor.py``), mapping and encoding are ``core/contract/mappi
 ``core/contract/wire.py`` (via ``kafka/outbox.py``, written by ``services/producer_sink.py``),
 delivery is ``kafka/producer.py``, the producer's own facts queue in
 ``services/producer_facts.py``. This module connects them,
-keeps the audit trail, and serves ``/metrics``, ``/healthz`` and ``/readyz``.
+keeps the audit trail, and serves ``/metrics``, ``/healthz`` and ``/readyz`` (semantics in
+``services/ops.py``; degradation in ``services/producer_health.py``).
 
 Start-up refuses to run, with a clear message, when the schema registry does not hold exactly
 this build's contract (``pipeline schemas register`` fixes it) — unless ``auto_register`` is
@@ -70,6 +71,7 @@ from pipeline.kafka.schemas import PRODUCER_TOPICS
 from pipeline.services.ops import OpsServer
 from pipeline.services.planning import resolve_plan
 from pipeline.services.producer_facts import FactQueue, ProducerHooks
+from pipeline.services.producer_health import ProducerHealth
 from pipeline.services.producer_metrics import ProducerMetrics
 from pipeline.services.producer_sink import EventWriter
 from pipeline.settings import GenesysSettings, KafkaSettings, ProducerSettings, RegistrySettings
@@ -135,6 +137,7 @@ class ProducerService:
         self.metrics.topics_rejected.set_function(self._topics_rejected)
         self._facts = FactQueue(config.settings.max_queued_facts, self.metrics)
         self._hooks = ProducerHooks(self.metrics, self._facts)
+        self._health = ProducerHealth(self.metrics, self._hooks, self._facts)
         self._streams: list[ChannelStream] = []
         self.availability: AvailabilityReport | None = None
         """The start-up availability check's answer (None until it ran)."""
@@ -182,15 +185,18 @@ class ProducerService:
         return float(sum(len(s.session.rejected_topics) for s in self._streams))
 
     def readiness(self) -> list[str]:
-        """Why the service is not ready (empty when ready)."""
-        reasons = list(self._not_ready)
-        live = sum(s.session.state is SessionState.LIVE for s in self._streams)
-        self.metrics.channels_live.set(live)
-        if not reasons and self._streams and not live:
-            reasons.append("no notification channel is live")
-        if self._publisher is not None:
-            self.metrics.in_flight.set(self._publisher.in_flight)
-        return reasons
+        """Why the service is not ready (empty once its own start-up is done).
+
+        Ready means: settings and subscription valid, contract checked, topics ensured,
+        publisher started. Genesys or Kafka going away later is degradation
+        (``services/producer_health.py``), not unreadiness: a rollout never waits for them.
+        """
+        return list(self._not_ready)
+
+    def liveness(self) -> list[str]:
+        """What essential task died (empty: alive): the Kafka publisher's poll loop."""
+        failure = None if self._publisher is None else self._publisher.failure
+        return [] if failure is None else [f"the Kafka publisher stopped: {failure!r}"]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; flushes Kafka (within the shutdown deadline) before returning.
@@ -204,7 +210,11 @@ class ProducerService:
         """
         cfg = self.config
         self.ops = OpsServer(
-            self.metrics.registry, self.readiness, cfg.settings.ops_host, cfg.settings.ops_port
+            self.metrics.registry,
+            self.readiness,
+            cfg.settings.ops_host,
+            cfg.settings.ops_port,
+            liveness=self.liveness,
         )
         await self.ops.start()
         deadline: list[float] = []  # set when the shutdown starts
@@ -323,6 +333,7 @@ class ProducerService:
             asyncio.create_task(self._heartbeat()),
             asyncio.create_task(_link(stop, halt)),
             asyncio.create_task(_link_failure(publisher, halt)),
+            asyncio.create_task(self._health.watch(lambda: self._streams, publisher, halt)),
         ]
         try:
             self._facts.fact(

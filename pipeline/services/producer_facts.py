@@ -4,7 +4,7 @@ Client events (a token issued, a 429, a failed delivery, a replaced producer) ha
 callbacks that cannot wait, so :class:`_Hooks` turns them into metrics at once and into
 :class:`~pipeline.core.audit.AuditEvent` values that :class:`FactQueue` holds until the service
 publishes them. While Kafka is unreachable nothing drains the queue, so it is bounded: a fact
-that finds it full is counted by kind (metric ``pipeline_audit_suppressed_total``), and once
+that finds it full is counted by kind (metric ``genesys_pipeline_audit_suppressed_total``), and once
 there is room again one ``audit.suppressed`` fact says how many of which kinds were not
 written. Nothing here ever blocks the stream.
 
@@ -114,6 +114,8 @@ class ProducerHooks(TokenObserver, RestObserver, PublishObserver):
         self._clock = clock
         self._failures: Counter[str] = Counter()
         self._reported_at: dict[str, float] = {}
+        self.kafka_trouble: str | None = None
+        """What Kafka last did wrong since its last acknowledgement (None: it acknowledges)."""
 
     def on_token_refreshed(self, expires_in: float) -> None:
         self._facts.fact(AuditKind.TOKEN_ISSUED, expires_in=expires_in)
@@ -127,11 +129,13 @@ class ProducerHooks(TokenObserver, RestObserver, PublishObserver):
         self._facts.fact(AuditKind.THROTTLED, path=path, wait_s=wait_s)
 
     def on_delivered(self, record: OutRecord, latency_s: float) -> None:
+        self.kafka_trouble = None
         self._metrics.delivered.inc()
         self._metrics.delivery_latency.observe(latency_s)
 
     def on_failed(self, record: OutRecord, error: str, retrying: bool) -> None:
         self._metrics.delivery_failures.inc()
+        self.kafka_trouble = f"delivery failed: {error}"
         topic = record.topic
         self._failures[topic] += 1
         now = self._clock()
@@ -158,6 +162,8 @@ class ProducerHooks(TokenObserver, RestObserver, PublishObserver):
 
     def on_kafka_error(self, code: str, error: str, fatal: bool) -> None:
         self._metrics.kafka_errors.labels(code).inc()
+        if code == "_ALL_BROKERS_DOWN" or fatal:
+            self.kafka_trouble = f"{code}: {error}"
 
     def on_callback_error(self, error: str) -> None:
         self._metrics.callback_errors.inc()

@@ -8,8 +8,10 @@ return an exit code: 0 all well, 1 problems (or the registry is unreachable).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any, TextIO
 
 from pipeline.errors import SchemaError
@@ -56,14 +58,22 @@ def register(
 
 
 def check(
-    url: str, prefix: str, out: TextIO, *, client_config: Mapping[str, Any] | None = None
+    url: str,
+    prefix: str,
+    out: TextIO,
+    *,
+    client_config: Mapping[str, Any] | None = None,
+    as_json: bool = False,
 ) -> int:
     """Compare every subject of the contract in the registry with this build's schemas.
 
-    Prints ``ok`` per subject in order, else its ``problem`` and ``warning`` lines.
+    Prints ``ok`` per subject in order, else its ``problem`` and ``warning`` lines; with
+    ``as_json``, one JSON document instead: ``{"ok", "error", "subjects": [...]}``, each
+    subject with its topic, schema, version, id, compatibility, problems and warnings.
 
     Args:
         url, prefix, out, client_config: as in :func:`register`.
+        as_json: print JSON instead of lines.
 
     Returns:
         0 when every subject's latest version is this build's schema and its compatibility
@@ -76,12 +86,21 @@ def check(
     try:
         statuses = inspect_contract(url, prefix, client_config=client_config)
     except SchemaError as exc:
-        _print_error(exc, out)
+        if as_json:
+            doc = {"ok": False, "error": " ".join(str(exc).split()), "subjects": []}
+            print(json.dumps(doc, indent=2), file=out)
+        else:
+            _print_error(exc, out)
         return 1
+    ok = all(status.is_ok for status in statuses)
+    if as_json:
+        subjects = [{**asdict(status), "ok": status.is_ok} for status in statuses]
+        print(json.dumps({"ok": ok, "error": None, "subjects": subjects}, indent=2), file=out)
+        return 0 if ok else 1
     for status in statuses:
         for line in _status_lines(status):
             print(line, file=out)
-    return 0 if all(status.is_ok for status in statuses) else 1
+    return 0 if ok else 1
 
 
 def _registered_line(entry: RegisteredSubject) -> str:

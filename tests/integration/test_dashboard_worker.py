@@ -88,7 +88,12 @@ async def test_latest_values_survive_outages_and_a_400_goes_to_the_dlq(
             await until(lambda: dashboard.holds_round(21), seconds(20), message="round 21 shown")
             assert worker.readiness() == []
         dead = await stack.read("dlq", "dead_letter", 3)
-        audits = await stack.read("audit", "audit", 3)
+        audits = await stack.read(
+            "audit",
+            "audit",
+            3,
+            done=lambda out: sum(a["kind"] == "dashboard.rejected" for a in out) >= 3,
+        )
     finally:
         await dashboard.down()
         await stack.aclose()
@@ -97,7 +102,13 @@ async def test_latest_values_survive_outages_and_a_400_goes_to_the_dlq(
     rejected = [v for d in dead for v in orjson.loads(d["raw"])["values"]]
     assert sorted(v["key"] for v in rejected) == sorted(key_of(k) for k in range(KEYS))
     assert {v["event_time"] for v in rejected} == {event_time(20, k) for k in range(KEYS)}
-    assert {a["kind"] for a in audits} == {"dashboard.rejected"}
+    # The outages were degradation, audited as such: degraded, then recovered, each time.
+    assert {a["kind"] for a in audits} == {
+        "dashboard.rejected", "service.degraded", "service.recovered",
+    }  # fmt: skip
+    changes = [a for a in audits if a["kind"].startswith("service.")]
+    assert [a["kind"] for a in changes[:2]] == ["service.degraded", "service.recovered"]
+    assert {orjson.loads(a["details_json"])["reason"] for a in changes} == {"dashboard"}
     assert dashboard.regressions == []
 
 

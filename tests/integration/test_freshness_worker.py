@@ -53,7 +53,10 @@ def metric(i: int, age_s: float) -> MetricRecord:
 
 def consumed(worker: FreshnessWorker, topic: str = "metrics") -> float:
     return (
-        worker.metrics.registry.get_sample_value("freshness_records_total", {"topic": topic}) or 0.0
+        worker.metrics.registry.get_sample_value(
+            "genesys_pipeline_freshness_records_total", {"topic": topic}
+        )
+        or 0.0
     )
 
 
@@ -168,7 +171,7 @@ async def test_two_workers_share_take_over_report_and_flag_slo_breaches(
             assert (await ops.get("/readyz")).json() == {"status": "ready"}
             exposition = (await ops.get("/metrics")).text
         assert 'freshness_stage_latency_seconds_bucket{family="observation"' in exposition
-        assert "freshness_partitions_assigned 3.0" in exposition
+        assert "genesys_pipeline_freshness_partitions_assigned 3.0" in exposition
         stops[1].set()
         await runs[1]
     finally:

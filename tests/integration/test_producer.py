@@ -109,7 +109,7 @@ async def test_every_frame_becomes_records_downstream_tools_can_read(
         assert (await ops.get("/healthz")).status_code == 200
         assert (await ops.get("/readyz")).json() == {"status": "ready"}
         exposition = (await ops.get("/metrics")).text
-    assert 'pipeline_records_total{topic="metrics"}' in exposition
+    assert 'genesys_pipeline_records_total{topic="metrics"}' in exposition
     assert "pipeline_delivery_latency_seconds_bucket" in exposition
     channel = live()[0]
     emulator.inject(MalformedFrames(channel, 1))

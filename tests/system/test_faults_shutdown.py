@@ -194,7 +194,7 @@ class _Services:
         port = free_port()
         env = self.env(PIPELINE_OPS_PORT=str(port), PIPELINE_AUTO_REGISTER="true")
         proc = PipelineProcess(["produce", EXAMPLE], {**env, **self.genesys_env()}).__enter__()
-        _until_metric(proc, port, "pipeline_records_delivered_total", 1)
+        _until_metric(proc, port, "genesys_pipeline_records_delivered_total", 1)
         return proc
 
     def _worker_freshness(self) -> PipelineProcess:

@@ -90,9 +90,9 @@ def sample(worker: Worker, name: str, **labels: str) -> float:
 def consumed_values(worker: Worker) -> float:
     """Metric records the worker decoded and handled."""
     if isinstance(worker, DashboardWorker):
-        return worker.metrics.records_in - sample(worker, "dashboard_decode_errors_total",
-                                                   topic="metrics")  # fmt: skip
-    return sample(worker, "freshness_records_total", topic="metrics")
+        errors = sample(worker, "genesys_pipeline_dashboard_decode_errors_total", topic="metrics")
+        return worker.metrics.records_in - errors
+    return sample(worker, "genesys_pipeline_freshness_records_total", topic="metrics")
 
 
 async def committed(stack: Stack, group: str) -> int:
@@ -131,8 +131,10 @@ async def test_fault_poison_values_on_the_metrics_topic(
         async with running(worker):
             await until_committed(stack, group, 2 * KEYS + 4, "every record committed")
             assert consumed_values(worker) == 2 * KEYS
-            assert sample(worker, f"{kind}_decode_errors_total", topic="metrics") == 4
-            assert sample(worker, f"{kind}_dead_letters_truncated_total") == 1
+            assert (
+                sample(worker, f"genesys_pipeline_{kind}_decode_errors_total", topic="metrics") == 4
+            )
+            assert sample(worker, f"genesys_pipeline_{kind}_dead_letters_truncated_total") == 1
             if kind == "dashboard":
                 await until(lambda: dashboard.holds_round(1), seconds(10), message="round 1")
         dead = await stack.dead_letters()
@@ -183,12 +185,14 @@ async def test_fault_poison_values_on_the_audit_topic(
         def applied() -> float:
             if isinstance(worker, DashboardWorker):
                 return worker.staleness.producers()
-            return sample(worker, "freshness_records_total", topic="audit")
+            return sample(worker, "genesys_pipeline_freshness_records_total", topic="audit")
 
         async with running(worker):
             await until(lambda: worker.readiness() == [], seconds(20), message="ready")
             await until(lambda: applied() == 2, seconds(20), message="both audit records read")
-            assert sample(worker, f"{kind}_decode_errors_total", topic="audit") == 3
+            assert (
+                sample(worker, f"genesys_pipeline_{kind}_decode_errors_total", topic="audit") == 3
+            )
         dead = await stack.dead_letters()
     assert sorted(value["raw"] for _, _, value, _ in dead) == sorted(poison.values())
     assert {value["stage"] for _, _, value, _ in dead} == {f"{kind}-decode"}
@@ -213,7 +217,7 @@ async def test_fault_registry_down_at_worker_start(
         worker = new_worker(kind, stack, dashboard, group, group_timeouts["session.timeout.ms"])
         async with running(worker):
             await until(
-                lambda: sample(worker, f"{kind}_registry_retries_total") >= 3,
+                lambda: sample(worker, f"genesys_pipeline_{kind}_registry_retries_total") >= 3,
                 seconds(20),
                 message="the registry asked again, with backoff",
             )
@@ -256,18 +260,18 @@ async def test_fault_registry_down_mid_run(
             proxy.cut()
             await stack.publish_rounds(range(3))  # the first records it sees: a new schema id
             await until(
-                lambda: sample(worker, f"{kind}_registry_retries_total") >= 3,
+                lambda: sample(worker, f"genesys_pipeline_{kind}_registry_retries_total") >= 3,
                 seconds(20),
                 message="the registry asked again while down",
             )
-            assert sample(worker, f"{kind}_registry_waiting", topic="metrics") == 1
+            assert sample(worker, f"genesys_pipeline_{kind}_registry_waiting", topic="metrics") == 1
             assert consumed_values(worker) == 0
             assert await committed(stack, group) == 0
             assert assignment() == everything  # still a member, holding its partitions
             proxy.restore()
             await until_committed(stack, group, 3 * KEYS, "every record committed")
             assert consumed_values(worker) == 3 * KEYS
-            assert sample(worker, f"{kind}_registry_waiting", topic="metrics") == 0
+            assert sample(worker, f"genesys_pipeline_{kind}_registry_waiting", topic="metrics") == 0
             if kind == "dashboard":
                 await until(lambda: dashboard.holds_round(2), seconds(10), message="round 2")
         assert await stack.dead_letters(idle_s=0.5) == []
@@ -294,7 +298,7 @@ async def test_fault_registry_hung(
             assert worker.ops is not None
             slowest = 0.0
             async with httpx.AsyncClient(base_url=worker.ops.url, timeout=5.0) as ops:
-                while sample(worker, "dashboard_registry_retries_total") < 2:
+                while sample(worker, "genesys_pipeline_dashboard_registry_retries_total") < 2:
                     asked = time.monotonic()
                     assert (await ops.get("/healthz")).status_code == 200
                     slowest = max(slowest, time.monotonic() - asked)
@@ -330,7 +334,7 @@ async def dashboard_outage(
             for first in range(2, 32, 10):  # 3,000 records while it is out
                 await stack.publish_rounds(range(first, first + 10))
                 await until(
-                    lambda: sample(worker, "dashboard_fetch_paused") == 1,
+                    lambda: sample(worker, "genesys_pipeline_dashboard_fetch_paused") == 1,
                     seconds(20),
                     message="fetching paused while the circuit is open",
                 )
@@ -342,7 +346,7 @@ async def dashboard_outage(
             dashboard.mode = "ok"
             await until(lambda: dashboard.holds_round(31), seconds(30), message="round 31")
             await until_committed(stack, group, 32 * KEYS, "every record committed")
-            assert sample(worker, "dashboard_fetch_paused") == 0
+            assert sample(worker, "genesys_pipeline_dashboard_fetch_paused") == 0
         return worker, dashboard, largest
 
 
@@ -380,7 +384,7 @@ async def test_fault_dashboard_slow(
 
 def dead_letter_count(worker: DashboardWorker) -> float:
     return sum(
-        sample(worker, "dashboard_dead_letters_total", stage=stage)
+        sample(worker, "genesys_pipeline_dashboard_dead_letters_total", stage=stage)
         for stage in ("dashboard", "dashboard-decode")
     )
 
@@ -415,7 +419,11 @@ async def test_fault_dashboard_413(
                 assert totals["values_held"] == keys
                 assert totals["too_large"] == 1
                 assert worker.rejected == 1
-                assert 2 <= sample(worker, "dashboard_pushes_total", outcome="ok") <= 10
+                assert (
+                    2
+                    <= sample(worker, "genesys_pipeline_dashboard_pushes_total", outcome="ok")
+                    <= 10
+                )
         finally:
             await board.aclose()
         dead = await stack.dead_letters()
@@ -447,7 +455,8 @@ async def worker_process(
 
 
 async def received(env: dict[str, str]) -> float:
-    """``dashboard_values_received_total`` of the child, from its ops endpoint (-1: not up)."""
+    """``genesys_pipeline_dashboard_values_received_total`` of the child, from its ops
+    endpoint (-1: not up)."""
     url = f"http://127.0.0.1:{env['PIPELINE_OPS_PORT']}/metrics"
     try:
         async with httpx.AsyncClient(timeout=2.0) as client:
@@ -455,7 +464,7 @@ async def received(env: dict[str, str]) -> float:
     except httpx.HTTPError:
         return -1.0
     for line in text.splitlines():
-        if line.startswith("dashboard_values_received_total "):
+        if line.startswith("genesys_pipeline_dashboard_values_received_total "):
             return float(line.split()[1])
     return -1.0
 

@@ -584,3 +584,19 @@ def test_dockerfile_copies_what_the_image_needs() -> None:
     for source in sources:
         assert (ROOT / source).exists(), source
         assert source not in ignored, f"{source} is copied but .dockerignore drops it"
+
+
+def test_dockerfile_logs_json_by_default_and_the_cli_reads_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline.logs import select_logging
+
+    env = dict(
+        item.split("=", 1)
+        for item in shlex.split(dict(_stages()[-1])["ENV"].replace("\\\n", " "))
+        if "=" in item
+    )
+    assert env["PIPELINE_LOG_FORMAT"] == "json"
+    choice = select_logging(None, None, env)
+    assert choice.json_format
+    assert choice.level == env.get("PIPELINE_LOG_LEVEL", "INFO").upper()

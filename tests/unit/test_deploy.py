@@ -164,6 +164,9 @@ def _ids(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:
 
 CONTAINERS = _containers()
 CONTAINER_IDS = _ids(CONTAINERS)
+CLIENTS = [(w, c) for w, c in CONTAINERS if c["name"] != "wallboard"]
+"""The pipeline's own Kafka/registry clients (the reference wallboard is neither)."""
+CLIENT_IDS = _ids(CLIENTS)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -258,7 +261,7 @@ def _check_topics(topics: list[dict[str, Any]], prefix: str) -> None:
     expected = topic_names(prefix)
     assert set(names) == set(expected.values())
     for topic in topics:
-        assert topic["apiVersion"] == "kafka.strimzi.io/v1beta2"
+        assert topic["apiVersion"] == "kafka.strimzi.io/v1"
         assert topic["metadata"]["labels"]["strimzi.io/cluster"]
     current = names[expected["current"]]["spec"]["config"]
     assert current["cleanup.policy"] == "compact"
@@ -390,6 +393,7 @@ def test_every_service_is_deployed() -> None:
         ("worker", "freshness"),
         ("worker", "dashboard"),
         ("schemas", "register"),
+        ("wallboard", "--host"),
     }
     kinds = {w["metadata"]["name"]: w["kind"] for w in _workloads()}
     assert kinds["genesys-producer"] == "StatefulSet"
@@ -492,9 +496,16 @@ def test_config_map_keys_are_all_used() -> None:
 def test_probes_and_scrape_port_are_the_ops_port(
     workload: dict[str, Any], container: dict[str, Any]
 ) -> None:
-    if _parse(container).command == "schemas":
+    args = _parse(container)
+    if args.command == "schemas":
         assert workload["kind"] == "Job"
         assert "livenessProbe" not in container
+        return
+    if args.command == "wallboard":  # no ops server: its state API answers while it serves
+        assert args.host == "0.0.0.0", "reachable through its Service"
+        assert args.port in {p["containerPort"] for p in container["ports"]}
+        for probe in ("livenessProbe", "readinessProbe"):
+            assert container[probe]["httpGet"] == {"path": "/api/state", "port": args.port}
         return
     port = _ops_port(container)
     assert port in {p["containerPort"] for p in container["ports"]}
@@ -577,7 +588,8 @@ def test_disruption_budgets_cover_producer_and_workers() -> None:
     budgets = [o for o in _base_objects() if o["kind"] == "PodDisruptionBudget"]
     covered: set[str] = set()
     for workload in _workloads():
-        if workload["kind"] == "Job":
+        # The wallboard is one replica holding its state in memory: a budget protects nothing.
+        if workload["kind"] == "Job" or workload["metadata"]["name"] == "genesys-wallboard":
             continue
         labels = workload["spec"]["template"]["metadata"]["labels"]
         matching = [
@@ -724,7 +736,7 @@ def test_the_config_map_holds_no_secret() -> None:
         assert not re.search(r"PASSWORD|SECRET|TOKEN|USER_INFO", key), key
 
 
-@pytest.mark.parametrize(("workload", "container"), CONTAINERS, ids=CONTAINER_IDS)
+@pytest.mark.parametrize(("workload", "container"), CLIENTS, ids=CLIENT_IDS)
 def test_clients_read_every_connection_setting(
     workload: dict[str, Any], container: dict[str, Any]
 ) -> None:
@@ -738,7 +750,7 @@ def test_clients_read_every_connection_setting(
     assert names >= REGISTRY_CONNECTION, sorted(REGISTRY_CONNECTION - names)
 
 
-@pytest.mark.parametrize(("workload", "container"), CONTAINERS, ids=CONTAINER_IDS)
+@pytest.mark.parametrize(("workload", "container"), CLIENTS, ids=CLIENT_IDS)
 def test_certificates_come_from_a_secret_volume(
     workload: dict[str, Any], container: dict[str, Any]
 ) -> None:
@@ -802,6 +814,9 @@ def _check_policy(workload: dict[str, Any], policy: dict[str, Any] | None = None
     (container,) = _pod_spec(workload)["containers"]
     args = _parse(container)
     ingress = policy["spec"].get("ingress", [])
+    if args.command == "wallboard":
+        _check_wallboard_policy(policy, args.port)
+        return
     if args.command == "schemas":
         assert ingress == []
     else:
@@ -814,6 +829,18 @@ def _check_policy(workload: dict[str, Any], policy: dict[str, Any] | None = None
     assert (("TCP", kafka_port) in egress) is wants_kafka
     wants_443 = args.command == "produce" or getattr(args, "kind", "") == "dashboard"
     assert (("TCP", 443) in egress) is wants_443
+    dashboard = urlsplit(_config_data()["DASHBOARD_URL"]).port
+    wants_wallboard = getattr(args, "kind", "") == "dashboard"
+    assert (("TCP", dashboard) in egress) is wants_wallboard, "the base's DASHBOARD_URL"
+
+
+def _check_wallboard_policy(policy: dict[str, Any], port: int) -> None:
+    """The wallboard takes pushes from the dashboard worker on its port and calls nobody."""
+    (rule,) = policy["spec"]["ingress"]
+    assert [p["port"] for p in rule["ports"]] == [port]
+    sources = [f["podSelector"]["matchLabels"] for f in rule["from"] if "podSelector" in f]
+    assert {"app.kubernetes.io/name": "genesys-dashboard-worker"} in sources
+    assert policy["spec"].get("egress", []) == [], "no egress"
 
 
 @pytest.mark.parametrize("workload", _workloads(), ids=lambda w: w["metadata"]["name"])
@@ -828,3 +855,27 @@ def test_network_policy_check_can_fail() -> None:
     broken["spec"]["egress"].append({"to": [], "ports": [{"protocol": "TCP", "port": 443}]})
     with pytest.raises(AssertionError):
         _check_policy(freshness, broken)
+
+
+# ----------------------------------------------------------------------------- the dashboard
+
+
+def _check_dashboard_url(url: str, services: list[dict[str, Any]]) -> None:
+    """DASHBOARD_URL names a Service of the base (same namespace), on one of its ports."""
+    parts = urlsplit(url)
+    assert parts.path == "/api/push", url
+    by_name = {s["metadata"]["name"]: s for s in services}
+    assert parts.hostname in by_name, f"{parts.hostname} is no Service of the base"
+    ports = {p["port"] for p in by_name[parts.hostname]["spec"]["ports"]}
+    assert parts.port in ports, f"{parts.hostname} does not serve port {parts.port}"
+
+
+def test_the_dashboard_url_is_the_base_wallboard_service() -> None:
+    services = [o for o in _base_objects() if o["kind"] == "Service"]
+    _check_dashboard_url(_config_data()["DASHBOARD_URL"], services)
+    wallboard = _one("Deployment", "genesys-wallboard")
+    (service,) = [s for s in services if s["metadata"]["name"] == "genesys-wallboard"]
+    labels = wallboard["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    with pytest.raises(AssertionError, match="no Service"):
+        _check_dashboard_url("http://wallboard.genesys-pipeline.svc:8088/api/push", services)

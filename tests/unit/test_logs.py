@@ -8,7 +8,14 @@ import logging
 import orjson
 import pytest
 
-from pipeline.logs import JsonFormatter, RedactingFilter, RepeatFilter, configure_logging
+from pipeline.logs import (
+    JsonFormatter,
+    LogChoice,
+    RedactingFilter,
+    RepeatFilter,
+    configure_logging,
+    select_logging,
+)
 
 CANARY = "canary-s3cr3t-value"
 
@@ -106,3 +113,35 @@ def test_repeat_filter_lets_info_through_and_forgets_old_kinds() -> None:
         assert repeats.filter(_error(kind))
     assert repeats.filter(_error("a"))
     assert not repeats.filter(_error("c"))
+
+
+@pytest.mark.parametrize(
+    ("flag_level", "flag_format", "environ", "level", "json_format"),
+    [
+        (None, None, {}, "INFO", False),
+        (None, None, {"PIPELINE_LOG_FORMAT": "JSON", "PIPELINE_LOG_LEVEL": "debug"}, "DEBUG", True),
+        ("WARNING", "text", {"PIPELINE_LOG_FORMAT": "json", "PIPELINE_LOG_LEVEL": "DEBUG"},
+         "WARNING", False),
+        (None, None, {"PIPELINE_LOG_FORMAT": "", "PIPELINE_LOG_LEVEL": " "}, "INFO", False),
+    ],
+)  # fmt: skip
+def test_the_flag_wins_over_the_environment_over_the_default(
+    flag_level: str | None,
+    flag_format: str | None,
+    environ: dict[str, str],
+    level: str,
+    json_format: bool,
+) -> None:
+    assert select_logging(flag_level, flag_format, environ) == LogChoice(level, json_format)
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [({"PIPELINE_LOG_LEVEL": "LOUD"}, "PIPELINE_LOG_LEVEL"),
+     ({"PIPELINE_LOG_FORMAT": "xml"}, "PIPELINE_LOG_FORMAT")],
+)  # fmt: skip
+def test_an_invalid_environment_value_names_the_variable(
+    environ: dict[str, str], variable: str
+) -> None:
+    with pytest.raises(ValueError, match=rf"^{variable}: invalid choice .* \(choose from "):
+        select_logging(None, None, environ)

@@ -5,12 +5,14 @@ Pure: the caller passes ``now`` and reports each push's result.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal, get_args
 
-__all__ = ["BreakerState", "CircuitBreaker"]
+__all__ = ["BREAKER_STATES", "BreakerState", "CircuitBreaker"]
 
 BreakerState = Literal["closed", "open", "half_open"]
 """Closed: push. Open: do not push. Half open: one trial push decides."""
+BREAKER_STATES: Final[tuple[BreakerState, ...]] = get_args(BreakerState)
+"""Every state, in order (the states of the ``..._circuit_state`` metric)."""
 
 
 class CircuitBreaker:
