@@ -58,7 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         count = len(exc.problems)
         print(f"{count} problem{'s' if count != 1 else ''}; nothing was started", file=sys.stderr)
         return EXIT_INVALID
-    except (ConfigError, ValidationError) as exc:
+    except ConfigError as exc:  # one line per problem (the Kafka settings may have several)
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"error: {' '.join(line.split())}", file=sys.stderr)
+        return EXIT_INVALID
+    except ValidationError as exc:
         print(f"error: {describe_error(exc)}", file=sys.stderr)
         return EXIT_INVALID
     except PipelineError as exc:

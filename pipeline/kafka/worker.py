@@ -45,6 +45,7 @@ from pipeline.core.genesys.events import DeadLetter
 from pipeline.core.http_policy import Backoff
 from pipeline.errors import DecodeError, RegistryUnavailableError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
+from pipeline.kafka.connection import check_connection
 from pipeline.kafka.consumer import AvroDecoder, KafkaSource
 from pipeline.kafka.outbox import Outbox
 from pipeline.kafka.producer import KafkaPublisher
@@ -223,6 +224,7 @@ class WorkerKafka:
         Raises:
             SchemaError: the registry does not hold this build's schemas for ``writes``.
             PublishError: a topic in ``create`` cannot be created.
+            ConfigError: Kafka refused the TLS handshake or the SASL authentication.
         """
         try:
             ids = await self._require_contract(stop)
@@ -230,6 +232,8 @@ class WorkerKafka:
                 await self.aclose()
                 return False
             self._outbox = Outbox(self._prefix, ids, self._instance)
+            self._waiting = "connecting to Kafka"
+            await asyncio.to_thread(check_connection, self._kafka.client_config())
             if self._create:
                 self._waiting = "topics not created yet"
                 client = self._kafka.client_config()

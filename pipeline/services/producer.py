@@ -62,6 +62,7 @@ from pipeline.genesys.directory import check_availability
 from pipeline.genesys.stream import ChannelStream
 from pipeline.genesys.supervisor import run_streams
 from pipeline.kafka.admin import TopicSpec, ensure_topics
+from pipeline.kafka.connection import check_connection
 from pipeline.kafka.outbox import Outbox
 from pipeline.kafka.producer import KafkaPublisher
 from pipeline.kafka.registry import register_contract, require_contract
@@ -226,6 +227,7 @@ class ProducerService:
         self._outbox = Outbox(cfg.settings.topic_prefix, ids, cfg.instance)
         self._not_ready = ["topics not created yet"]
         specs = self._topic_specs(self._outbox)
+        await asyncio.to_thread(check_connection, cfg.kafka.client_config())
         await asyncio.to_thread(ensure_topics, cfg.kafka.client_config(), specs)
         self._publisher = KafkaPublisher(
             cfg.kafka.producer_config(),
