@@ -110,7 +110,8 @@ def check_connection(config: Mapping[str, Any], timeout_s: float = 5.0) -> bool:
     is_tls = str(config.get("security.protocol", "")).upper().endswith("SSL")
     logging.getLogger(name).setLevel(logging.INFO)  # "Disconnected: ..." is an INFO line
     with captured_logs(name) as messages:
-        admin = AdminClient({**config, "logger": logging.getLogger(name)})
+        settings: dict[str, Any] = {**config, "logger": logging.getLogger(name)}
+        admin = AdminClient(settings)
         deadline = time.monotonic() + timeout_s
         while True:
             try:

@@ -9,6 +9,7 @@ argument names, and for OAUTHBEARER a token provider
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import Any
 
@@ -16,7 +17,37 @@ from pipeline.errors import ConfigError
 from pipeline.kafka.oauth import OidcTokenProvider
 from pipeline.settings import KafkaSettings
 
-__all__ = ["aiokafka_options", "ssl_context"]
+__all__ = ["SaslRedactionFilter", "aiokafka_options", "ssl_context"]
+
+
+class SaslRedactionFilter(logging.Filter):
+    """Blanks aiokafka's DEBUG dump of SaslAuthenticate requests.
+
+    ``aiokafka.conn`` logs every request at DEBUG, and a SaslAuthenticate request carries the
+    PLAIN password, the SCRAM proof or the OAUTHBEARER token in clear. The record is kept
+    (it still shows the exchange happened); its request is replaced with ``<redacted>``.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the request argument of a SaslAuthenticate record; keep every record."""
+        args = record.args
+        if isinstance(args, tuple) and any("SaslAuthenticate" in type(a).__name__ for a in args):
+            record.args = tuple(
+                "<SaslAuthenticate request redacted>"
+                if "SaslAuthenticate" in type(a).__name__
+                else a
+                for a in args
+            )
+        return True
+
+
+_REDACTION = SaslRedactionFilter()
+
+
+def _redact_aiokafka_sasl() -> None:
+    logger = logging.getLogger("aiokafka.conn")
+    if _REDACTION not in logger.filters:
+        logger.addFilter(_REDACTION)
 
 
 def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext:
@@ -69,6 +100,7 @@ def aiokafka_options(kafka: KafkaSettings) -> dict[str, Any]:
         options["ssl_context"] = ssl_context(kafka)
     if not kafka.uses_sasl:
         return options
+    _redact_aiokafka_sasl()
     options["sasl_mechanism"] = kafka.sasl_mechanism
     if kafka.sasl_mechanism == "OAUTHBEARER":
         options["sasl_oauth_token_provider"] = OidcTokenProvider.from_settings(kafka)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,18 +14,12 @@ from typing import Any
 
 import pytest
 
-from pipeline.errors import ConfigError
-from pipeline.kafka.admin import TopicSpec, ensure_topics
-from pipeline.kafka.connection import check_connection
-from pipeline.kafka.consumer import KafkaSource
-from pipeline.kafka.producer import KafkaPublisher, OutRecord
 from pipeline.kafka.registry import register_contract
-from pipeline.local.broker import LocalBroker
-from pipeline.local.process import free_port
 from pipeline.local.stack import Endpoints
 from pipeline.settings import KafkaSettings
 from tests.conftest import seconds
 from tests.processes import PipelineProcess, pipeline_env
+from tests.secure_kafka import advertised_broker, refused_by_both, round_trip
 from tests.tcp_proxy import TcpProxy
 from tests.tls import KEY_PASSWORD, Certificates, server_context
 
@@ -42,12 +35,8 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
-    """A private broker advertising 127.0.0.1:<front>; yields (broker port, front port)."""
-    front = free_port()
-    broker = LocalBroker(tmp_path_factory.mktemp("tls-broker"), advertised_port=front)
-    broker.start()
-    yield broker.port, front
-    broker.stop()
+    with advertised_broker(tmp_path_factory.mktemp("tls-broker")) as ports:
+        yield ports
 
 
 @contextlib.asynccontextmanager
@@ -65,28 +54,6 @@ def tls_settings(bootstrap: str, ca_file: str, **changes: Any) -> KafkaSettings:
     return KafkaSettings(
         bootstrap_servers=bootstrap, security_protocol="ssl", ssl_ca_location=ca_file, **changes
     )
-
-
-async def round_trip(kafka: KafkaSettings) -> None:
-    """Create a topic, produce a record with librdkafka, read it back with aiokafka."""
-    topic = f"tls-{uuid.uuid4().hex[:8]}"
-    await asyncio.to_thread(ensure_topics, kafka.client_config(), [TopicSpec(topic, 1)])
-    publisher = KafkaPublisher(kafka.producer_config())
-    await publisher.start()
-    await publisher.publish(OutRecord(topic, b"k", b"over tls"))
-    assert await publisher.flush() == 0
-    assert publisher.delivered == 1
-    await publisher.aclose()
-    source = KafkaSource(kafka, [topic], f"g-{topic}", 2000)
-    await source.start()
-    try:
-        values: list[bytes | None] = []
-        async with asyncio.timeout(seconds(30)):
-            while not values:
-                values = [record.value for record in await source.fetch()]
-        assert values == [b"over tls"]
-    finally:
-        await source.stop()
 
 
 async def test_producer_and_worker_talk_tls(broker: tuple[int, int], certs: Certificates) -> None:
@@ -109,21 +76,6 @@ async def test_producer_and_worker_talk_mutual_tls_with_an_encrypted_key(
         await round_trip(kafka)
     out, err = capfd.readouterr()
     assert KEY_PASSWORD not in out + err
-
-
-async def refused_by_both(kafka: KafkaSettings, expected: str) -> None:
-    """librdkafka's start-up check and aiokafka's start both fail within seconds, one line."""
-    started = time.monotonic()
-    with pytest.raises(ConfigError, match=expected) as producer_error:
-        await asyncio.to_thread(check_connection, kafka.client_config())
-    source = KafkaSource(kafka, ["any"], "g", 2000)
-    with pytest.raises(ConfigError, match=expected) as worker_error:
-        await source.start()
-    assert time.monotonic() - started < seconds(8)
-    for error in (producer_error.value, worker_error.value):
-        text = str(error)
-        assert "\n" not in text
-        assert text.startswith(f"Kafka at {kafka.bootstrap_servers} refused")
 
 
 async def test_a_wrong_ca_fails_fast(broker: tuple[int, int], certs: Certificates) -> None:
