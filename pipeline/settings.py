@@ -139,6 +139,10 @@ class KafkaSettings(BaseSettings):
         sasl_oauthbearer_client_id: OAUTHBEARER: the OIDC client id.
         sasl_oauthbearer_client_secret: OAUTHBEARER: its secret.
         sasl_oauthbearer_scope: OAUTHBEARER: the scope to ask for, if the provider needs one.
+        sasl_oauthbearer_method: OAUTHBEARER token source: ``oidc`` (the client credentials
+            above) or ``aws_msk_iam`` (Amazon MSK IAM: AWS credentials from the usual chain,
+            tokens signed by aws-msk-iam-sasl-signer-python, the ``msk`` extra).
+        sasl_oauthbearer_aws_region: ``aws_msk_iam``: the cluster's AWS region.
         ssl_ca_location: PEM file of the CA(s) that signed the brokers' certificates
             (default: the system's trust store).
         ssl_certificate_location: PEM client certificate for mutual TLS (with the key).
@@ -163,6 +167,8 @@ class KafkaSettings(BaseSettings):
     sasl_oauthbearer_client_id: str | None = None
     sasl_oauthbearer_client_secret: SecretStr | None = None
     sasl_oauthbearer_scope: str | None = None
+    sasl_oauthbearer_method: str = "oidc"
+    sasl_oauthbearer_aws_region: str | None = None
     ssl_ca_location: str | None = None
     ssl_certificate_location: str | None = None
     ssl_key_location: str | None = None
@@ -177,7 +183,8 @@ class KafkaSettings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("ssl_endpoint_identification_algorithm", mode="before")
+    @field_validator("ssl_endpoint_identification_algorithm", "sasl_oauthbearer_method",
+                     mode="before")  # fmt: skip
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -231,6 +238,11 @@ class KafkaSettings(BaseSettings):
         if self.sasl_mechanism != "OAUTHBEARER":
             config["sasl.username"] = self.sasl_username
             config["sasl.password"] = _reveal(self.sasl_password)
+            return config
+        if self.sasl_oauthbearer_method == "aws_msk_iam":
+            from pipeline.kafka.msk import oauth_callback  # the optional msk extra
+
+            config["oauth_cb"] = oauth_callback(self.sasl_oauthbearer_aws_region or "")
             return config
         config.update(
             {

@@ -8,6 +8,7 @@ secret over plain HTTP to anything but this machine (the emulator, a local regis
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 from collections.abc import Sequence
@@ -117,7 +118,7 @@ def kafka_problems(settings: Any) -> list[str]:
 def _sasl_problems(settings: Any, protocol: str) -> list[str]:
     mechanism = settings.sasl_mechanism
     sasl_fields = ("sasl_mechanism", "sasl_username", "sasl_password", *_OIDC,
-                   "sasl_oauthbearer_scope")  # fmt: skip
+                   "sasl_oauthbearer_scope", "sasl_oauthbearer_aws_region")  # fmt: skip
     if not protocol.startswith("SASL_"):
         given = [_env(name) for name in sasl_fields if _is_set(getattr(settings, name))]
         if given:
@@ -143,7 +144,8 @@ def _password_problems(settings: Any, mechanism: str) -> list[str]:
     ]
     if missing:
         problems.append(f"KAFKA_SASL_MECHANISM={mechanism} needs {' and '.join(missing)}")
-    oidc = [_env(n) for n in (*_OIDC, "sasl_oauthbearer_scope") if _is_set(getattr(settings, n))]
+    oidc = [_env(n) for n in (*_OIDC, "sasl_oauthbearer_scope", "sasl_oauthbearer_aws_region")
+            if _is_set(getattr(settings, n))]  # fmt: skip
     if oidc:
         problems.append(f"{', '.join(oidc)} set but KAFKA_SASL_MECHANISM={mechanism} "
                         "(they are for OAUTHBEARER)")  # fmt: skip
@@ -151,6 +153,11 @@ def _password_problems(settings: Any, mechanism: str) -> list[str]:
 
 
 def _oauth_problems(settings: Any) -> list[str]:
+    method = settings.sasl_oauthbearer_method
+    if method == "aws_msk_iam":
+        return _msk_problems(settings)
+    if method != "oidc":
+        return [f"KAFKA_SASL_OAUTHBEARER_METHOD must be oidc or aws_msk_iam, not {method!r}"]
     problems = []
     missing = [_env(name) for name in _OIDC if not _is_set(getattr(settings, name))]
     if missing:
@@ -165,6 +172,25 @@ def _oauth_problems(settings: Any) -> list[str]:
             require_secure_url(url, "the OAUTHBEARER client secret")
         except ConfigError as exc:
             problems.append(f"KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL: {exc}")
+    return problems
+
+
+def _msk_problems(settings: Any) -> list[str]:
+    problems = []
+    if settings.security_protocol != "SASL_SSL":
+        problems.append("KAFKA_SASL_OAUTHBEARER_METHOD=aws_msk_iam needs "
+                        "KAFKA_SECURITY_PROTOCOL=SASL_SSL")  # fmt: skip
+    if not settings.sasl_oauthbearer_aws_region:
+        problems.append("KAFKA_SASL_OAUTHBEARER_METHOD=aws_msk_iam needs "
+                        "KAFKA_SASL_OAUTHBEARER_AWS_REGION")  # fmt: skip
+    if importlib.util.find_spec("aws_msk_iam_sasl_signer") is None:
+        problems.append("KAFKA_SASL_OAUTHBEARER_METHOD=aws_msk_iam needs the msk extra: "
+                        "pip install 'genesys-kafka-pipeline[msk]'")  # fmt: skip
+    given = [_env(n) for n in (*_OIDC, "sasl_username", "sasl_password")
+             if _is_set(getattr(settings, n))]  # fmt: skip
+    if given:
+        problems.append(f"{', '.join(given)} set but KAFKA_SASL_OAUTHBEARER_METHOD=aws_msk_iam "
+                        "(it signs with AWS credentials)")  # fmt: skip
     return problems
 
 

@@ -19,6 +19,7 @@ import hmac
 import os
 import ssl as _ssl
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = ["SaslFrontEnd"]
@@ -86,6 +87,7 @@ class SaslFrontEnd:
         listen_port: where to listen (the port the broker advertises).
         users: user → password, for PLAIN and SCRAM.
         ssl: a server context: SASL_SSL instead of SASL_PLAINTEXT.
+        accepts: an OAUTHBEARER token check besides :attr:`tokens` (MSK IAM's signed URLs).
     """
 
     def __init__(
@@ -94,8 +96,10 @@ class SaslFrontEnd:
         listen_port: int,
         users: dict[str, str] | None = None,
         ssl: _ssl.SSLContext | None = None,
+        accepts: Callable[[str], bool] | None = None,
     ) -> None:
         self.target_port, self.listen_port = target_port, listen_port
+        self._accepts = accepts
         self.users = dict(users or {})
         self.tokens: set[str] = set()
         """Bearer tokens OAUTHBEARER accepts (the test's token endpoint adds what it issues)."""
@@ -188,7 +192,8 @@ class SaslFrontEnd:
         if mechanism == "OAUTHBEARER":
             fields = token.decode().split("\x01")
             bearer = next((f[len("auth=Bearer ") :] for f in fields if f.startswith("auth=")), "")
-            return self._verdict(mechanism, bearer, bearer in self.tokens)
+            ok = bearer in self.tokens or (self._accepts is not None and self._accepts(bearer))
+            return self._verdict(mechanism, bearer, ok)
         assert scram is not None
         return self._scram_step(scram, token.decode())
 

@@ -102,7 +102,12 @@ def aiokafka_options(kafka: KafkaSettings) -> dict[str, Any]:
         return options
     _redact_aiokafka_sasl()
     options["sasl_mechanism"] = kafka.sasl_mechanism
-    if kafka.sasl_mechanism == "OAUTHBEARER":
+    if kafka.sasl_mechanism == "OAUTHBEARER" and kafka.sasl_oauthbearer_method == "aws_msk_iam":
+        from pipeline.kafka.msk import MskIamTokenProvider  # the optional msk extra
+
+        region = kafka.sasl_oauthbearer_aws_region or ""
+        options["sasl_oauth_token_provider"] = MskIamTokenProvider(region)
+    elif kafka.sasl_mechanism == "OAUTHBEARER":
         options["sasl_oauth_token_provider"] = OidcTokenProvider.from_settings(kafka)
     else:
         options["sasl_plain_username"] = kafka.sasl_username

@@ -6,10 +6,12 @@ Cloud; a wrong password fails start-up in one line; no secret ever reaches the o
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from pydantic import SecretStr
@@ -210,3 +212,55 @@ async def test_refused_client_credentials_are_one_line_without_the_secret() -> N
         assert CLIENT_SECRET not in str(info.value)
     finally:
         await oidc.aclose()
+
+
+AWS_KEY_ID = "AKIDEXAMPLE1234567"
+AWS_SECRET = "canary-aws-secret-key-0451"
+
+
+def is_msk_token(token: str, region: str = "eu-west-1") -> bool:
+    """A token the MSK IAM signer made: a presigned kafka-cluster:Connect URL for ``region``
+    signed with our access key id (the signature itself is not checked here)."""
+    padded = token + "=" * (-len(token) % 4)
+    url = urlsplit(base64.urlsafe_b64decode(padded).decode())
+    query = parse_qs(url.query)
+    return (
+        url.hostname == f"kafka.{region}.amazonaws.com"
+        and query.get("Action") == ["kafka-cluster:Connect"]
+        and query.get("X-Amz-Credential", [""])[0].startswith(f"{AWS_KEY_ID}/")
+        and bool(query.get("X-Amz-Signature"))
+    )
+
+
+async def test_msk_iam_tokens_are_signed_and_presented_by_both_clients(
+    broker: tuple[int, int],
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    certs = Certificates(tmp_path_factory.mktemp("msk-certs"))
+    async with sasl_front(broker, ssl=server_context(certs.server), accepts=is_msk_token) as front:
+        kafka = KafkaSettings(
+            bootstrap_servers=f"127.0.0.1:{broker[1]}",
+            security_protocol="SASL_SSL",
+            sasl_mechanism="OAUTHBEARER",
+            sasl_oauthbearer_method="aws_msk_iam",
+            sasl_oauthbearer_aws_region="eu-west-1",
+            ssl_ca_location=certs.ca_file,
+        )
+        await round_trip(kafka)
+    presented = {token for mechanism, token in front.authenticated if mechanism == "OAUTHBEARER"}
+    assert len(presented) >= 2, "librdkafka and aiokafka each sign and present their own"
+    assert all(is_msk_token(token) for token in presented)
+    assert front.failures == []
+    out, err = capfd.readouterr()
+    assert AWS_SECRET not in out + err + caplog.text

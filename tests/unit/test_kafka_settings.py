@@ -263,3 +263,29 @@ def test_aiokafkas_debug_dump_of_sasl_authenticate_is_redacted() -> None:
     assert SaslRedactionFilter().filter(record)
     assert SECRET not in record.getMessage()
     assert "redacted" in record.getMessage()
+
+
+def test_msk_iam_needs_sasl_ssl_and_a_region() -> None:
+    assert problems(
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="OAUTHBEARER",
+        sasl_oauthbearer_method="AWS_MSK_IAM",
+        sasl_oauthbearer_client_secret=SECRET,
+    ) == [
+        "KAFKA_SASL_OAUTHBEARER_METHOD=aws_msk_iam needs KAFKA_SECURITY_PROTOCOL=SASL_SSL",
+        "KAFKA_SASL_OAUTHBEARER_METHOD=aws_msk_iam needs KAFKA_SASL_OAUTHBEARER_AWS_REGION",
+        "KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET set but KAFKA_SASL_OAUTHBEARER_METHOD=aws_msk_iam "
+        "(it signs with AWS credentials)",
+    ]
+    assert problems(
+        security_protocol="SASL_SSL", sasl_mechanism="OAUTHBEARER", sasl_oauthbearer_method="x"
+    ) == ["KAFKA_SASL_OAUTHBEARER_METHOD must be oidc or aws_msk_iam, not 'x'"]
+    kafka = KafkaSettings(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="OAUTHBEARER",
+        sasl_oauthbearer_method="aws_msk_iam",
+        sasl_oauthbearer_aws_region="eu-west-1",
+    )
+    config = kafka.client_config()
+    assert callable(config["oauth_cb"])
+    assert "sasl.oauthbearer.method" not in config
