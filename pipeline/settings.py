@@ -212,7 +212,11 @@ class KafkaSettings(BaseSettings):
         return self.security_protocol.startswith("SASL_")
 
     def client_config(self) -> dict[str, Any]:
-        """librdkafka settings (secrets included: pass straight to the client, never log)."""
+        """librdkafka settings (secrets included: pass straight to the client, never log).
+
+        For MSK IAM, build clients from :func:`pipeline.kafka.security.librdkafka_config`
+        instead: it adds the token callback.
+        """
         config: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
@@ -240,10 +244,7 @@ class KafkaSettings(BaseSettings):
             config["sasl.password"] = _reveal(self.sasl_password)
             return config
         if self.sasl_oauthbearer_method == "aws_msk_iam":
-            from pipeline.kafka.msk import oauth_callback  # the optional msk extra
-
-            config["oauth_cb"] = oauth_callback(self.sasl_oauthbearer_aws_region or "")
-            return config
+            return config  # pipeline.kafka.security.librdkafka_config adds the oauth_cb
         config.update(
             {
                 "sasl.oauthbearer.method": "oidc",

@@ -17,6 +17,7 @@ from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.connection import check_connection
 from pipeline.kafka.consumer import KafkaSource
 from pipeline.kafka.producer import KafkaPublisher, OutRecord
+from pipeline.kafka.security import librdkafka_config
 from pipeline.local.broker import LocalBroker
 from pipeline.local.process import free_port
 from pipeline.settings import KafkaSettings
@@ -44,8 +45,8 @@ def advertised_broker(workdir: Path) -> Iterator[tuple[int, int]]:
 async def round_trip(kafka: KafkaSettings) -> None:
     """Create a topic, produce a record with librdkafka, read it back with aiokafka."""
     topic = f"secure-{uuid.uuid4().hex[:8]}"
-    await asyncio.to_thread(ensure_topics, kafka.client_config(), [TopicSpec(topic, 1)])
-    publisher = KafkaPublisher(kafka.producer_config())
+    await asyncio.to_thread(ensure_topics, librdkafka_config(kafka), [TopicSpec(topic, 1)])
+    publisher = KafkaPublisher(librdkafka_config(kafka, producer=True))
     await publisher.start()
     await publisher.publish(OutRecord(topic, b"k", b"secured"))
     assert await publisher.flush() == 0
@@ -68,7 +69,7 @@ async def refused_by_both(kafka: KafkaSettings, expected: str) -> list[str]:
     line each; returns the two messages."""
     started = time.monotonic()
     with pytest.raises(ConfigError, match=expected) as producer_error:
-        await asyncio.to_thread(check_connection, kafka.client_config())
+        await asyncio.to_thread(check_connection, librdkafka_config(kafka))
     source = KafkaSource(kafka, ["any"], "g", 2000)
     with pytest.raises(ConfigError, match=expected) as worker_error:
         await source.start()

@@ -17,7 +17,7 @@ from pipeline.errors import ConfigError
 from pipeline.kafka.oauth import OidcTokenProvider
 from pipeline.settings import KafkaSettings
 
-__all__ = ["SaslRedactionFilter", "aiokafka_options", "ssl_context"]
+__all__ = ["SaslRedactionFilter", "aiokafka_options", "librdkafka_config", "ssl_context"]
 
 
 class SaslRedactionFilter(logging.Filter):
@@ -77,6 +77,23 @@ def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext:
                 f"certificate and key ({exc.reason}; a wrong KAFKA_SSL_KEY_PASSWORD?)"
             ) from None
     return context
+
+
+def librdkafka_config(kafka: KafkaSettings, *, producer: bool = False) -> dict[str, Any]:
+    """librdkafka settings for a client (``producer``: with batching and delivery window).
+
+    :meth:`KafkaSettings.client_config` plus, for MSK IAM, the ``oauth_cb`` that signs tokens
+    (a callable cannot come from the settings module, which stays free of Kafka imports).
+
+    Raises:
+        ConfigError: MSK IAM without the ``msk`` extra.
+    """
+    config = kafka.producer_config() if producer else kafka.client_config()
+    if kafka.uses_sasl and kafka.sasl_oauthbearer_method == "aws_msk_iam":
+        from pipeline.kafka.msk import oauth_callback  # the optional msk extra
+
+        config["oauth_cb"] = oauth_callback(kafka.sasl_oauthbearer_aws_region or "")
+    return config
 
 
 def aiokafka_options(kafka: KafkaSettings) -> dict[str, Any]:

@@ -52,6 +52,7 @@ from pipeline.kafka.producer import KafkaPublisher
 from pipeline.kafka.reader import Polled, TopicReader
 from pipeline.kafka.registry import require_contract
 from pipeline.kafka.schemas import topic_names
+from pipeline.kafka.security import librdkafka_config
 from pipeline.settings import KafkaSettings, RegistrySettings
 
 __all__ = ["WorkerKafka", "WorkerKafkaMetrics", "audit_group_id"]
@@ -156,7 +157,7 @@ class WorkerKafka:
             kafka, [topics["audit"]], audit_group_id(group_id, instance), session_timeout_ms
         )
         """The audit consumer (reads every partition; never commits)."""
-        self.publisher = KafkaPublisher(kafka.producer_config())
+        self.publisher = KafkaPublisher(librdkafka_config(kafka, producer=True))
         """The producer of the worker's side outputs."""
         self._decoders = [
             AvroDecoder(registry.url, schema, self._client_config(), timeout_s=registry.timeout_s)
@@ -233,10 +234,10 @@ class WorkerKafka:
                 return False
             self._outbox = Outbox(self._prefix, ids, self._instance)
             self._waiting = "connecting to Kafka"
-            await asyncio.to_thread(check_connection, self._kafka.client_config())
+            await asyncio.to_thread(check_connection, librdkafka_config(self._kafka))
             if self._create:
                 self._waiting = "topics not created yet"
-                client = self._kafka.client_config()
+                client = librdkafka_config(self._kafka)
                 await asyncio.to_thread(ensure_topics, client, list(self._create))
             self._waiting = "consumers not started yet"
             await self.publisher.start()

@@ -12,7 +12,7 @@ import pytest
 from pipeline.cli.dispatch import main
 from pipeline.errors import ConfigError
 from pipeline.kafka.oauth import OidcTokenProvider, refresh_at
-from pipeline.kafka.security import SaslRedactionFilter, aiokafka_options
+from pipeline.kafka.security import SaslRedactionFilter, aiokafka_options, librdkafka_config
 from pipeline.settings import GenesysSettings, KafkaSettings, RegistrySettings
 
 SECRET = "canary-unit-secret-31337"
@@ -286,6 +286,6 @@ def test_msk_iam_needs_sasl_ssl_and_a_region() -> None:
         sasl_oauthbearer_method="aws_msk_iam",
         sasl_oauthbearer_aws_region="eu-west-1",
     )
-    config = kafka.client_config()
+    config = librdkafka_config(kafka)
     assert callable(config["oauth_cb"])
     assert "sasl.oauthbearer.method" not in config
