@@ -35,6 +35,7 @@ class OidcEndpoint:
         self.accepted = accepted
         self.expires_in = expires_in
         self.issued: list[str] = []
+        self.issued_at: list[float] = []
         self.refused = 0
         self.scopes: list[str | None] = []
         self._runner: web.AppRunner | None = None
@@ -73,6 +74,7 @@ class OidcEndpoint:
         header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
         token = f"{header}.{_b64(json.dumps(claims).encode())}.{_b64(b'unsigned')}"
         self.issued.append(token)
+        self.issued_at.append(time.monotonic())
         self.accepted.add(token)
         body = {"access_token": token, "token_type": "Bearer", "expires_in": self.expires_in}
         return web.json_response(body)
