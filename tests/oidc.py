@@ -36,6 +36,9 @@ class OidcEndpoint:
         self.expires_in = expires_in
         self.issued: list[str] = []
         self.issued_at: list[float] = []
+        """Wall-clock time of each issue (epoch seconds, like the ``exp`` claims)."""
+        self.expires_at: list[int] = []
+        """The ``exp`` claim of each token issued."""
         self.refused = 0
         self.scopes: list[str | None] = []
         self._runner: web.AppRunner | None = None
@@ -74,7 +77,8 @@ class OidcEndpoint:
         header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
         token = f"{header}.{_b64(json.dumps(claims).encode())}.{_b64(b'unsigned')}"
         self.issued.append(token)
-        self.issued_at.append(time.monotonic())
+        self.issued_at.append(time.time())
+        self.expires_at.append(claims["exp"])
         self.accepted.add(token)
         body = {"access_token": token, "token_type": "Bearer", "expires_in": self.expires_in}
         return web.json_response(body)
