@@ -9,13 +9,15 @@ Environment variables use the names operators already know: ``GENESYS_CLIENT_ID`
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.core.genesys.regions import REGION_API_HOSTS, login_base
 from pipeline.errors import ConfigError
+from pipeline.settings_rules import kafka_problems, registry_problems, require_secure_url
 
 __all__ = [
     "DashboardSettings",
@@ -27,6 +29,12 @@ __all__ = [
     "WorkerSettings",
 ]
 
+log = logging.getLogger(__name__)
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
 
 class GenesysSettings(BaseSettings):
     """Where and as whom to reach Genesys Cloud.
@@ -37,6 +45,8 @@ class GenesysSettings(BaseSettings):
         region: an SDK region name such as ``eu_west_1`` (docs/genesys-api.md §2.1).
         api_url: an explicit API base URL; wins over ``region`` (the emulator:
             ``http://127.0.0.1:8089``).
+        allow_plain_http: send the client secret over plain ``http://`` to a host other than
+            this machine (a compose network's emulator only; never for Genesys Cloud).
     """
 
     model_config = SettingsConfigDict(env_prefix="GENESYS_", frozen=True, extra="ignore")
@@ -45,6 +55,7 @@ class GenesysSettings(BaseSettings):
     client_secret: SecretStr = SecretStr("")
     region: str | None = None
     api_url: str | None = None
+    allow_plain_http: bool = False
 
     @field_validator("region")
     @classmethod
@@ -64,8 +75,15 @@ class GenesysSettings(BaseSettings):
         """The API base: environment first, then the subscription file's ``genesys`` section.
 
         Raises:
-            ConfigError: no region or URL anywhere.
+            ConfigError: no region or URL anywhere; a plain-HTTP URL to another machine (the
+                client secret would travel in clear) unless ``allow_plain_http``.
         """
+        base = self._api_base(spec_region, spec_api_url)
+        if not self.allow_plain_http:
+            require_secure_url(base, "the Genesys client secret")
+        return base
+
+    def _api_base(self, spec_region: str | None, spec_api_url: str | None) -> str:
         if self.api_url:
             return self.api_url
         if self.region:
@@ -102,14 +120,36 @@ class GenesysSettings(BaseSettings):
 
 
 class KafkaSettings(BaseSettings):
-    """How to reach Kafka (``KAFKA_*``); converted to librdkafka keys in one place.
+    """How to reach Kafka (``KAFKA_*``, librdkafka's names upper-cased); checked when built.
+
+    One model for both clients: :meth:`client_config` gives librdkafka's settings (producer,
+    admin) and :func:`pipeline.kafka.security.aiokafka_options` the worker consumers'. An
+    inconsistent combination raises :class:`~pipeline.errors.ConfigError`, one line per
+    problem, before any client is built.
 
     Attributes:
         bootstrap_servers: ``host:port[,host:port]``.
-        security_protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
-        sasl_mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (with SASL).
-        sasl_username: SASL user.
-        sasl_password: SASL password.
+        security_protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (any case).
+        sasl_mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (SASL protocols
+            only).
+        sasl_username: SASL user (PLAIN, SCRAM; Confluent Cloud: the API key).
+        sasl_password: its password (Confluent Cloud: the API secret).
+        sasl_oauthbearer_token_endpoint_url: OAUTHBEARER: the OIDC token endpoint
+            (client-credentials grant; https unless on this machine).
+        sasl_oauthbearer_client_id: OAUTHBEARER: the OIDC client id.
+        sasl_oauthbearer_client_secret: OAUTHBEARER: its secret.
+        sasl_oauthbearer_scope: OAUTHBEARER: the scope to ask for, if the provider needs one.
+        sasl_oauthbearer_method: OAUTHBEARER token source: ``oidc`` (the client credentials
+            above) or ``aws_msk_iam`` (Amazon MSK IAM: AWS credentials from the usual chain,
+            tokens signed by aws-msk-iam-sasl-signer-python, the ``msk`` extra).
+        sasl_oauthbearer_aws_region: ``aws_msk_iam``: the cluster's AWS region.
+        ssl_ca_location: PEM file of the CA(s) that signed the brokers' certificates
+            (default: the system's trust store).
+        ssl_certificate_location: PEM client certificate for mutual TLS (with the key).
+        ssl_key_location: PEM private key of that certificate.
+        ssl_key_password: the key's password, if it is encrypted.
+        ssl_endpoint_identification_algorithm: ``https`` checks the broker's host name
+            against its certificate; ``none`` does not (logged as a warning).
         compression_type: zstd (default), lz4, snappy, gzip or none.
         linger_ms: how long to batch records.
         delivery_timeout_ms: librdkafka's retry window for one record (an outage shorter than
@@ -123,22 +163,98 @@ class KafkaSettings(BaseSettings):
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    sasl_oauthbearer_token_endpoint_url: str | None = None
+    sasl_oauthbearer_client_id: str | None = None
+    sasl_oauthbearer_client_secret: SecretStr | None = None
+    sasl_oauthbearer_scope: str | None = None
+    sasl_oauthbearer_method: str = "oidc"
+    sasl_oauthbearer_aws_region: str | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
+    ssl_endpoint_identification_algorithm: str = "https"
     compression_type: str = "zstd"
     linger_ms: int = 5
     delivery_timeout_ms: int = 300_000
 
+    @field_validator("security_protocol", "sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("ssl_endpoint_identification_algorithm", "sasl_oauthbearer_method",
+                     mode="before")  # fmt: skip
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaSettings:
+        problems = kafka_problems(self)
+        if problems:
+            raise ConfigError("\n".join(problems))
+        if self.uses_ssl and self.ssl_endpoint_identification_algorithm == "none":
+            log.warning(
+                "KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM=none: broker host names are not "
+                "checked against their certificates"
+            )
+        return self
+
+    @property
+    def uses_ssl(self) -> bool:
+        """True for SSL and SASL_SSL."""
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        """True for SASL_PLAINTEXT and SASL_SSL."""
+        return self.security_protocol.startswith("SASL_")
+
     def client_config(self) -> dict[str, Any]:
-        """librdkafka settings (secrets included: pass straight to the client, never log)."""
+        """librdkafka settings (secrets included: pass straight to the client, never log).
+
+        For MSK IAM, build clients from :func:`pipeline.kafka.security.librdkafka_config`
+        instead: it adds the token callback.
+        """
         config: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
         }
-        if self.sasl_mechanism:
-            config["sasl.mechanism"] = self.sasl_mechanism
-        if self.sasl_username:
+        if self.uses_sasl:
+            config.update(self._sasl_config())
+        if self.uses_ssl:
+            config["ssl.endpoint.identification.algorithm"] = (
+                self.ssl_endpoint_identification_algorithm
+            )
+            for key, value in (
+                ("ssl.ca.location", self.ssl_ca_location),
+                ("ssl.certificate.location", self.ssl_certificate_location),
+                ("ssl.key.location", self.ssl_key_location),
+                ("ssl.key.password", _reveal(self.ssl_key_password)),
+            ):
+                if value:
+                    config[key] = value
+        return config
+
+    def _sasl_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"sasl.mechanism": self.sasl_mechanism}
+        if self.sasl_mechanism != "OAUTHBEARER":
             config["sasl.username"] = self.sasl_username
-        if self.sasl_password is not None:
-            config["sasl.password"] = self.sasl_password.get_secret_value()
+            config["sasl.password"] = _reveal(self.sasl_password)
+            return config
+        if self.sasl_oauthbearer_method == "aws_msk_iam":
+            return config  # pipeline.kafka.security.librdkafka_config adds the oauth_cb
+        config.update(
+            {
+                "sasl.oauthbearer.method": "oidc",
+                "sasl.oauthbearer.token.endpoint.url": self.sasl_oauthbearer_token_endpoint_url,
+                "sasl.oauthbearer.client.id": self.sasl_oauthbearer_client_id,
+                "sasl.oauthbearer.client.secret": _reveal(self.sasl_oauthbearer_client_secret),
+            }
+        )
+        if self.sasl_oauthbearer_scope:
+            config["sasl.oauthbearer.scope"] = self.sasl_oauthbearer_scope
         return config
 
     def producer_config(self) -> dict[str, Any]:
@@ -152,11 +268,22 @@ class KafkaSettings(BaseSettings):
 
 
 class RegistrySettings(BaseSettings):
-    """Where the Confluent-compatible schema registry is (``SCHEMA_REGISTRY_*``).
+    """Where the Confluent-compatible schema registry is (``SCHEMA_REGISTRY_*``); checked
+    when built (files readable, one kind of credentials, no credentials over plain HTTP to
+    another machine).
 
     Attributes:
         url: the registry's base URL.
-        basic_auth_user_info: ``user:password`` for HTTP basic auth, if the registry needs it.
+        basic_auth_user_info: ``user:password`` for HTTP basic auth (Confluent Cloud: the
+            registry API key and secret).
+        bearer_token: a static bearer token, sent as ``Authorization: Bearer ...``.
+        bearer_logical_cluster: the ``target-sr-cluster`` header sent with the bearer token
+            (Confluent Cloud: the registry's ``lsrc-...`` id).
+        ssl_ca_location: PEM file of the CA that signed the registry's certificate (default:
+            the certifi bundle).
+        ssl_certificate_location: PEM client certificate for mutual TLS (with the key).
+        ssl_key_location: PEM private key of that certificate.
+        ssl_key_password: the key's password, if it is encrypted.
         timeout_s: seconds each registry request may take: a hung registry fails each call
             after this, never hangs the caller (the producer retries its start-up check; a
             worker treats it as down, stops fetching and asks again later).
@@ -166,13 +293,39 @@ class RegistrySettings(BaseSettings):
 
     url: str = "http://localhost:8081"
     basic_auth_user_info: SecretStr | None = None
+    bearer_token: SecretStr | None = None
+    bearer_logical_cluster: str = ""
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
     timeout_s: float = 10.0
 
+    @model_validator(mode="after")
+    def _consistent(self) -> RegistrySettings:
+        problems = registry_problems(self)
+        if problems:
+            raise ConfigError("\n".join(problems))
+        return self
+
     def client_config(self) -> dict[str, Any]:
-        """Extra ``SchemaRegistryClient`` settings (auth, timeout), secrets included: never log."""
+        """Extra ``SchemaRegistryClient`` settings (auth, TLS, timeout), secrets included:
+        never log."""
         config: dict[str, Any] = {"timeout": self.timeout_s}
-        if self.basic_auth_user_info is not None:
+        if self.basic_auth_user_info is not None and self.basic_auth_user_info.get_secret_value():
             config["basic.auth.user.info"] = self.basic_auth_user_info.get_secret_value()
+        if self.bearer_token is not None and self.bearer_token.get_secret_value():
+            config["bearer.auth.credentials.source"] = "STATIC_TOKEN"
+            config["bearer.auth.token"] = self.bearer_token.get_secret_value()
+            config["bearer.auth.logical.cluster"] = self.bearer_logical_cluster
+        for key, value in (
+            ("ssl.ca.location", self.ssl_ca_location),
+            ("ssl.certificate.location", self.ssl_certificate_location),
+            ("ssl.key.location", self.ssl_key_location),
+            ("ssl.key.password", _reveal(self.ssl_key_password)),
+        ):
+            if value:
+                config[key] = value
         return config
 
 

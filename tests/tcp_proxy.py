@@ -9,6 +9,10 @@ too).
 
 The broker must advertise the proxy's address, or clients would bypass the proxy after the
 first metadata answer (see ``LocalBroker(advertised_port=...)``).
+
+With ``ssl`` (a server-side ``ssl.SSLContext``) the proxy terminates TLS: clients speak TLS
+to it, it speaks plain TCP to the target; a context that requires client certificates makes
+it a mutual-TLS front end.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl as _ssl
 
 __all__ = ["TcpProxy"]
 
@@ -29,10 +34,18 @@ class TcpProxy:
         target_port: where to forward to.
         listen_port: where to listen (0: any free port).
         target_host: the target's host.
+        ssl: terminate TLS with this server context (None: plain TCP).
     """
 
-    def __init__(self, target_port: int, listen_port: int = 0, target_host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        target_port: int,
+        listen_port: int = 0,
+        target_host: str = "127.0.0.1",
+        ssl: _ssl.SSLContext | None = None,
+    ):
         self.target = (target_host, target_port)
+        self._ssl = ssl
         self.listen_port = listen_port
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -43,7 +56,13 @@ class TcpProxy:
 
     async def start(self) -> int:
         """Start listening; returns the port."""
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.listen_port)
+        self._server = await asyncio.start_server(
+            self._serve,
+            "127.0.0.1",
+            self.listen_port,
+            ssl=self._ssl,
+            ssl_handshake_timeout=5.0 if self._ssl is not None else None,
+        )
         self.listen_port = self._server.sockets[0].getsockname()[1]
         return self.listen_port
 

@@ -84,7 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         count = len(exc.problems)
         say(f"{count} problem{'s' if count != 1 else ''}; nothing was started")
         return EXIT_INVALID
-    except (ConfigError, ValidationError) as exc:
+    except ConfigError as exc:  # one line per problem (the Kafka settings may have several)
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            say(f"error: {' '.join(line.split())}")
+        return EXIT_INVALID
+    except ValidationError as exc:
         say(f"error: {describe_error(exc)}")
         return EXIT_INVALID
     except PipelineError as exc:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
 import pipeline.settings
+from pipeline.errors import ConfigError
 from pipeline.settings_reference import SETTINGS
 
 __all__ = ["configured_secrets", "secret_values", "settings_models"]
@@ -82,7 +83,7 @@ def configured_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
     for cls in settings_models():
         try:
             values: Iterable[str] = list(secret_values(cls()))
-        except ValidationError:
+        except (ValidationError, ConfigError):  # invalid or inconsistent: still mask them
             values = _raw_secrets(cls, env)
         found.update(dict.fromkeys(values))
     return list(found)

@@ -77,6 +77,7 @@ def run_produce(args: argparse.Namespace) -> int:
     spec = load_spec(args.file)
     genesys = GenesysSettings()
     genesys.require_credentials()
+    genesys.api_base(spec.genesys.region, spec.genesys.api_url)  # refuse plain HTTP up front
     shard, shards = args.shard
     config = ProducerConfig(
         spec, genesys, KafkaSettings(), RegistrySettings(), ProducerSettings(), shard, shards

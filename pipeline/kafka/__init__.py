@@ -12,4 +12,9 @@ Modules:
     reader           one topic of a worker: every record decoded, dead-lettered and moved
                      past, or not read yet while the registry cannot be asked
     worker           the Kafka side of a consumer worker (freshness and dashboard workers)
+    security         KafkaSettings → librdkafka config (with MSK IAM's oauth_cb) and aiokafka
+                     options (ssl.SSLContext, SASL, OAUTHBEARER token provider)
+    oauth            OAUTHBEARER tokens from an OIDC endpoint for aiokafka (client credentials)
+    msk              Amazon MSK IAM tokens (the optional msk extra)
+    connection       fail fast, on one line, when Kafka refuses the TLS handshake or SASL login
 """

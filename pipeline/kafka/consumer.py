@@ -22,7 +22,7 @@ from typing import Any, Final, Protocol
 import fastavro
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -32,7 +32,9 @@ from fastavro.schema import SchemaParseException, UnknownType
 from pipeline.core.contract.wire import split_confluent
 from pipeline.core.http_policy import is_retriable
 from pipeline.errors import DecodeError, RegistryUnavailableError, SchemaError
+from pipeline.kafka.connection import captured_logs, refusal_reason, refused_error
 from pipeline.kafka.schemas import load_schema
+from pipeline.kafka.security import aiokafka_options
 from pipeline.settings import KafkaSettings
 
 __all__ = ["DEFAULT_REGISTRY_TIMEOUT_S", "AvroDecoder", "KafkaSource", "SchemaLookup"]
@@ -247,34 +249,38 @@ class KafkaSource:
         session_timeout_ms: int = 10_000,
         commit_timeout_s: float = COMMIT_TIMEOUT_S,
     ) -> None:
-        sasl: dict[str, Any] = {}
-        if kafka.sasl_mechanism:
-            sasl = {
-                "sasl_mechanism": kafka.sasl_mechanism,
-                "sasl_plain_username": kafka.sasl_username,
-                "sasl_plain_password": (
-                    kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
-                ),
-            }
         self._consumer = AIOKafkaConsumer(
             *topics,
-            bootstrap_servers=kafka.bootstrap_servers,
-            security_protocol=kafka.security_protocol,
             group_id=group_id,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=max(100, session_timeout_ms // 4),
-            **sasl,
+            **aiokafka_options(kafka),
         )
+        self._bootstrap, self._tls = kafka.bootstrap_servers, kafka.uses_ssl
         self._paused: set[str] = set()
         self._commit_timeout_s = commit_timeout_s
         self.commit_failures = 0
         """Commits that failed or timed out (the offsets are committed with the next one)."""
 
     async def start(self) -> None:
-        """Join the group."""
-        await self._consumer.start()
+        """Connect and join the group.
+
+        Raises:
+            ConfigError: Kafka refused the TLS handshake or the SASL authentication (one
+                line with the reason; the consumer is closed again).
+            aiokafka.errors.KafkaConnectionError: no broker could be reached.
+        """
+        with captured_logs("aiokafka") as messages:
+            try:
+                await self._consumer.start()
+            except KafkaConnectionError:
+                reason = refusal_reason(messages, tls=self._tls)
+                if reason is None:
+                    raise
+                await self._consumer.stop()
+                raise refused_error(self._bootstrap, reason) from None
 
     async def stop(self) -> None:
         """Leave the group (uncommitted work is re-read by whoever gets the partitions)."""

@@ -10,6 +10,7 @@ producer start, and turns transport, OAuth and registry failures into one
 from __future__ import annotations
 
 import importlib
+import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
@@ -111,6 +112,12 @@ def registry_client(
     try:
         yield client
     except _TRANSPORT_ERRORS as exc:
+        reason = _tls_reason(exc)
+        if reason is not None:  # a wrong CA or certificate: no retry helps
+            raise SchemaError(
+                f"schema registry {safe}: TLS handshake failed ({reason}): check "
+                "SCHEMA_REGISTRY_SSL_CA_LOCATION and the client certificate settings"
+            ) from exc
         raise RegistryUnavailableError(
             f"schema registry {safe} is unreachable ({type(exc).__name__}): check the registry "
             "URL and that the registry is running"
@@ -125,6 +132,18 @@ def registry_client(
         raise error(f"schema registry {safe} failed: {describe(exc)}") from exc
     finally:
         client.close()
+
+
+def _tls_reason(exc: BaseException) -> str | None:
+    """The certificate failure behind a transport error (its ``__cause__`` chain), or None."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLError):
+            return str(getattr(seen, "verify_message", None) or seen.reason or seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def describe(exc: SchemaRegistryError) -> str:

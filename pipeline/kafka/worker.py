@@ -45,12 +45,14 @@ from pipeline.core.genesys.events import DeadLetter
 from pipeline.core.http_policy import Backoff
 from pipeline.errors import DecodeError, RegistryUnavailableError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
+from pipeline.kafka.connection import check_connection
 from pipeline.kafka.consumer import AvroDecoder, KafkaSource
 from pipeline.kafka.outbox import KafkaOrigin, Outbox
 from pipeline.kafka.producer import KafkaPublisher
 from pipeline.kafka.reader import Polled, TopicReader
 from pipeline.kafka.registry import require_contract
 from pipeline.kafka.schemas import topic_names
+from pipeline.kafka.security import librdkafka_config
 from pipeline.settings import KafkaSettings, RegistrySettings
 from pipeline.telemetry import metric_name
 
@@ -156,7 +158,7 @@ class WorkerKafka:
             kafka, [topics["audit"]], audit_group_id(group_id, instance), session_timeout_ms
         )
         """The audit consumer (reads every partition; never commits)."""
-        self.publisher = KafkaPublisher(kafka.producer_config())
+        self.publisher = KafkaPublisher(librdkafka_config(kafka, producer=True))
         """The producer of the worker's side outputs."""
         self._decoders = [
             AvroDecoder(registry.url, schema, self._client_config(), timeout_s=registry.timeout_s)
@@ -227,6 +229,7 @@ class WorkerKafka:
         Raises:
             SchemaError: the registry does not hold this build's schemas for ``writes``.
             PublishError: a topic in ``create`` cannot be created.
+            ConfigError: Kafka refused the TLS handshake or the SASL authentication.
         """
         try:
             ids = await self._require_contract(stop)
@@ -234,9 +237,11 @@ class WorkerKafka:
                 await self.aclose()
                 return False
             self._outbox = Outbox(self._prefix, ids, self._instance)
+            self._waiting = "connecting to Kafka"
+            await asyncio.to_thread(check_connection, librdkafka_config(self._kafka))
             if self._create:
                 self._waiting = "topics not created yet"
-                client = self._kafka.client_config()
+                client = librdkafka_config(self._kafka)
                 await asyncio.to_thread(ensure_topics, client, list(self._create))
             self._waiting = "consumers not started yet"
             await self.publisher.start()

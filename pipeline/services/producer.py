@@ -64,10 +64,12 @@ from pipeline.genesys.directory import check_availability
 from pipeline.genesys.stream import ChannelStream
 from pipeline.genesys.supervisor import run_streams
 from pipeline.kafka.admin import TopicSpec, contract_topic_specs, ensure_topics
+from pipeline.kafka.connection import check_connection
 from pipeline.kafka.outbox import Outbox
 from pipeline.kafka.producer import KafkaPublisher
 from pipeline.kafka.registry import register_contract, require_contract
 from pipeline.kafka.schemas import PRODUCER_TOPICS
+from pipeline.kafka.security import librdkafka_config
 from pipeline.services.ops import OpsServer
 from pipeline.services.planning import resolve_plan
 from pipeline.services.producer_facts import FactQueue, ProducerHooks
@@ -239,9 +241,10 @@ class ProducerService:
         self._outbox = Outbox(cfg.settings.topic_prefix, ids, cfg.instance)
         self._not_ready = ["topics not created yet"]
         specs = self._topic_specs(self._outbox)
-        await asyncio.to_thread(ensure_topics, cfg.kafka.client_config(), specs)
+        await asyncio.to_thread(check_connection, librdkafka_config(cfg.kafka))
+        await asyncio.to_thread(ensure_topics, librdkafka_config(cfg.kafka), specs)
         self._publisher = KafkaPublisher(
-            cfg.kafka.producer_config(),
+            librdkafka_config(cfg.kafka, producer=True),
             max_in_flight=cfg.settings.max_in_flight,
             observer=self._hooks,
         )

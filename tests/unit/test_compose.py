@@ -20,6 +20,7 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from pipeline.cli import build_parser
+from pipeline.errors import ConfigError
 from pipeline.settings import (
     DashboardSettings,
     GenesysSettings,
@@ -600,3 +601,13 @@ def test_dockerfile_logs_json_by_default_and_the_cli_reads_it(
     choice = select_logging(None, None, env)
     assert choice.json_format
     assert choice.level == env.get("PIPELINE_LOG_LEVEL", "INFO").upper()
+
+
+def test_the_producer_may_send_its_secret_to_the_compose_emulator(services: dict[str, Any]) -> None:
+    # The emulator speaks plain http on the compose network: without the explicit allowance
+    # the producer refuses to send the client secret there (and the stack never starts).
+    env = _subset(_project_env(services["producer"]), "GENESYS_")
+    GenesysSettings.model_validate(env).api_base(None, None)
+    refused = {k: v for k, v in env.items() if k != "allow_plain_http"}
+    with pytest.raises(ConfigError, match="http"):
+        GenesysSettings.model_validate(refused).api_base(None, None)

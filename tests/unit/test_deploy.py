@@ -29,7 +29,7 @@ from pipeline.settings import (
     RegistrySettings,
     WorkerSettings,
 )
-from tests.unit.test_compose import SETTINGS_PREFIXES, _allowed_env, _env_names, _subset
+from tests.unit.test_compose import SETTINGS_PREFIXES, _allowed_env, _subset
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -77,30 +77,6 @@ REGISTRY_CONNECTION = {
     "SCHEMA_REGISTRY_SSL_CA_LOCATION",
     "SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION",
     "SCHEMA_REGISTRY_SSL_KEY_LOCATION",
-}
-# PENDING (issue 12): connection settings the managed-Kafka/registry work (branch of issue 12's
-# other half) adds to KafkaSettings / RegistrySettings. Until it is merged these names are not
-# fields of the settings models here; the lead removes this list at merge, after which every
-# name must be a real field (test_pending_settings_are_not_yet_fields says when).
-PENDING_SETTINGS = {
-    "KAFKA_SSL_CA_LOCATION",
-    "KAFKA_SSL_CERTIFICATE_LOCATION",
-    "KAFKA_SSL_KEY_LOCATION",
-    "KAFKA_SSL_KEY_PASSWORD",
-    "KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM",
-    "KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL",
-    "KAFKA_SASL_OAUTHBEARER_CLIENT_ID",
-    "KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET",
-    "KAFKA_SASL_OAUTHBEARER_SCOPE",
-    "SCHEMA_REGISTRY_BEARER_TOKEN",
-    "SCHEMA_REGISTRY_SSL_CA_LOCATION",
-    "SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION",
-    "SCHEMA_REGISTRY_SSL_KEY_LOCATION",
-}
-PENDING_SECRETS = {
-    "KAFKA_SSL_KEY_PASSWORD",
-    "KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET",
-    "SCHEMA_REGISTRY_BEARER_TOKEN",
 }
 POD_INDEX = "metadata.labels['apps.kubernetes.io/pod-index']"
 AVRO_CONVERTER = "io.confluent.connect.avro.AvroConverter"
@@ -189,7 +165,10 @@ def _env_value(item: dict[str, Any], config: dict[str, str], index: int = 0) -> 
         ref = source["secretKeyRef"]
         assert ref["name"] == SECRET_NAME, ref
         assert ref["key"] in SECRET_KEYS, ref
-        return "sample-secret"
+        example = _secret_example()["stringData"]
+        if ref.get("optional") is True and ref["key"] not in example:
+            return None  # as the example Secret is filled in: the variable is not set
+        return str(example[ref["key"]])
     path = source["fieldRef"]["fieldPath"]
     return {POD_INDEX: str(index), "metadata.name": f"pod-{index}"}[path]
 
@@ -228,12 +207,6 @@ def _parse(container: dict[str, Any], index: int = 0) -> argparse.Namespace:
 
 def _check_env_is_read(container: dict[str, Any]) -> None:
     allowed = _allowed_env(_parse(container))
-    for family, known in (
-        ("KAFKA_", "KAFKA_BOOTSTRAP_SERVERS"),
-        ("SCHEMA_REGISTRY_", "SCHEMA_REGISTRY_URL"),
-    ):
-        if known in allowed:  # a pending name is read only by a command of its family
-            allowed |= {name for name in PENDING_SETTINGS if name.startswith(family)}
     _env(container)  # every reference resolves
     names = {item["name"] for item in container.get("env", [])}
     ours = {k for k in names if k.startswith(SETTINGS_PREFIXES)}
@@ -370,7 +343,12 @@ def test_the_example_secret_is_not_applied() -> None:
     assert "secret.example.yaml" not in _kustomization(BASE)["resources"]
     secret = _secret_example()
     assert (secret["kind"], secret["metadata"]["name"]) == ("Secret", SECRET_NAME)
-    assert set(secret["stringData"]) == SECRET_KEYS
+    # The example holds one consistent authentication (SCRAM, registry user info); every
+    # other key a workload may read is named in its comments.
+    assert set(secret["stringData"]) <= SECRET_KEYS
+    text = (BASE / "secret.example.yaml").read_text()
+    for key in SECRET_KEYS - set(secret["stringData"]):
+        assert f"#   {key}" in text, f"{key} is not explained in the example Secret"
     assert not any(o["kind"] == "Secret" for o in _base_objects()), "secrets stay out of git"
 
 
@@ -463,9 +441,11 @@ def test_environment_check_can_fail() -> None:
 
 
 @pytest.mark.parametrize(("workload", "container"), CONTAINERS, ids=CONTAINER_IDS)
-def test_settings_values_validate(workload: dict[str, Any], container: dict[str, Any]) -> None:
+def test_settings_values_validate(
+    workload: dict[str, Any], container: dict[str, Any], tmp_path: Path
+) -> None:
     """The values (config map included) parse as the settings classes' types."""
-    env = _env(container)
+    env = _mounted(_env(container), tmp_path)
     GenesysSettings(**_subset(env, "GENESYS_"))  # an unknown region fails
     KafkaSettings(**_subset(env, "KAFKA_"))
     RegistrySettings(**_subset(env, "SCHEMA_REGISTRY_"))
@@ -682,8 +662,8 @@ def test_sink_check_can_fail() -> None:
 
 
 def _secret_settings() -> set[str]:
-    """The variables of every SecretStr field of the settings models, plus the pending ones."""
-    names = set(PENDING_SECRETS)
+    """The variables of every SecretStr field of the settings models."""
+    names: set[str] = set()
     for cls in settings_models():
         prefix = str(cls.model_config.get("env_prefix", "")).upper()
         for name, field in cls.model_fields.items():
@@ -704,12 +684,6 @@ def _check_secrets_from_secret(container: dict[str, Any]) -> None:
         if name in _secret_settings() or name in SECRET_KEYS:
             assert set(source) == {"secretKeyRef"}, f"{name} must come from a Secret: {source}"
             assert source["secretKeyRef"]["name"] == SECRET_NAME
-
-
-def test_pending_settings_are_not_yet_fields() -> None:
-    # When this fails the settings have landed: delete PENDING_SETTINGS / PENDING_SECRETS.
-    fields = set().union(*(_env_names(cls) for cls in settings_models()))
-    assert not PENDING_SETTINGS & fields, sorted(PENDING_SETTINGS & fields)
 
 
 @pytest.mark.parametrize(("workload", "container"), CONTAINERS, ids=CONTAINER_IDS)
@@ -774,8 +748,18 @@ def test_example_secrets_are_not_applied() -> None:
     assert files <= set(tls["stringData"])
 
 
-def test_base_talks_tls_with_sasl() -> None:
-    config = _config_data()
+def _mounted(env: dict[str, str], folder: Path) -> dict[str, str]:
+    """``env`` with each ``*_LOCATION`` file made in ``folder`` (a pod's TLS Secret volume)."""
+    out = dict(env)
+    for key, path in env.items():
+        if key.endswith("_LOCATION"):
+            (folder / Path(path).name).write_text("certificate or key\n")
+            out[key] = str(folder / Path(path).name)
+    return out
+
+
+def test_base_talks_tls_with_sasl(tmp_path: Path) -> None:
+    config = _mounted({**_config_data(), **_secret_example()["stringData"]}, tmp_path)
     assert config["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert config["KAFKA_SASL_MECHANISM"].startswith("SCRAM-SHA-")
     assert config["KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM"] == "https"
