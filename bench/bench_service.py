@@ -225,9 +225,31 @@ def stop_producer(run: ProducerRun, fake: Fake) -> None:
     wait_until(lambda: fake.state()["sockets"] == 0, 30, "the producer's socket to close")
 
 
-def producer_flood(run: ProducerRun, fake: Fake, frames: int) -> tuple[float, float, int]:
-    """Flood; seconds until every record is acknowledged, peak RSS (MiB), peak in flight."""
+def producer_flood(
+    run: ProducerRun, fake: Fake, frames: int, profile: Path | None = None
+) -> tuple[float, float, int]:
+    """Flood; seconds until every record is acknowledged, peak RSS (MiB), peak in flight.
+
+    With ``profile``, py-spy samples the producer during the flood (collapsed stacks there).
+    """
     base, _ = run.delivered()
+    if profile is not None:
+        spy = subprocess.Popen(
+            [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(run.proc.pid)]
+            + ["--rate", "200", "--nonblocking", "--format", "raw", "-o", str(profile)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1)  # attached
+    try:
+        return _flood(run, fake, frames, base)
+    finally:
+        if profile is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
+
+
+def _flood(run: ProducerRun, fake: Fake, frames: int, base: int) -> tuple[float, float, int]:
     target = base + frames * RECORDS_PER_FRAME
     peak_rss, peak_flight = rss_mb(run.proc.pid), 0
     started = time.perf_counter()
@@ -368,6 +390,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--topics", type=int, default=1_000)
     parser.add_argument("--small-topics", type=int, default=10)
     parser.add_argument("--pace-s", type=float, default=2.0)
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the producer during the flood (collapsed stacks)"
+    )
+    parser.add_argument("--no-seed", action="store_true", help="skip the seed-style client")
+    parser.add_argument("--no-latency", action="store_true", help="skip the paced rates")
     args = parser.parse_args(argv)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {load()}")
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp, ExitStack() as stack:
@@ -393,7 +420,7 @@ def main(argv: list[str] | None = None) -> None:
         run = start_producer(stack, workdir, fake, env, args.topics, "flood")
         time.sleep(1)
         rss_live = rss_mb(run.proc.pid)
-        took, rss_peak, flight_peak = producer_flood(run, fake, args.frames)
+        took, rss_peak, flight_peak = producer_flood(run, fake, args.frames, args.profile)
         service_fps = args.frames / took
         print(f"\n1. throughput: {args.frames:,} aggregate frames (8 metrics) on one channel")
         print(
@@ -401,7 +428,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{service_fps * RECORDS_PER_FRAME:9,.0f} records/s   ({load()})"
         )
         print(f"\n2. latency: frame received -> record readable, {args.pace_s:g} s per rate")
-        for rate in PACES:
+        for rate in () if args.no_latency else PACES:
             samples, kept = producer_latency(
                 run, fake, endpoints.bootstrap_servers, f"{prefix}.metrics", rate, args.pace_s
             )
@@ -412,22 +439,25 @@ def main(argv: list[str] | None = None) -> None:
             )
         stop_producer(run, fake)
 
-        seed_topic = f"{prefix}.seed"
-        seed_took = asyncio.run(
-            seed_client(fake, endpoints.bootstrap_servers, seed_topic, args.topics, args.frames)
-        )
-        seed_fps = args.frames / seed_took
-        print(f"\n1. throughput, the seed-style client on the same flood ({load()})")
-        print(
-            f"   seed-style client  {seed_fps:8,.0f} frames/s  "
-            f"{seed_fps * SEED_RECORDS_PER_FRAME:9,.0f} records/s"
-        )
-        print(f"   ratio pipeline produce / seed-style: {service_fps / seed_fps:.2f}x")
+        if not args.no_seed:
+            seed_topic = f"{prefix}.seed"
+            seed_took = asyncio.run(
+                seed_client(fake, endpoints.bootstrap_servers, seed_topic, args.topics, args.frames)
+            )
+            seed_fps = args.frames / seed_took
+            print(f"\n1. throughput, the seed-style client on the same flood ({load()})")
+            print(
+                f"   seed-style client  {seed_fps:8,.0f} frames/s  "
+                f"{seed_fps * SEED_RECORDS_PER_FRAME:9,.0f} records/s"
+            )
+            print(f"   ratio pipeline produce / seed-style: {service_fps / seed_fps:.2f}x")
         per_topic = (rss_live - rss_small) / (args.topics - args.small_topics) * 1000
         per_flight = (rss_peak - rss_live) / max(flight_peak, 1) * 10_000
         print(f"\n3. memory (RSS of pipeline produce; {load()})")
         print(f"   live, {args.small_topics:,} topics: {rss_small:6.1f} MiB")
-        print(f"   live, {args.topics:,} topics: {rss_live:6.1f} MiB  -> {per_topic:5.1f} MiB per 1,000 topics")
+        print(
+            f"   live, {args.topics:,} topics: {rss_live:6.1f} MiB  -> {per_topic:5.1f} MiB per 1,000 topics"
+        )
         print(
             f"   flood peak: {rss_peak:6.1f} MiB at up to {flight_peak:,} records in flight "
             f"-> {per_flight:5.1f} MiB per 10,000 in-flight records (rough)"

@@ -56,7 +56,9 @@ def aggregate_frame(topic: str, queue_id: str) -> str:
     ]
     body = {
         "group": {"queueId": queue_id, "mediaType": "voice"},
-        "data": [{"interval": "2024-12-30T09:30:00.000Z/2024-12-30T10:00:00.000Z", "metrics": metrics}],
+        "data": [
+            {"interval": "2024-12-30T09:30:00.000Z/2024-12-30T10:00:00.000Z", "metrics": metrics}
+        ],
     }
     return orjson.dumps(
         {
@@ -124,7 +126,9 @@ class FakeGenesys:
         return await self.listing(request)
 
     async def listing(self, _: web.Request) -> web.Response:
-        return web.json_response({"entities": [{"id": t, "state": "Permitted"} for t in self.topics]})
+        return web.json_response(
+            {"entities": [{"id": t, "state": "Permitted"} for t in self.topics]}
+        )
 
     async def exists(self, _: web.Request) -> web.Response:
         return web.Response()

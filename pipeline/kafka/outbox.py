@@ -69,6 +69,8 @@ class Outbox:
             for suffix, topic in self.topics.items()
             if topic in schema_ids
         }
+        self._same_metric_id = self._headers.get("metrics") == self._headers.get("current")
+        """``.metrics`` and ``.current`` share a schema id: one framed value for both copies."""
         self._metric: Callable[[object], bytes] = compile_encoder(load_schema("metric"))
         self._audit: Callable[[object], bytes] = compile_encoder(load_schema("audit"))
         self._dead: Callable[[object], bytes] = compile_encoder(load_schema("dead_letter"))
@@ -88,15 +90,11 @@ class Outbox:
             ("ce_subject", record.source_topic.encode()),
             _CONTENT_TYPE,
         ]  # one list for both copies: librdkafka copies headers on produce
-        entity = record.entity_id.encode()
+        value = self._headers["metrics"] + body
+        current = value if self._same_metric_id else self._headers["current"] + body
         return (
-            OutRecord(self.topics["metrics"], entity, self._headers["metrics"] + body, headers),
-            OutRecord(
-                self.topics["current"],
-                current_key(record).encode(),
-                self._headers["current"] + body,
-                headers,
-            ),
+            OutRecord(self.topics["metrics"], record.entity_id.encode(), value, headers),
+            OutRecord(self.topics["current"], current_key(record).encode(), current, headers),
         )
 
     def audit(self, record: AuditRecord) -> OutRecord:

@@ -126,9 +126,11 @@ class ProducerHooks(TokenObserver, RestObserver, PublishObserver):
         self._metrics.throttled.inc()
         self._facts.fact(AuditKind.THROTTLED, path=path, wait_s=wait_s)
 
-    def on_delivered(self, record: OutRecord, latency_s: float) -> None:
-        self._metrics.delivered.inc()
-        self._metrics.delivery_latency.observe(latency_s)
+    def on_delivered(self, count: int) -> None:
+        self._metrics.delivered.inc(count)
+
+    def on_latency(self, seconds: float) -> None:
+        self._metrics.delivery_latency.observe(seconds)  # sampled: frame received → acked
 
     def on_failed(self, record: OutRecord, error: str, retrying: bool) -> None:
         self._metrics.delivery_failures.inc()
