@@ -49,14 +49,13 @@ import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import httpx
 import websockets
 from bench_hot_path import Frame
+from confluent_kafka import KafkaError, Message, Producer
 from fake_genesys import queue_ids
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, Message, Producer, TopicPartition
 
 from pipeline.local.stack import LocalStack
 
@@ -66,13 +65,15 @@ HERE = Path(__file__).resolve().parent
 RECORDS_PER_FRAME = 20  # 8 metrics + 2 derived KPIs, to .metrics and .current
 SEED_RECORDS_PER_FRAME = 8
 DELIVERED = re.compile(r"^pipeline_records_delivered_total (\S+)$", re.M)
+LATENCY = re.compile(r'^pipeline_frame_ack_latency_seconds_bucket\{le="([^"]+)"\} (\S+)$', re.M)
 IN_FLIGHT = re.compile(r"^pipeline_buffer_depth (\S+)$", re.M)
 PACES = (500, 2_000, 10_000)
 
 
 def load() -> str:
     """The load average, for every line of results."""
-    return "load %.2f %.2f %.2f" % os.getloadavg()
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def free_port() -> int:
@@ -235,8 +236,15 @@ def producer_flood(
     base, _ = run.delivered()
     if profile is not None:
         spy = subprocess.Popen(
-            [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(run.proc.pid)]
-            + ["--rate", "200", "--nonblocking", "--format", "raw", "-o", str(profile)],
+            [
+                *(
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "--pid",
+                    str(run.proc.pid),
+                ),
+                *("--rate", "200", "--nonblocking", "--format", "raw", "-o", str(profile)),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -265,73 +273,51 @@ def _flood(run: ProducerRun, fake: Fake, frames: int, base: int) -> tuple[float,
 
 
 # ----------------------------------------------------------------------------- latency
-class LatencyProbe:
-    """Reads one partition of ``.metrics`` from its end: now minus ``ce_time`` per record."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"bench-{uuid.uuid4().hex}",
-                "enable.auto.commit": False,
-                "fetch.wait.max.ms": 5,
-                "fetch.min.bytes": 1,
-            }
-        )
-        self._consumer.assign([TopicPartition(topic, 0, OFFSET_END)])
-        self.samples: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> None:
-        """Start reading (and wait until the consumer has fetched once)."""
-        self._consumer.consume(1, 1.0)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for msg in self._consumer.consume(1000, 0.1):
-                now = time.time()
-                if msg.error() is None:
-                    for name, value in msg.headers() or ():
-                        if name == "ce_time" and value is not None:
-                            at = datetime.fromisoformat(value.decode().replace("Z", "+00:00"))
-                            self.samples.append((now - at.timestamp()) * 1000)
-
-    def stop(self) -> list[float]:
-        """Stop reading; the samples in ms."""
-        self._stop.set()
-        self._thread.join()
-        self._consumer.close()
-        return self.samples
+def latency_buckets(text: str) -> list[tuple[float, float]]:
+    """``(le, cumulative count)`` of the producer's frame → acknowledgement histogram."""
+    return [(float(le), float(n)) for le, n in LATENCY.findall(text) if le != "+Inf"]
 
 
-def pct(samples: list[float], q: float) -> float:
-    """The ``q`` quantile of ``samples``."""
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+def quantile(
+    before: list[tuple[float, float]], after: list[tuple[float, float]], q: float
+) -> float:
+    """The ``q`` quantile (ms) of the observations between two scrapes, interpolated linearly
+    inside its bucket (as Prometheus' ``histogram_quantile`` does)."""
+    counts = [(le, n - m) for (le, n), (_, m) in zip(after, before, strict=True)]
+    total = counts[-1][1]
+    if not total:
+        return float("nan")
+    rank, low, below = q * total, 0.0, 0.0
+    for le, n in counts:
+        if n >= rank:
+            inside = (rank - below) / (n - below) if n > below else 1.0
+            return (low + (le - low) * inside) * 1000
+        low, below = le, n
+    return float("inf")
 
 
-def producer_latency(
-    run: ProducerRun, fake: Fake, bootstrap: str, topic: str, rate: int, seconds: float
-) -> tuple[list[float], float]:
-    """Paced flood at ``rate``: latency samples (ms) and the frames/s acknowledged."""
-    probe = LatencyProbe(bootstrap, topic)
-    probe.start()
+def producer_latency(run: ProducerRun, fake: Fake, rate: int, seconds: float) -> str:
+    """Paced flood at ``rate`` frames/s: p50/p99 of frame received → acknowledged."""
+    before = latency_buckets(run.metrics())
     base, _ = run.delivered()
     frames = int(rate * seconds)
     started = time.perf_counter()
-    fake.flood(frames, rate)
+    sent_in = fake.flood(frames, rate)
     target = base + frames * RECORDS_PER_FRAME
     wait_until(lambda: run.delivered()[0] >= target, 300, "the paced frames")
-    took = time.perf_counter() - started
-    time.sleep(0.2)  # the consumer's last fetch
-    return probe.stop(), frames / took
+    kept = frames / (time.perf_counter() - started)
+    after = latency_buckets(run.metrics())
+    samples = after[-1][1] - before[-1][1]
+    return (
+        f"   {rate:6,} frames/s (sent {frames / sent_in:6,.0f}/s, acked {kept:6,.0f}/s)  "
+        f"p50 {quantile(before, after, 0.5):6.1f} ms  p99 {quantile(before, after, 0.99):7.1f} ms"
+        f"  ({samples:,.0f} sampled frames; {load()})"
+    )
 
 
 # ----------------------------------------------------------------------------- seed client
 async def seed_client(fake: Fake, bootstrap: str, topic: str, topics: int, frames: int) -> float:
-    """The seed-style client: channel, subscribe, read ``frames`` frames; seconds to the last ack."""
+    """The seed-style client: channel, subscribe, read ``frames`` frames; seconds to last ack."""
     async with httpx.AsyncClient(base_url=fake.url) as http:
         await http.post("/oauth/token")
         channel = (await http.post("/api/v2/notifications/channels")).json()
@@ -427,16 +413,9 @@ def main(argv: list[str] | None = None) -> None:
             f"   pipeline produce   {service_fps:8,.0f} frames/s  "
             f"{service_fps * RECORDS_PER_FRAME:9,.0f} records/s   ({load()})"
         )
-        print(f"\n2. latency: frame received -> record readable, {args.pace_s:g} s per rate")
+        print(f"\n2. latency: frame received -> acknowledged, {args.pace_s:g} s per rate")
         for rate in () if args.no_latency else PACES:
-            samples, kept = producer_latency(
-                run, fake, endpoints.bootstrap_servers, f"{prefix}.metrics", rate, args.pace_s
-            )
-            print(
-                f"   {rate:6,} frames/s  kept {kept:7,.0f}/s  p50 {pct(samples, 0.5):6.1f} ms  "
-                f"p99 {pct(samples, 0.99):7.1f} ms  max {max(samples):7.1f} ms  "
-                f"({len(samples):,} samples; {load()})"
-            )
+            print(producer_latency(run, fake, rate, args.pace_s))
         stop_producer(run, fake)
 
         if not args.no_seed:
@@ -456,7 +435,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n3. memory (RSS of pipeline produce; {load()})")
         print(f"   live, {args.small_topics:,} topics: {rss_small:6.1f} MiB")
         print(
-            f"   live, {args.topics:,} topics: {rss_live:6.1f} MiB  -> {per_topic:5.1f} MiB per 1,000 topics"
+            f"   live, {args.topics:,} topics: {rss_live:6.1f} MiB  "
+            f"-> {per_topic:5.1f} MiB per 1,000 topics"
         )
         print(
             f"   flood peak: {rss_peak:6.1f} MiB at up to {flight_peak:,} records in flight "

@@ -130,7 +130,8 @@ class ProducerHooks(TokenObserver, RestObserver, PublishObserver):
         self._metrics.delivered.inc(count)
 
     def on_latency(self, seconds: float) -> None:
-        self._metrics.delivery_latency.observe(seconds)  # sampled: frame received → acked
+        self._metrics.frame_latency.observe(seconds)  # sampled: frame received → acked
+        self._metrics.delivery_latency.observe(seconds)
 
     def on_failed(self, record: OutRecord, error: str, retrying: bool) -> None:
         self._metrics.delivery_failures.inc()

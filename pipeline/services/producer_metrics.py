@@ -86,3 +86,10 @@ class ProducerMetrics:
             "Hand-offs to Kafka that blocked past the stall threshold (each a gap)",
             registry=r,
         )
+        self.frame_latency = Histogram(
+            "pipeline_frame_ack_latency_seconds",
+            "Frame received to its last record acknowledged by Kafka (one frame in 16)",
+            buckets=(0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075)
+            + (0.1, 0.2, 0.5, 1, 2, 5, 30),
+            registry=r,
+        )
