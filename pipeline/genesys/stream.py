@@ -170,7 +170,10 @@ class ChannelStream:
             since, self._stalled_since = self._stalled_since, None
             return inp.PublishStalled(self._clock(), since)
         deadline = self.session.next_deadline()
-        timeout = None if deadline is None else max(0.0, deadline - self._clock())
+        now = self._clock()
+        if not self._inbox.empty() and (deadline is None or deadline > now):
+            return self._inbox.get_nowait()  # a flood: no task and timer per frame
+        timeout = None if deadline is None else max(0.0, deadline - now)
         try:
             return await asyncio.wait_for(self._inbox.get(), timeout)
         except TimeoutError:
