@@ -172,7 +172,9 @@ class ChannelStream:
         deadline = self.session.next_deadline()
         now = self._clock()
         if not self._inbox.empty() and (deadline is None or deadline > now):
-            return self._inbox.get_nowait()  # a flood: no task and timer per frame
+            await asyncio.sleep(0)  # a flood: let the loop breathe, without a task per frame
+            if not self._inbox.empty():
+                return self._inbox.get_nowait()
         timeout = None if deadline is None else max(0.0, deadline - now)
         try:
             return await asyncio.wait_for(self._inbox.get(), timeout)
