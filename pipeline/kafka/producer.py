@@ -54,80 +54,23 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final, cast
+from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from pipeline.core.http_policy import full_jitter
 from pipeline.errors import PublishError, RecordRejectedError
+from pipeline.kafka.delivery import (
+    PURGED_CODES,
+    REJECTED_CODES,
+    REPLACE_CODES,
+    OutRecord,
+    PublishObserver,
+)
 
 __all__ = ["KafkaPublisher", "OutRecord", "PublishObserver"]
 
 log = logging.getLogger(__name__)
-
-Headers = Sequence[tuple[str, bytes]]
-
-_REJECTED: Final = frozenset(
-    {KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE, KafkaError.INVALID_RECORD}
-)
-"""Errors a record gets whatever the broker's state: retrying the same bytes cannot help."""
-_REPLACE: Final = frozenset(
-    {
-        KafkaError.PRODUCER_FENCED,
-        KafkaError.INVALID_PRODUCER_EPOCH,
-        KafkaError.UNKNOWN_PRODUCER_ID,
-        KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
-        KafkaError.INVALID_PRODUCER_ID_MAPPING,
-        KafkaError._FENCED,
-    }
-)
-"""Errors about the producer's identity (id, epoch, sequence): only a new producer heals them
-(seen after long outages on brokers that handle the epoch bump of KIP-360 badly)."""
-
-
-_PURGED: Final = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
-"""Reports of records purged from a replaced producer: they go to the new one."""
-
-
-@dataclass(frozen=True, slots=True)
-class OutRecord:
-    """One record ready to produce: topic, key, Confluent-framed value, headers."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: Headers = field(default=())
-
-
-class PublishObserver:
-    """Hooks for delivery events; the default does nothing (override what you need).
-
-    Hooks run inside delivery callbacks or right after a ``poll()``: they must be quick, and
-    one that raises is counted (:attr:`KafkaPublisher.callback_errors`) without disturbing
-    delivery.
-    """
-
-    def on_delivered(self, count: int) -> None:
-        """The broker acknowledged ``count`` more records (once per ``poll()``, not per record)."""
-
-    def on_latency(self, seconds: float) -> None:
-        """A sampled record was acknowledged ``seconds`` after its frame was received."""
-
-    def on_failed(self, record: OutRecord, error: str, retrying: bool) -> None:
-        """A delivery failed inside librdkafka; it is produced again (``retrying`` is True)."""
-
-    def on_rejected(self, record: OutRecord, error: str) -> None:
-        """The broker refused ``record`` for good; it is not produced again (dead-letter it)."""
-
-    def on_producer_replaced(self, reason: str, resent: int) -> None:
-        """A fatal error: the producer was replaced and ``resent`` records produced again."""
-
-    def on_kafka_error(self, code: str, error: str, fatal: bool) -> None:
-        """librdkafka reported a client-level error (``error_cb``): brokers down, fatal ..."""
-
-    def on_callback_error(self, error: str) -> None:
-        """A delivery callback raised (a bug); the publisher carried on."""
 
 
 class KafkaPublisher:
@@ -297,7 +240,7 @@ class KafkaPublisher:
     def _refused(self, record: OutRecord, attempt: int, exc: KafkaException) -> None:
         """``produce()`` refused at once: reject, or keep the record for a later attempt."""
         err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-        if err is not None and err.code() in _REJECTED:
+        if err is not None and err.code() in REJECTED_CODES:
             raise RecordRejectedError(record, err.str()) from exc
         reason = str(exc) if err is None else err.str()
         if err is not None and (err.fatal() or err.code() == KafkaError._FATAL):
@@ -337,13 +280,13 @@ class KafkaPublisher:
         headers = cast(list[tuple[str, bytes]], msg.headers() or [])
         record = OutRecord(msg.topic() or "", msg.key(), msg.value() or b"", headers)
         code = err.code()
-        if code in _REJECTED:
+        if code in REJECTED_CODES:
             log.error("Kafka refused a record for %s for good (%s)", record.topic, err.str())
             self._notify(self._observer.on_rejected, record, err.str())
-        elif self._draining or code in _PURGED:  # from a replaced producer: to the new one
+        elif self._draining or code in PURGED_CODES:  # from a replaced producer: to the new one
             self._resent += 1
             self._produce_again(record, attempt)
-        elif err.fatal() or code in _REPLACE or code == KafkaError._FATAL:
+        elif err.fatal() or code in REPLACE_CODES or code == KafkaError._FATAL:
             self._fatal = self._fatal or err.str()  # the poll loop replaces the producer
             self._orphans.append((record, attempt))
         else:
