@@ -125,7 +125,6 @@ class KafkaPublisher:
         self._retired: list[Producer] = []  # replaced, still holding records to hand back
         self._draining = False  # serving a replaced producer's reports: resend them all
         self._orphans: list[tuple[OutRecord, int]] = []  # failed fatally, for the new producer
-        self._resent = 0
         self._waiting: dict[int, tuple[OutRecord, int, asyncio.TimerHandle]] = {}
         self._ids = itertools.count()
         self._room = asyncio.Event()
@@ -284,7 +283,6 @@ class KafkaPublisher:
             log.error("Kafka refused a record for %s for good (%s)", record.topic, err.str())
             self._notify(self._observer.on_rejected, record, err.str())
         elif self._draining or code in PURGED_CODES:  # from a replaced producer: to the new one
-            self._resent += 1
             self._produce_again(record, attempt)
         elif err.fatal() or code in REPLACE_CODES or code == KafkaError._FATAL:
             self._fatal = self._fatal or err.str()  # the poll loop replaces the producer
@@ -406,17 +404,16 @@ class KafkaPublisher:
         log.error("fatal producer error (%s): replacing the producer", reason)
         self._fatal = None
         old, self._producer = self._producer, Producer(self._config)
-        self._resent = 0
+        resent = len(old) + len(self._orphans) + len(self._waiting)
         orphans, self._orphans = self._orphans, []
         for record, attempt in orphans:
-            self._resent += 1
             self._produce_again(record, attempt)
         self._release_waiting()
         with contextlib.suppress(KafkaException):
             old.purge()
         self._retired.append(old)
         self._drain_retired()
-        self._notify(self._observer.on_producer_replaced, reason, self._resent)
+        self._notify(self._observer.on_producer_replaced, reason, resent)
 
     async def flush(self, timeout_s: float = 30.0) -> int:
         """Wait until every record is acknowledged (or ``timeout_s``); returns how many remain."""
