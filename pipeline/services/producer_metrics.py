@@ -6,6 +6,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["ProducerMetrics"]
 
+_FRAME_LATENCY_BUCKETS: tuple[float, ...] = (
+    *(0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075),
+    *(0.1, 0.2, 0.5, 1, 2, 5, 30),
+)
+"""Fine enough to read a p99 against a 20 ms target."""
+
 
 class ProducerMetrics:
     """Frames in, records out, dead letters, gaps, delivery latency, buffer depth, refused
@@ -89,7 +95,6 @@ class ProducerMetrics:
         self.frame_latency = Histogram(
             "pipeline_frame_ack_latency_seconds",
             "Frame received to its last record acknowledged by Kafka (one frame in 16)",
-            buckets=(0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075)
-            + (0.1, 0.2, 0.5, 1, 2, 5, 30),
+            buckets=_FRAME_LATENCY_BUCKETS,
             registry=r,
         )
