@@ -298,3 +298,35 @@ async def test_replaced_producer_hands_every_unacknowledged_record_to_the_new_on
     assert await publisher.aclose(timeout_s=seconds(60)) == 0
     values = await asyncio.to_thread(read_all, bootstrap, topic, 101)
     assert sorted(values) == sorted(f"v{i}".encode() for i in range(101))
+
+
+class Sampled(PublishObserver):
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.delivered = 0
+
+    def on_delivered(self, count: int) -> None:
+        self.delivered += count
+
+    def on_latency(self, seconds: float) -> None:
+        self.latencies.append(seconds)
+
+
+async def test_one_frame_in_n_is_timed_from_its_receipt_to_its_acknowledgement(
+    proxied: tuple[str, TcpProxy],
+) -> None:
+    bootstrap, _ = proxied
+    topic = "pub-sampled"
+    await asyncio.to_thread(ensure_topics, bootstrap, [TopicSpec(topic, 1)])
+    observer = Sampled()
+    publisher = KafkaPublisher({"bootstrap.servers": bootstrap}, observer=observer, sample_every=4)
+    await publisher.start()
+    received = time.time() - 1.0  # the frames waited a second before they were published
+    for frame in range(12):
+        records = [OutRecord(topic, b"k", f"f{frame}r{i}".encode()) for i in range(3)]
+        await publisher.publish_many(records, received)
+    await publisher.publish_many([OutRecord(topic, b"k", b"no receive time")])
+    assert await publisher.aclose() == 0
+    assert observer.delivered == 37
+    assert len(observer.latencies) == 3  # frames 4, 8 and 12
+    assert all(1.0 <= s < 1.0 + seconds(30) for s in observer.latencies)
