@@ -124,6 +124,7 @@ class KafkaPublisher:
         self._producer = Producer(self._config)
         self._retired: list[Producer] = []  # replaced, still holding records to hand back
         self._draining = False  # serving a replaced producer's reports: resend them all
+        self._outstanding = 0  # produced, delivery report not served yet
         self._orphans: list[tuple[OutRecord, int]] = []  # failed fatally, for the new producer
         self._waiting: dict[int, tuple[OutRecord, int, asyncio.TimerHandle]] = {}
         self._ids = itertools.count()
@@ -142,13 +143,11 @@ class KafkaPublisher:
     def in_flight(self) -> int:
         """Records produced and not yet acknowledged (waiting for a retry included).
 
-        librdkafka holds them (its queue length, which also counts the odd unserved event);
-        the publisher holds only the records waiting for their next attempt.
+        librdkafka holds them (one count up per ``produce()``, one down per delivery report:
+        not ``len(producer)``, which also counts librdkafka's unserved events); the publisher
+        holds only the records waiting for their next attempt.
         """
-        held = len(self._producer) + len(self._waiting) + len(self._orphans)
-        for old in self._retired:
-            held += len(old)
-        return held
+        return self._outstanding + len(self._waiting) + len(self._orphans)
 
     @property
     def failure(self) -> BaseException | None:
@@ -228,6 +227,7 @@ class KafkaPublisher:
                     headers=headers if type(headers) is list else list(headers),
                     on_delivery=on_delivery,
                 )
+                self._outstanding += 1
                 return
             except BufferError:
                 # librdkafka's own queue is full (a config below the bound): serve callbacks.
@@ -255,6 +255,7 @@ class KafkaPublisher:
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         """The one delivery callback of every first attempt (bound once)."""
+        self._outstanding -= 1
         if err is None:
             self.delivered += 1
             if self._waiting:
@@ -266,6 +267,7 @@ class KafkaPublisher:
         if err is None:
             self._on_delivery(err, msg)
         else:
+            self._outstanding -= 1
             self._delivery_failed(err, msg, attempt)
 
     def _on_probe(self, received_at: float, err: KafkaError | None, msg: Message) -> None:
@@ -404,7 +406,7 @@ class KafkaPublisher:
         log.error("fatal producer error (%s): replacing the producer", reason)
         self._fatal = None
         old, self._producer = self._producer, Producer(self._config)
-        resent = len(old) + len(self._orphans) + len(self._waiting)
+        resent = self._outstanding + len(self._orphans) + len(self._waiting)
         orphans, self._orphans = self._orphans, []
         for record, attempt in orphans:
             self._produce_again(record, attempt)
