@@ -6,9 +6,10 @@
 - **Bounded**: at most ``max_in_flight`` records are waiting for their acknowledgement.
   :meth:`publish` waits for room, so when Kafka is slow or unreachable the caller (and through
   it the WebSocket reader) slows down instead of memory growing. librdkafka holds the
-  unacknowledged records (its queue length is the count); the publisher keeps no entry per
-  record, only the ones waiting for a retry: a failed delivery report carries the record's
-  topic, key, value and headers, so it can be produced again.
+  unacknowledged records (an integer counts them: up per ``produce()``, down per delivery
+  report); the publisher keeps no entry per record, only the ones waiting for a retry: a
+  failed delivery report carries the record's topic, key, value and headers, so it can be
+  produced again.
 - **Cheap per record**: one ``produce()`` with one bound delivery callback; no clock read,
   no metric update per record. Acknowledgements reach the observer as one count per
   ``poll()``, and one frame in ``sample_every`` is timed from its receipt to its last
