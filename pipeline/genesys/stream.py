@@ -170,7 +170,12 @@ class ChannelStream:
             since, self._stalled_since = self._stalled_since, None
             return inp.PublishStalled(self._clock(), since)
         deadline = self.session.next_deadline()
-        timeout = None if deadline is None else max(0.0, deadline - self._clock())
+        now = self._clock()
+        if not self._inbox.empty() and (deadline is None or deadline > now):
+            await asyncio.sleep(0)  # a flood: let the loop breathe, without a task per frame
+            if not self._inbox.empty():
+                return self._inbox.get_nowait()
+        timeout = None if deadline is None else max(0.0, deadline - now)
         try:
             return await asyncio.wait_for(self._inbox.get(), timeout)
         except TimeoutError:

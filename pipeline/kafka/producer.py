@@ -5,7 +5,15 @@
 
 - **Bounded**: at most ``max_in_flight`` records are waiting for their acknowledgement.
   :meth:`publish` waits for room, so when Kafka is slow or unreachable the caller (and through
-  it the WebSocket reader) slows down instead of memory growing.
+  it the WebSocket reader) slows down instead of memory growing. librdkafka holds the
+  unacknowledged records (an integer counts them: up per ``produce()``, down per delivery
+  report); the publisher keeps no entry per record, only the ones waiting for a retry: a
+  failed delivery report carries the record's topic, key, value and headers, so it can be
+  produced again.
+- **Cheap per record**: one ``produce()`` with one bound delivery callback; no clock read,
+  no metric update per record. Acknowledgements reach the observer as one count per
+  ``poll()``, and one frame in ``sample_every`` is timed from its receipt to its last
+  record's acknowledgement (:meth:`PublishObserver.on_latency`).
 - **Never drops**: librdkafka retries inside ``delivery.timeout.ms`` with the same producer id
   and sequence numbers, so a broker outage shorter than that neither loses nor duplicates a
   record. A record whose delivery still fails is produced again after a full-jitter backoff,
@@ -20,7 +28,8 @@
   broker refused; the caller dead-letters it.
 - **Fatal errors** (e.g. ``UNKNOWN_PRODUCER_ID`` after a broker lost its state, or a fenced
   epoch after a long outage), reported by a delivery or by librdkafka's ``error_cb``, leave
-  the producer unusable: it is replaced and every unacknowledged record is produced again.
+  the producer unusable: it is replaced, the old one is purged, and every record its
+  delivery reports hand back is produced again on the new one.
 - **Errors are visible, not noisy**: every ``error_cb`` error and failed delivery reaches the
   observer (metrics), while the log gets one line per kind of error per ``log_interval_s``
   (an hour-long outage is a handful of lines, not one per record).
@@ -45,74 +54,24 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from pipeline.core.http_policy import full_jitter
 from pipeline.errors import PublishError, RecordRejectedError
+from pipeline.kafka.delivery import (
+    PURGED_CODES,
+    REJECTED_CODES,
+    REPLACE_CODES,
+    OutRecord,
+    PublishObserver,
+)
 
 __all__ = ["KafkaPublisher", "OutRecord", "PublishObserver"]
 
 log = logging.getLogger(__name__)
-
-Headers = Sequence[tuple[str, bytes]]
-
-_REJECTED: Final = frozenset(
-    {KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE, KafkaError.INVALID_RECORD}
-)
-"""Errors a record gets whatever the broker's state: retrying the same bytes cannot help."""
-_REPLACE: Final = frozenset(
-    {
-        KafkaError.PRODUCER_FENCED,
-        KafkaError.INVALID_PRODUCER_EPOCH,
-        KafkaError.UNKNOWN_PRODUCER_ID,
-        KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
-        KafkaError.INVALID_PRODUCER_ID_MAPPING,
-        KafkaError._FENCED,
-    }
-)
-"""Errors about the producer's identity (id, epoch, sequence): only a new producer heals them
-(seen after long outages on brokers that handle the epoch bump of KIP-360 badly)."""
-
-
-@dataclass(frozen=True, slots=True)
-class OutRecord:
-    """One record ready to produce: topic, key, Confluent-framed value (None: a tombstone),
-    headers."""
-
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: Headers = field(default=())
-
-
-class PublishObserver:
-    """Hooks for delivery events; the default does nothing (override what you need).
-
-    Hooks run inside delivery callbacks: they must be quick, and one that raises is counted
-    (:attr:`KafkaPublisher.callback_errors`) without disturbing delivery.
-    """
-
-    def on_delivered(self, record: OutRecord, latency_s: float) -> None:
-        """The broker acknowledged ``record`` ``latency_s`` after it was produced."""
-
-    def on_failed(self, record: OutRecord, error: str, retrying: bool) -> None:
-        """A delivery failed inside librdkafka; it is produced again (``retrying`` is True)."""
-
-    def on_rejected(self, record: OutRecord, error: str) -> None:
-        """The broker refused ``record`` for good; it is not produced again (dead-letter it)."""
-
-    def on_producer_replaced(self, reason: str, resent: int) -> None:
-        """A fatal error: the producer was replaced and ``resent`` records produced again."""
-
-    def on_kafka_error(self, code: str, error: str, fatal: bool) -> None:
-        """librdkafka reported a client-level error (``error_cb``): brokers down, fatal ..."""
-
-    def on_callback_error(self, error: str) -> None:
-        """A delivery callback raised (a bug); the publisher carried on."""
 
 
 class KafkaPublisher:
@@ -126,6 +85,8 @@ class KafkaPublisher:
         retry_backoff_s: ``(base, cap)`` of the full-jitter delay before a failed record is
             produced again.
         log_interval_s: at most one log line per kind of error in this many seconds.
+        sample_every: one :meth:`publish_many` call in this many (that gives a receive time)
+            is timed to its acknowledgement (:meth:`PublishObserver.on_latency`).
     """
 
     _ENFORCED: Mapping[str, Any] = {
@@ -142,10 +103,13 @@ class KafkaPublisher:
         observer: PublishObserver | None = None,
         retry_backoff_s: tuple[float, float] = (0.5, 30.0),
         log_interval_s: float = 60.0,
+        sample_every: int = 16,
     ) -> None:
         self._config = {
             "compression.type": "zstd",
             "linger.ms": 5,
+            # room for the bound plus a frame: backpressure is ours, never a BufferError
+            "queue.buffering.max.messages": max(100_000, 2 * max_in_flight),
             **config,
             **self._ENFORCED,
             "logger": logging.getLogger("librdkafka"),
@@ -155,10 +119,15 @@ class KafkaPublisher:
         self._observer = observer or PublishObserver()
         self._backoff = retry_backoff_s
         self._log_interval_s = log_interval_s
+        self._sample_every = max(1, sample_every)
+        self._batches = 0
         self._logged_at: dict[str, float] = {}
         self._producer = Producer(self._config)
-        self._pending: dict[int, tuple[OutRecord, float, int]] = {}
-        self._waiting: dict[int, asyncio.TimerHandle] = {}  # failed, produced again later
+        self._retired: list[Producer] = []  # replaced, still holding records to hand back
+        self._draining = False  # serving a replaced producer's reports: resend them all
+        self._outstanding = 0  # produced, delivery report not served yet
+        self._orphans: list[tuple[OutRecord, int]] = []  # failed fatally, for the new producer
+        self._waiting: dict[int, tuple[OutRecord, int, asyncio.TimerHandle]] = {}
         self._ids = itertools.count()
         self._room = asyncio.Event()
         self._room.set()
@@ -166,14 +135,20 @@ class KafkaPublisher:
         self._fatal: str | None = None
         self._failure: BaseException | None = None
         self._failed = asyncio.Event()
+        self._reported = 0
         self.delivered = 0
         self.failed = 0
         self.callback_errors = 0
 
     @property
     def in_flight(self) -> int:
-        """Records produced and not yet acknowledged (waiting for a retry included)."""
-        return len(self._pending)
+        """Records produced and not yet acknowledged (waiting for a retry included).
+
+        librdkafka holds them (one count up per ``produce()``, one down per delivery report:
+        not ``len(producer)``, which also counts librdkafka's unserved events); the publisher
+        holds only the records waiting for their next attempt.
+        """
+        return self._outstanding + len(self._waiting) + len(self._orphans)
 
     @property
     def failure(self) -> BaseException | None:
@@ -199,12 +174,19 @@ class KafkaPublisher:
             PublishError: the publisher stopped working (:attr:`failure`).
         """
         await self._wait_for_room()
-        self._produce(next(self._ids), record, 1, time.monotonic())
+        self._produce(record, self._on_delivery, 1)
 
-    async def publish_many(self, records: Sequence[OutRecord]) -> None:
+    async def publish_many(
+        self, records: Sequence[OutRecord], received_at: float | None = None
+    ) -> None:
         """Produce several records (one frame's) with one wait for room.
 
         The bound may be exceeded by ``len(records)`` at most.
+
+        Args:
+            records: the frame's records.
+            received_at: when the frame was received (``time.time()``); one call in
+                ``sample_every`` times its last record from then to its acknowledgement.
 
         Raises:
             RecordRejectedError: Kafka will never take one of the records; the ones before it
@@ -212,21 +194,30 @@ class KafkaPublisher:
             PublishError: the publisher stopped working (:attr:`failure`).
         """
         await self._wait_for_room()
-        now = time.monotonic()
+        on_delivery = self._on_delivery
+        produce = self._produce
+        last = len(records) - 1
+        if received_at is not None and last >= 0:
+            self._batches += 1
+            if self._batches >= self._sample_every:  # time this frame's last record
+                self._batches = 0
+                for record in records[:last]:
+                    produce(record, on_delivery, 1)
+                produce(records[last], functools.partial(self._on_probe, received_at), 1)
+                return
         for record in records:
-            self._produce(next(self._ids), record, 1, now)
+            produce(record, on_delivery, 1)
 
     async def _wait_for_room(self) -> None:
         while True:
             if self._failure is not None:
                 raise PublishError(f"the Kafka publisher stopped: {self._failure!r}")
-            if len(self._pending) < self._max_in_flight:
+            if self.in_flight < self._max_in_flight:
                 return
             self._room.clear()
             await self._room.wait()
 
-    def _produce(self, ident: int, record: OutRecord, attempt: int, now: float) -> None:
-        self._pending[ident] = (record, now, attempt)
+    def _produce(self, record: OutRecord, on_delivery: Callable[..., None], attempt: int) -> None:
         headers = record.headers
         while True:
             try:
@@ -234,86 +225,105 @@ class KafkaPublisher:
                     record.topic,
                     value=record.value,
                     key=record.key,
-                    headers=headers if isinstance(headers, list) else list(headers),
-                    on_delivery=functools.partial(self._on_delivery, ident),
+                    headers=headers if type(headers) is list else list(headers),
+                    on_delivery=on_delivery,
                 )
+                self._outstanding += 1
                 return
             except BufferError:
-                # librdkafka's own queue is full: serve callbacks until there is room.
+                # librdkafka's own queue is full (a config below the bound): serve callbacks.
                 self._producer.poll(0.05)
             except KafkaException as exc:
-                self._refused(ident, record, exc)
+                self._refused(record, attempt, exc)
                 return
 
-    def _refused(self, ident: int, record: OutRecord, exc: KafkaException) -> None:
+    def _refused(self, record: OutRecord, attempt: int, exc: KafkaException) -> None:
         """``produce()`` refused at once: reject, or keep the record for a later attempt."""
         err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-        if err is not None and err.code() in _REJECTED:
-            self._pending.pop(ident, None)
+        if err is not None and err.code() in REJECTED_CODES:
             raise RecordRejectedError(record, err.str()) from exc
         reason = str(exc) if err is None else err.str()
         if err is not None and (err.fatal() or err.code() == KafkaError._FATAL):
             self._fatal = self._fatal or reason  # the poll loop replaces the producer
+            self._orphans.append((record, attempt))
             return
         self._log_once(
             f"produce:{reason}", "producing to %s refused (%s); retrying", record.topic, reason
         )
-        self._retry_later(ident)
+        self._retry_later(record, attempt)
 
-    def _on_delivery(self, ident: int, err: KafkaError | None, msg: Message) -> None:
-        entry = self._pending.get(ident)
-        if entry is None or ident in self._waiting:
-            return  # re-produced after a fatal error, or already failed: the new copy reports
-        record, sent_at, _ = entry
+    # ------------------------------------------------------------------ delivery reports
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        """The one delivery callback of every first attempt (bound once)."""
+        self._outstanding -= 1
         if err is None:
-            del self._pending[ident]
             self.delivered += 1
-            self._notify(self._observer.on_delivered, record, time.monotonic() - sent_at)
             if self._waiting:
                 self._release_waiting()
-        elif err.fatal() or err.code() in _REPLACE:
-            self._fatal = self._fatal or err.str()  # the poll loop replaces the producer
-        elif err.code() in _REJECTED:
-            del self._pending[ident]
+        else:
+            self._delivery_failed(err, msg, 1)
+
+    def _on_retried(self, attempt: int, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            self._on_delivery(err, msg)
+        else:
+            self._outstanding -= 1
+            self._delivery_failed(err, msg, attempt)
+
+    def _on_probe(self, received_at: float, err: KafkaError | None, msg: Message) -> None:
+        """A sampled record: its frame's receive time to its acknowledgement."""
+        if err is None:
+            self._notify(self._observer.on_latency, time.time() - received_at)
+        self._on_delivery(err, msg)
+
+    def _delivery_failed(self, err: KafkaError, msg: Message, attempt: int) -> None:
+        """A failed delivery report carries topic, key, value and headers: produce it again."""
+        headers = cast(list[tuple[str, bytes]], msg.headers() or [])
+        record = OutRecord(msg.topic() or "", msg.key(), msg.value() or b"", headers)
+        code = err.code()
+        if code in REJECTED_CODES:
             log.error("Kafka refused a record for %s for good (%s)", record.topic, err.str())
             self._notify(self._observer.on_rejected, record, err.str())
+        elif self._draining or code in PURGED_CODES:  # from a replaced producer: to the new one
+            self._produce_again(record, attempt)
+        elif err.fatal() or code in REPLACE_CODES or code == KafkaError._FATAL:
+            self._fatal = self._fatal or err.str()  # the poll loop replaces the producer
+            self._orphans.append((record, attempt))
         else:
             self.failed += 1
             self._log_once(
-                f"delivery:{err.code()}",
+                f"delivery:{code}",
                 "deliveries to %s fail (%s); producing them again until Kafka takes them",
                 record.topic,
                 err.str(),
             )
             self._notify(self._observer.on_failed, record, err.str(), True)
-            self._retry_later(ident)
-        if len(self._pending) < self._max_in_flight:
-            self._room.set()
+            self._retry_later(record, attempt)
 
-    def _retry_later(self, ident: int) -> None:
-        record, sent_at, attempt = self._pending[ident]
-        self._pending[ident] = (record, sent_at, attempt + 1)
+    def _retry_later(self, record: OutRecord, attempt: int) -> None:
         base, cap = self._backoff
         delay = full_jitter(attempt - 1, base, cap, random.random)
-        loop = asyncio.get_running_loop()
-        self._waiting[ident] = loop.call_later(delay, self._produce_again, ident)
+        ident = next(self._ids)
+        handle = asyncio.get_running_loop().call_later(delay, self._retry_now, ident)
+        self._waiting[ident] = (record, attempt + 1, handle)
+
+    def _retry_now(self, ident: int) -> None:
+        entry = self._waiting.pop(ident, None)
+        if entry is not None:
+            self._produce_again(entry[0], entry[1])
 
     def _release_waiting(self) -> None:
         """Kafka took a record: produce every record waiting for a retry now."""
-        waiting = list(self._waiting.items())
+        waiting = list(self._waiting.values())
         self._waiting.clear()
-        for ident, handle in waiting:
+        for record, attempt, handle in waiting:
             handle.cancel()
-            self._produce_again(ident)
+            self._produce_again(record, attempt)
 
-    def _produce_again(self, ident: int) -> None:
-        self._waiting.pop(ident, None)
-        entry = self._pending.get(ident)
-        if entry is None:
-            return
-        record, _, attempt = entry
+    def _produce_again(self, record: OutRecord, attempt: int) -> None:
         try:
-            self._produce(ident, record, attempt, time.monotonic())
+            self._produce(record, functools.partial(self._on_retried, attempt), attempt)
         except RecordRejectedError as exc:  # cannot happen for bytes Kafka took before
             self._notify(self._observer.on_rejected, record, exc.error)
 
@@ -345,6 +355,8 @@ class KafkaPublisher:
             self._logged_at[kind] = now
             log.warning(message, *args)
 
+    # ------------------------------------------------------------------ the poll loop
+
     async def _poll_loop(self) -> None:
         try:
             while True:
@@ -358,40 +370,62 @@ class KafkaPublisher:
             raise
 
     def _serve(self) -> None:
-        """Serve callbacks once; replace the producer after a fatal error."""
+        """Serve callbacks once, report acknowledgements, replace the producer after a fatal
+        error, and make room for waiting publishers."""
         try:
             self._producer.poll(0)
         except Exception as exc:  # noqa: BLE001 - a callback raised; the rest still get served
             self._callback_failed(exc)
+        if self._retired:
+            self._drain_retired()
         if self._fatal is not None:
             self._replace_producer(self._fatal)
+        if self.delivered != self._reported:
+            count, self._reported = self.delivered - self._reported, self.delivered
+            self._notify(self._observer.on_delivered, count)
+        if self.in_flight < self._max_in_flight:
+            self._room.set()
+
+    def _drain_retired(self) -> None:
+        """Serve replaced producers: every report they give is produced again on the new one."""
+        self._draining = True
+        try:
+            for old in self._retired:
+                with contextlib.suppress(Exception):
+                    old.poll(0)
+        finally:
+            self._draining = False
+        self._retired = [old for old in self._retired if len(old)]
 
     def _replace_producer(self, reason: str) -> None:
-        """A fatal error: a new producer, and every unacknowledged record produced again."""
+        """A fatal error: a new producer, and every unacknowledged record produced again.
+
+        The old producer's records are purged: each comes back in a delivery report (topic,
+        key, value, headers) and is produced on the new producer. A report the purge does not
+        bring at once comes later: the old producer is served until it holds nothing.
+        """
         log.error("fatal producer error (%s): replacing the producer", reason)
         self._fatal = None
+        old, self._producer = self._producer, Producer(self._config)
+        resent = self._outstanding + len(self._orphans) + len(self._waiting)
+        orphans, self._orphans = self._orphans, []
+        for record, attempt in orphans:
+            self._produce_again(record, attempt)
+        self._release_waiting()
         with contextlib.suppress(KafkaException):
-            self._producer.purge()
-        self._producer = Producer(self._config)
-        for handle in self._waiting.values():
-            handle.cancel()
-        self._waiting.clear()
-        unacked = list(self._pending.items())
-        self._pending.clear()
-        now = time.monotonic()
-        for ident, (record, _, attempt) in unacked:
-            with contextlib.suppress(RecordRejectedError):  # it was taken before
-                self._produce(ident, record, attempt, now)
-        self._notify(self._observer.on_producer_replaced, reason, len(unacked))
+            old.purge()
+        self._retired.append(old)
+        self._drain_retired()
+        self._notify(self._observer.on_producer_replaced, reason, resent)
 
     async def flush(self, timeout_s: float = 30.0) -> int:
         """Wait until every record is acknowledged (or ``timeout_s``); returns how many remain."""
         deadline = time.monotonic() + timeout_s
-        while self._pending and time.monotonic() < deadline and self._failure is None:
+        while self.in_flight and time.monotonic() < deadline and self._failure is None:
             if self._poller is None or self._poller.done():
                 self._serve()
             await asyncio.sleep(0.01)
-        return len(self._pending)
+        return self.in_flight
 
     async def aclose(self, timeout_s: float = 30.0) -> int:
         """Flush within ``timeout_s`` and stop; returns how many records were left unacked."""
@@ -401,9 +435,18 @@ class KafkaPublisher:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._poller
             self._poller = None
-        for handle in self._waiting.values():
+        self._serve_reports()
+        for _, _, handle in self._waiting.values():
             handle.cancel()
         self._waiting.clear()
         if left:
             log.error("%d records not acknowledged at shutdown", left)
         return left
+
+    def _serve_reports(self) -> None:
+        """Serve the last reports (the poll loop is gone), so the counts are final."""
+        with contextlib.suppress(Exception):
+            self._producer.poll(0)
+        if self.delivered != self._reported:
+            count, self._reported = self.delivered - self._reported, self.delivered
+            self._notify(self._observer.on_delivered, count)

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 import time
@@ -375,6 +376,7 @@ class ProducerService:
                     for topics in channels
                 ]
                 grace = cfg.settings.shutdown_timeout_s / 4
+                gc.freeze()  # start-up's objects live for good: the cyclic GC skips them
                 await run_streams(self._streams, halt, on_restart=self._restarted, grace_s=grace)
         finally:
             deadline.append(time.monotonic() + cfg.settings.shutdown_timeout_s * 3 / 4)

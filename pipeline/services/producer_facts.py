@@ -128,10 +128,13 @@ class ProducerHooks(TokenObserver, RestObserver, PublishObserver):
         self._metrics.throttled.inc()
         self._facts.fact(AuditKind.THROTTLED, path=path, wait_s=wait_s)
 
-    def on_delivered(self, record: OutRecord, latency_s: float) -> None:
+    def on_delivered(self, count: int) -> None:
         self.kafka_trouble = None
-        self._metrics.delivered.inc()
-        self._metrics.delivery_latency.observe(latency_s)
+        self._metrics.delivered.inc(count)
+
+    def on_latency(self, seconds: float) -> None:
+        self._metrics.frame_latency.observe(seconds)  # sampled: frame received → acked
+        self._metrics.delivery_latency.observe(seconds)
 
     def on_failed(self, record: OutRecord, error: str, retrying: bool) -> None:
         self._metrics.delivery_failures.inc()

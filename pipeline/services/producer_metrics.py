@@ -17,6 +17,12 @@ PRODUCER_DEGRADATIONS = ("genesys", "kafka")
 """What the producer's ``genesys_pipeline_degraded{reason}`` reports: a channel not live (Genesys
 away, refusing or throttling), Kafka not acknowledging."""
 
+_FRAME_LATENCY_BUCKETS: tuple[float, ...] = (
+    *(0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075),
+    *(0.1, 0.2, 0.5, 1, 2, 5, 30),
+)
+"""Fine enough to read a p99 against a 20 ms target."""
+
 
 class ProducerMetrics:
     """Frames in, records out, dead letters, gaps, delivery latency, buffer depth, refused
@@ -117,3 +123,9 @@ class ProducerMetrics:
         )
         self.degraded = DegradedGauge(r, PRODUCER_DEGRADATIONS)
         """1 per upstream that is away; the producer stays ready (see services/ops.py)."""
+        self.frame_latency = Histogram(
+            "genesys_pipeline_frame_ack_latency_seconds",
+            "Frame received to its last record acknowledged by Kafka (one frame in 16)",
+            buckets=_FRAME_LATENCY_BUCKETS,
+            registry=r,
+        )

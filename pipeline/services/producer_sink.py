@@ -75,6 +75,10 @@ class EventWriter:
         self._metrics = metrics
         self._instance = instance
         self._max_raw = max_dead_letter_bytes
+        self._stream_frames = metrics.frames.labels("stream")
+        self._backfill_frames = metrics.frames.labels("backfill")
+        self._to_metrics = metrics.records.labels("metrics")
+        self._to_current = metrics.records.labels("current")
         self.filter = RecordFilter({})
         """Which mapped records are kept (the subscription's selection); set once planned."""
         self.table = CurrentTable()
@@ -134,17 +138,22 @@ class EventWriter:
         await self._publish(self._outbox.dead_letter(dead_letter_record(dead, self._instance)))
 
     async def _metric_records(self, event: TopicEvent | BackfillEvent) -> None:
-        source = "backfill" if isinstance(event, BackfillEvent) else "stream"
         self.frames += 1
-        self._metrics.frames.labels(source).inc()
-        ingest = event.fetched_at if isinstance(event, BackfillEvent) else time.time()
+        received: float | None
+        if isinstance(event, BackfillEvent):
+            self._backfill_frames.inc()
+            ingest, received = event.fetched_at, None
+        else:
+            self._stream_frames.inc()
+            ingest = received = time.time()
         ingest_ms = to_epoch_ms(ingest)
         try:
             records = map_event(event, ingest_ms=ingest_ms, instance=self._instance)
         except MappingError as exc:
             await self._dead_letter(DeadLetter(exc.raw, exc.reason, "map", exc.topic, time.time()))
             return
-        records = [r for r in records if self.filter.keep(r)]
+        keep = self.filter.keep
+        records = [r for r in records if keep(r)]
         try:
             bodies = self._outbox.encode_metrics(records)
         except EncodeError:
@@ -158,12 +167,12 @@ class EventWriter:
         )
         out = self._outbox.metric_records(records, bodies, changes)
         try:
-            await self._publisher.publish_many(out)
+            await self._publisher.publish_many(out, received)
         except RecordRejectedError:
             for rec in out:  # rare: find the refused ones, send the rest (again: ids dedupe)
                 await self._publish(rec)
-        self._metrics.records.labels("metrics").inc(len(records))
-        self._metrics.records.labels("current").inc(len(changes))
+        self._to_metrics.inc(len(records))
+        self._to_current.inc(len(changes))
 
     async def _encode_one_by_one(
         self, event: TopicEvent | BackfillEvent, records: list[MetricRecord]

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaError
 
 from pipeline.errors import RecordRejectedError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
@@ -28,11 +28,11 @@ pytestmark = pytest.mark.integration
 
 class Latencies(PublishObserver):
     def __init__(self) -> None:
-        self.delivered: list[float] = []
+        self.delivered = 0
         self.failed: list[str] = []
 
-    def on_delivered(self, record: OutRecord, latency_s: float) -> None:
-        self.delivered.append(latency_s)
+    def on_delivered(self, count: int) -> None:
+        self.delivered += count
 
     def on_failed(self, record: OutRecord, error: str, retrying: bool) -> None:
         self.failed.append(error)
@@ -89,7 +89,7 @@ async def test_every_record_is_acknowledged(proxied: tuple[str, TcpProxy]) -> No
         await publisher.publish(OutRecord(topic, f"k{i % 50}".encode(), f"v{i}".encode()))
     assert await publisher.aclose() == 0
     assert publisher.delivered == 5000
-    assert len(observer.delivered) == 5000
+    assert observer.delivered == 5000  # counted per poll, not per record
     values = await asyncio.to_thread(read_all, bootstrap, topic, 5000)
     assert sorted(values) == sorted(f"v{i}".encode() for i in range(5000))
 
@@ -141,7 +141,7 @@ class RaisingOnce(PublishObserver):
     def __init__(self) -> None:
         self.calls = 0
 
-    def on_delivered(self, record: OutRecord, latency_s: float) -> None:
+    def on_delivered(self, count: int) -> None:
         self.calls += 1
         if self.calls == 1:
             raise RuntimeError("observer bug")
@@ -260,3 +260,73 @@ async def test_publisher_rejects_a_record_kafka_never_takes(
     await publisher.publish(OutRecord(topic, b"k", b"small"))
     assert await publisher.aclose() == 0
     assert publisher.in_flight == 0
+
+
+class Replaced(PublishObserver):
+    def __init__(self) -> None:
+        self.replaced: list[int] = []
+
+    def on_producer_replaced(self, reason: str, resent: int) -> None:
+        self.replaced.append(resent)
+
+
+async def test_replaced_producer_hands_every_unacknowledged_record_to_the_new_one(
+    proxied: tuple[str, TcpProxy],
+) -> None:
+    bootstrap, proxy = proxied
+    topic = "pub-replaced"
+    await asyncio.to_thread(ensure_topics, bootstrap, [TopicSpec(topic, 1)])
+    observer = Replaced()
+    publisher = KafkaPublisher(
+        {"bootstrap.servers": bootstrap, "linger.ms": 1, "reconnect.backoff.max.ms": 200},
+        observer=observer,
+    )
+    await publisher.start()
+    await publisher.publish(OutRecord(topic, b"k", b"v0"))
+    assert await publisher.flush() == 0
+    proxy.cut()
+    for i in range(1, 101):  # held by librdkafka: nothing reaches the broker
+        await publisher.publish(OutRecord(topic, b"k", f"v{i}".encode(), [("h", b"x")]))
+    assert publisher.in_flight == 100
+    # librdkafka reports a fatal error: the publisher replaces the producer, and the records
+    # the old one held come back in its purge reports and go to the new one.
+    publisher._on_error(KafkaError(KafkaError.UNKNOWN_PRODUCER_ID, "fatal", fatal=True))
+    await until(lambda: observer.replaced != [], seconds(10), message="the producer replaced")
+    assert observer.replaced == [100]
+    assert publisher.in_flight == 100
+    proxy.restore()
+    assert await publisher.aclose(timeout_s=seconds(60)) == 0
+    values = await asyncio.to_thread(read_all, bootstrap, topic, 101)
+    assert sorted(values) == sorted(f"v{i}".encode() for i in range(101))
+
+
+class Sampled(PublishObserver):
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.delivered = 0
+
+    def on_delivered(self, count: int) -> None:
+        self.delivered += count
+
+    def on_latency(self, seconds: float) -> None:
+        self.latencies.append(seconds)
+
+
+async def test_one_frame_in_n_is_timed_from_its_receipt_to_its_acknowledgement(
+    proxied: tuple[str, TcpProxy],
+) -> None:
+    bootstrap, _ = proxied
+    topic = "pub-sampled"
+    await asyncio.to_thread(ensure_topics, bootstrap, [TopicSpec(topic, 1)])
+    observer = Sampled()
+    publisher = KafkaPublisher({"bootstrap.servers": bootstrap}, observer=observer, sample_every=4)
+    await publisher.start()
+    received = time.time() - 1.0  # the frames waited a second before they were published
+    for frame in range(12):
+        records = [OutRecord(topic, b"k", f"f{frame}r{i}".encode()) for i in range(3)]
+        await publisher.publish_many(records, received)
+    await publisher.publish_many([OutRecord(topic, b"k", b"no receive time")])
+    assert await publisher.aclose() == 0
+    assert observer.delivered == 37
+    assert len(observer.latencies) == 3  # frames 4, 8 and 12
+    assert all(1.0 <= s < 1.0 + seconds(30) for s in observer.latencies)

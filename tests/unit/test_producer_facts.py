@@ -73,3 +73,17 @@ def test_a_record_kafka_refuses_becomes_a_dead_letter() -> None:
     assert isinstance(dead, DeadLetter)
     assert (dead.stage, dead.raw) == ("publish", b"x" * 10)
     assert "too big" in dead.reason
+
+
+def test_acknowledgements_are_counted_per_poll_and_sampled_latency_observed() -> None:
+    metrics = ProducerMetrics()
+    hooks = ProducerHooks(metrics, FactQueue(4, metrics))
+    hooks.on_delivered(120)
+    hooks.on_delivered(80)
+    hooks.on_latency(0.004)
+    registry = metrics.registry
+    assert registry.get_sample_value("genesys_pipeline_records_delivered_total") == 200
+    assert registry.get_sample_value("genesys_pipeline_frame_ack_latency_seconds_count") == 1
+    bucket = "genesys_pipeline_frame_ack_latency_seconds_bucket"
+    assert registry.get_sample_value(bucket, {"le": "0.005"}) == 1
+    assert registry.get_sample_value(bucket, {"le": "0.003"}) == 0

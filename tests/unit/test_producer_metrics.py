@@ -89,7 +89,7 @@ def test_kafka_is_degraded_from_a_failed_delivery_until_the_next_acknowledgement
     assert health.observe([], None) == [
         ("kafka", True, "delivery failed: Local: Message timed out")
     ]
-    hooks.on_delivered(record, 0.01)
+    hooks.on_delivered(1)
     assert health.observe([], None) == [("kafka", False, "Kafka acknowledges")]
     hooks.on_kafka_error("_TRANSPORT", "disconnected", fatal=False)  # librdkafka reconnects
     assert hooks.kafka_trouble is None

@@ -9,6 +9,8 @@ from pipeline.errors import PublishError
 from pipeline.kafka import producer as producer_module
 from pipeline.kafka.producer import KafkaPublisher, OutRecord, PublishObserver
 from pipeline.local.process import free_port
+from tests.conftest import seconds
+from tests.polling import until
 
 
 class Replacements(PublishObserver):
@@ -36,3 +38,13 @@ async def test_publisher_surfaces_a_poll_loop_that_died(monkeypatch: pytest.Monk
     with pytest.raises(PublishError, match="the Kafka publisher stopped"):
         await publisher.publish(OutRecord("t", b"k", b"v"))
     await publisher.aclose(timeout_s=0.1)
+
+
+async def test_in_flight_counts_records_not_librdkafka_events() -> None:
+    nobody = f"127.0.0.1:{free_port()}"  # connections refused: librdkafka queues error events
+    publisher = KafkaPublisher(
+        {"bootstrap.servers": nobody, "reconnect.backoff.ms": 10, "reconnect.backoff.max.ms": 50}
+    )  # not started: nothing serves the events, so they stay in librdkafka's queue
+    await until(lambda: len(publisher._producer) > 0, seconds(10), message="an event queued")
+    assert publisher.in_flight == 0
+    assert await publisher.aclose(timeout_s=5) == 0
