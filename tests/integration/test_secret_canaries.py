@@ -56,6 +56,21 @@ def secret_env() -> dict[str, str]:
     return env
 
 
+USABLE_TOGETHER = {
+    "GENESYS_CLIENT_SECRET",
+    "DASHBOARD_SECRET",
+    "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO",
+}
+"""The secrets one run against the local stack can hold at once: the settings refuse the
+others here (SASL or TLS secrets on a PLAINTEXT broker, a registry bearer token next to basic
+auth); those are covered by the refused-settings run and tests/integration/test_kafka_sasl.py."""
+
+
+def usable_secret_env() -> dict[str, str]:
+    """The canaries of :data:`USABLE_TOGETHER`."""
+    return {k: v for k, v in secret_env().items() if k in USABLE_TOGETHER}
+
+
 def assert_no_canary(*texts: str | bytes) -> None:
     marker = f"canary{TAG}"
     for text in texts:
@@ -68,10 +83,28 @@ def test_every_secret_setting_gets_a_canary() -> None:
     assert {"GENESYS_CLIENT_SECRET", "DASHBOARD_SECRET", "KAFKA_SASL_PASSWORD"} <= set(planted)
 
 
+def test_refused_settings_never_echo_a_secret() -> None:
+    # Every secret setting at once is inconsistent (SASL and TLS secrets on PLAINTEXT, basic
+    # auth and a bearer token): the refusal names the variables, never their values.
+    env = pipeline_env(
+        **secret_env(),
+        KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9",
+        SCHEMA_REGISTRY_URL="http://127.0.0.1:9",
+        GENESYS_API_URL="http://127.0.0.1:9",
+        GENESYS_CLIENT_ID=DEMO_CLIENT_ID,
+    )
+    with PipelineProcess(["--log-level", "DEBUG", "produce", str(SPEC)], env) as proc:
+        code = proc.wait(seconds(30))
+        out, err = proc.stdout, proc.stderr
+    assert code == 2, err[-3000:]
+    assert "KAFKA_SASL_PASSWORD" in err, err[-3000:]
+    assert_no_canary(out, err)
+
+
 def test_produce_never_logs_a_secret(
     endpoints: Endpoints, emulator_factory: Callable[..., EmulatorThread]
 ) -> None:
-    secrets = secret_env()
+    secrets = usable_secret_env()
     emulator = emulator_factory(
         speed=60.0, client_id=DEMO_CLIENT_ID, client_secret=secrets["GENESYS_CLIENT_SECRET"]
     )
@@ -105,7 +138,7 @@ def test_produce_with_a_wrong_registry_url_never_logs_its_credentials() -> None:
     port = free_port()  # nothing listens there
     url = f"http://user:{canary('urlpassword')}@127.0.0.1:{port}/?token={canary('urltoken')}"
     env = pipeline_env(
-        **secret_env(),
+        **usable_secret_env(),
         SCHEMA_REGISTRY_URL=url,
         SCHEMA_REGISTRY_TIMEOUT_S="0.5",
         KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
@@ -160,7 +193,7 @@ async def test_dashboard_worker_never_leaks_a_secret(
     await dashboard.up()
     try:
         await stack.publish_rounds(range(1))
-        secrets = secret_env()
+        secrets = usable_secret_env()
         url = (
             f"http://pusher:{canary('dashurlpassword')}@127.0.0.1:{dashboard.port}/push"
             f"?access_token={canary('dashurltoken')}"
