@@ -114,6 +114,8 @@ def ensure_topics(
     config: dict[str, Any] = (
         {"bootstrap.servers": client} if isinstance(client, str) else dict(client)
     )
+    # librdkafka's own log lines go through Python logging, not raw to stderr ("%6|...").
+    config.setdefault("logger", logging.getLogger("librdkafka"))
     admin = AdminClient(config)
     new = [
         NewTopic(
