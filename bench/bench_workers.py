@@ -1,29 +1,35 @@
-"""Worker benchmark: Confluent-framed Avro metric values → the workers' pure cores (no Kafka).
+"""Worker benchmark: Confluent-framed Avro metric values → the workers' cores, then with Kafka.
 
-Two questions, one seeded synthetic stream, one process pinned to one CPU:
+Three questions, one seeded synthetic stream, one process pinned to one CPU:
 
 1. CPU throughput of a worker's per-record work, without Kafka. The values are what the
    producer writes to ``<prefix>.metrics`` (``Outbox.metric``: Confluent header + the
-   ``compile_encoder`` Avro body), encoded once before timing. Timed paths, per record:
+   ``compile_encoder`` Avro body), encoded once before timing. Every path runs twice, with
+   today's decode (the baseline, kept) and with the workers' decode:
 
-   - decode: ``AvroDecoder.decode`` (``split_confluent`` + ``fastavro.schemaless_reader``
-     into the reader schema; the writer schema is put in the decoder's cache, so no registry)
-     + ``MetricRecord(**dict)``, as both workers do;
-   - + freshness: decode + ``FreshnessMonitor.on_record`` (Kafka timestamp 3 ms after
-     ingest), ``FreshnessMonitor.tick`` once per simulated second;
-   - + coalesce: decode + ``LatestValues.offer`` (6 partitions by entity id, offsets in
-     order), every 250 ms of simulated time ``take_batch(5_000)`` until empty, then
-     ``acknowledged`` and ``committable()`` (the dashboard worker's push + commit, with an
-     instant acknowledgement and no HTTP);
-   - + push body: the same, plus ``orjson.dumps(batch.body(now))`` per batch (the bytes the
-     worker would send).
+   - today: ``AvroDecoder``'s fastavro path (``split_confluent`` +
+     ``fastavro.schemaless_reader`` into the reader schema; writer schema cached, no
+     registry) + ``MetricRecord(**dict)``, as the workers did before the compiled decoder;
+   - compiled: ``AvroDecoder.decode_values`` (the ``compile_decoder`` decoder of the writer
+     schema id) + ``new_metric_record(*values)``, as ``TopicReader`` does now;
+   - + freshness: + ``FreshnessMonitor.on_record`` (Kafka timestamp 3 ms after ingest),
+     ``FreshnessMonitor.tick`` once per simulated second;
+   - + coalesce: + ``LatestValues.offer`` (6 partitions by entity id, offsets in order), every
+     250 ms of simulated time ``take_batch(5_000)`` until empty, then ``acknowledged`` and
+     ``committable()`` (the dashboard worker's push + commit, instant acknowledgement, no
+     HTTP); + body: plus ``orjson.dumps(batch.body(now))`` per batch.
 
-2. The coalescing ratio at 10,000 updates/s: 60 s of simulated time, pushes every
-   ``push_interval_s`` = 0.5 s (``DashboardSettings``' default, ``max_batch`` 5,000), keys
-   drawn from 200 queues x 8 metrics x 4 media types = 6,400 keys with a seeded Zipf(s)
+2. The coalescing ratio at 10,000 updates/s: ``--seconds`` (30) of simulated time, pushes
+   every ``push_interval_s`` = 0.5 s (``DashboardSettings``' default, ``max_batch`` 5,000),
+   keys drawn from 200 queues x 8 metrics x 4 media types = 6,400 keys with a seeded Zipf(s)
    distribution over a shuffled key ranking (s = 1.0 skewed, s = 0 uniform for comparison).
    Runs the real ``LatestValues`` on records built per update (no Avro: the ratio does not
    depend on it). Reports pushes/s, values per push (mean, max) and updates / values pushed.
+
+3. Kafka → decoded → worker core against a local broker (``bench_workers_kafka.py``, which
+   says how): a plain aiokafka loop, today's path, and the workers' own reader with the
+   freshness core, the freshness worker's per-fetch code and the dashboard worker's, side by
+   side on one topic of ``--kafka-records`` (200,000) values.
 
 The stream: 3 instant observations (oWaiting, oInteracting, oLongestWaiting) and 5 interval
 aggregates (nOffered, tAnswered, tHandle, tTalk, tAbandon; 30-minute interval) per queue and
@@ -33,17 +39,14 @@ Real Genesys traffic sends at most one update per topic per second; this stream 
 to that, so it is a harsher test of coalescing than a real org of this size.
 
 Method (1): a 40,000-record prefix of the stream (4 s of simulated time, ``--records``);
-each path runs ``--rounds`` times (default 4, interleaved) on fresh state, best round
-reported, with the garbage collector left on. Part 2 runs 60 s of simulated time for the
-skewed distribution and 20 s for the uniform one (the ratio does not depend on the length).
-Takes about 35 s on a 2-core machine.
+each path runs ``--rounds`` times (default 3, interleaved) on fresh state, best round
+reported, with the garbage collector left on. Part 2 runs 30 s of simulated time for the
+skewed distribution and 10 s for the uniform one (the ratio does not depend on the length).
+Part 3 runs ``--kafka-rounds`` (1) rounds. About a minute on an idle 2-core machine; the
+environment line and the last line print the load average, since other work inflates every
+wall-clock number (compare the ratios, and part 3's CPU µs per record).
 
-Not measured here: the real ``DashboardWorker`` end to end. It needs a schema registry
-(``require_contract`` for the dead-letter and audit schemas, and ``AvroDecoder`` fetches the
-writer schema by id), a broker and an HTTP dashboard; a run on the local stack would mostly
-measure aiokafka's fetch and httpx.
-
-Run: ``.venv/bin/python bench/bench_workers.py`` (``--help``).
+Run: ``.venv/bin/python bench/bench_workers.py`` (``--help``; ``--parts 1`` for part 1 only).
 """
 
 from __future__ import annotations
@@ -435,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--zipf", type=float, default=1.0, help="Zipf exponent of part 2")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--kafka-records", type=int, default=200_000, help="part 3 (0: skip)")
-    parser.add_argument("--kafka-rounds", type=int, default=2, help="rounds of part 3")
+    parser.add_argument("--kafka-rounds", type=int, default=1, help="rounds of part 3")
     parser.add_argument("--parts", default="123", help="which parts to run (default 123)")
     args = parser.parse_args(argv)
     print(environment(pin_one_cpu()), flush=True)
