@@ -90,7 +90,8 @@ def test_fault_ctrl_c_in_a_terminal_stops_the_demo(tmp_path: Path) -> None:
         assert code == 130, demo.output()
         assert SUMMARY.search(demo.stdout), demo.output()
         available = re.search(r"metric data +(\d+) of (\d+) subscribed", demo.stdout)
-        assert available and available[1] == available[2], demo.output()
+        assert available is not None, demo.output()
+        assert available[1] == available[2], demo.output()
 
 
 def test_fault_sigterm_stops_the_demo(tmp_path: Path) -> None:
