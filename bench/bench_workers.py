@@ -1,29 +1,35 @@
-"""Worker benchmark: Confluent-framed Avro metric values → the workers' pure cores (no Kafka).
+"""Worker benchmark: Confluent-framed Avro metric values → the workers' cores, then with Kafka.
 
-Two questions, one seeded synthetic stream, one process pinned to one CPU:
+Three questions, one seeded synthetic stream, one process pinned to one CPU:
 
 1. CPU throughput of a worker's per-record work, without Kafka. The values are what the
    producer writes to ``<prefix>.metrics`` (``Outbox.metric``: Confluent header + the
-   ``compile_encoder`` Avro body), encoded once before timing. Timed paths, per record:
+   ``compile_encoder`` Avro body), encoded once before timing. Every path runs twice, with
+   today's decode (the baseline, kept) and with the workers' decode:
 
-   - decode: ``AvroDecoder.decode`` (``split_confluent`` + ``fastavro.schemaless_reader``
-     into the reader schema; the writer schema is put in the decoder's cache, so no registry)
-     + ``MetricRecord(**dict)``, as both workers do;
-   - + freshness: decode + ``FreshnessMonitor.on_record`` (Kafka timestamp 3 ms after
-     ingest), ``FreshnessMonitor.tick`` once per simulated second;
-   - + coalesce: decode + ``LatestValues.offer`` (6 partitions by entity id, offsets in
-     order), every 250 ms of simulated time ``take_batch(5_000)`` until empty, then
-     ``acknowledged`` and ``committable()`` (the dashboard worker's push + commit, with an
-     instant acknowledgement and no HTTP);
-   - + push body: the same, plus ``orjson.dumps(batch.body(now))`` per batch (the bytes the
-     worker would send).
+   - today: ``AvroDecoder``'s fastavro path (``split_confluent`` +
+     ``fastavro.schemaless_reader`` into the reader schema; writer schema cached, no
+     registry) + ``MetricRecord(**dict)``, as the workers did before the compiled decoder;
+   - compiled: ``AvroDecoder.decode_values`` (the ``compile_decoder`` decoder of the writer
+     schema id) + ``new_metric_record(*values)``, as ``TopicReader`` does now;
+   - + freshness: + ``FreshnessMonitor.on_record`` (Kafka timestamp 3 ms after ingest),
+     ``FreshnessMonitor.tick`` once per simulated second;
+   - + coalesce: + ``LatestValues.offer`` (6 partitions by entity id, offsets in order), every
+     250 ms of simulated time ``take_batch(5_000)`` until empty, then ``acknowledged`` and
+     ``committable()`` (the dashboard worker's push + commit, instant acknowledgement, no
+     HTTP); + body: plus ``orjson.dumps(batch.body(now))`` per batch.
 
-2. The coalescing ratio at 10,000 updates/s: 60 s of simulated time, pushes every
-   ``push_interval_s`` = 0.5 s (``DashboardSettings``' default, ``max_batch`` 5,000), keys
-   drawn from 200 queues x 8 metrics x 4 media types = 6,400 keys with a seeded Zipf(s)
+2. The coalescing ratio at 10,000 updates/s: ``--seconds`` (30) of simulated time, pushes
+   every ``push_interval_s`` = 0.5 s (``DashboardSettings``' default, ``max_batch`` 5,000),
+   keys drawn from 200 queues x 8 metrics x 4 media types = 6,400 keys with a seeded Zipf(s)
    distribution over a shuffled key ranking (s = 1.0 skewed, s = 0 uniform for comparison).
    Runs the real ``LatestValues`` on records built per update (no Avro: the ratio does not
    depend on it). Reports pushes/s, values per push (mean, max) and updates / values pushed.
+
+3. Kafka → decoded → worker core against a local broker (``bench_workers_kafka.py``, which
+   says how): a plain aiokafka loop, today's path, and the workers' own reader with the
+   freshness core, the freshness worker's per-fetch code and the dashboard worker's, side by
+   side on one topic of ``--kafka-records`` (200,000) values.
 
 The stream: 3 instant observations (oWaiting, oInteracting, oLongestWaiting) and 5 interval
 aggregates (nOffered, tAnswered, tHandle, tTalk, tAbandon; 30-minute interval) per queue and
@@ -33,17 +39,14 @@ Real Genesys traffic sends at most one update per topic per second; this stream 
 to that, so it is a harsher test of coalescing than a real org of this size.
 
 Method (1): a 40,000-record prefix of the stream (4 s of simulated time, ``--records``);
-each path runs ``--rounds`` times (default 4, interleaved) on fresh state, best round
-reported, with the garbage collector left on. Part 2 runs 60 s of simulated time for the
-skewed distribution and 20 s for the uniform one (the ratio does not depend on the length).
-Takes about 35 s on a 2-core machine.
+each path runs ``--rounds`` times (default 3, interleaved) on fresh state, best round
+reported, with the garbage collector left on. Part 2 runs 30 s of simulated time for the
+skewed distribution and 10 s for the uniform one (the ratio does not depend on the length).
+Part 3 runs ``--kafka-rounds`` (1) rounds. About a minute on an idle 2-core machine; the
+environment line and the last line print the load average, since other work inflates every
+wall-clock number (compare the ratios, and part 3's CPU µs per record).
 
-Not measured here: the real ``DashboardWorker`` end to end. It needs a schema registry
-(``require_contract`` for the dead-letter and audit schemas, and ``AvroDecoder`` fetches the
-writer schema by id), a broker and an HTTP dashboard; a run on the local stack would mostly
-measure aiokafka's fetch and httpx.
-
-Run: ``.venv/bin/python bench/bench_workers.py`` (``--help``).
+Run: ``.venv/bin/python bench/bench_workers.py`` (``--help``; ``--parts 1`` for part 1 only).
 """
 
 from __future__ import annotations
@@ -60,15 +63,15 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-import fastavro
 import orjson
+from bench_workers_kafka import measure_kafka, new_avro_decoder, report_kafka
 
 from pipeline.core.contract.records import METRIC_SCHEMA_VERSION, MetricRecord, new_metric_record
 from pipeline.core.workers.freshness import FreshnessMonitor
 from pipeline.core.workers.latest import LatestValues
-from pipeline.kafka.consumer import AvroDecoder, _plain_longs
+from pipeline.kafka.consumer import AvroDecoder
 from pipeline.kafka.outbox import Outbox
-from pipeline.kafka.schemas import CONTRACT, load_schema, topic_names
+from pipeline.kafka.schemas import CONTRACT, topic_names
 
 __all__ = ["main"]
 
@@ -186,15 +189,10 @@ def new_outbox() -> Outbox:
 
 
 def new_decoder() -> AvroDecoder:
-    """An AvroDecoder whose writer-schema cache already holds SCHEMA_ID (no registry client).
-
-    ``decode`` then runs its normal path: split_confluent, cache hit, schemaless_reader.
-    """
-    decoder = object.__new__(AvroDecoder)
-    reader = fastavro.parse_schema(_plain_longs(load_schema("metric")))
-    decoder._reader = reader
-    writer = fastavro.parse_schema(_plain_longs(load_schema("metric")))
-    decoder._writers = {SCHEMA_ID: writer}
+    """A real AvroDecoder whose registry answers the metric schema (no registry client),
+    warmed with one value so that SCHEMA_ID is cached and compiled."""
+    decoder = new_avro_decoder()
+    decoder.decode(new_outbox().metric(build(key_space(1)[0], 0))[0].value)
     return decoder
 
 
@@ -224,31 +222,33 @@ def encode(records: Sequence[tuple[Key, MetricRecord]]) -> list[Encoded]:
 
 
 # ----------------------------------------------------------------------------- part 1
-def path_decode(values: Sequence[Encoded]) -> int:
-    decode = new_decoder().decode
-    n = 0
+Decode = Callable[[bytes], MetricRecord]
+
+
+def today_decode() -> Decode:
+    """Today's path: AvroDecoder's fastavro read (the reference) + ``MetricRecord(**dict)``."""
+    read = new_decoder()._decode_fastavro
+    return lambda value: MetricRecord(**read(value, (None, None, None)))
+
+
+def compiled_decode() -> Decode:
+    """The workers' path: ``AvroDecoder.decode_values`` (compiled) + ``new_metric_record``."""
+    values = new_decoder().decode_values
+    return lambda value: new_metric_record(*values(value))
+
+
+def path_decode(values: Sequence[Encoded], decode: Decode) -> int:
     for v in values:
-        MetricRecord(**decode(v.value))
-        n += 1
-    return n
+        decode(v.value)
+    return len(values)
 
 
-def path_decode_fast(values: Sequence[Encoded]) -> int:
-    decode = new_decoder().decode
-    n = 0
-    for v in values:
-        new_metric_record(*decode(v.value).values())  # the reader schema's field order
-        n += 1
-    return n
-
-
-def path_freshness(values: Sequence[Encoded]) -> int:
-    decode = new_decoder().decode
+def path_freshness(values: Sequence[Encoded], decode: Decode) -> int:
     monitor = FreshnessMonitor("freshness-0")
     on_record = monitor.on_record
     next_tick = T0_MS + 1000
     for v in values:
-        record = MetricRecord(**decode(v.value))
+        record = decode(v.value)
         now_ms = v.timestamp + 2
         if now_ms >= next_tick:
             monitor.tick(next_tick / 1000)
@@ -258,8 +258,7 @@ def path_freshness(values: Sequence[Encoded]) -> int:
     return len(values)
 
 
-def _coalesce(values: Sequence[Encoded], bodies: bool) -> int:
-    decode = new_decoder().decode
+def _coalesce(values: Sequence[Encoded], decode: Decode, bodies: bool) -> int:
     latest = LatestValues()
     offer = latest.offer
     topic = topic_names(PREFIX)["metrics"]
@@ -278,7 +277,7 @@ def _coalesce(values: Sequence[Encoded], bodies: bool) -> int:
         return count
 
     for v in values:
-        record = MetricRecord(**decode(v.value))
+        record = decode(v.value)
         now_ms = v.timestamp + 2
         if now_ms >= next_batch:
             pushed += push(next_batch)
@@ -290,31 +289,26 @@ def _coalesce(values: Sequence[Encoded], bodies: bool) -> int:
     return len(values)
 
 
-def path_coalesce(values: Sequence[Encoded]) -> int:
-    return _coalesce(values, bodies=False)
-
-
-def path_push_body(values: Sequence[Encoded]) -> int:
-    return _coalesce(values, bodies=True)
-
-
-PATHS: dict[str, Callable[[Sequence[Encoded]], int]] = {
-    "decode": path_decode,
-    "decode, new_metric_record": path_decode_fast,
-    "decode + freshness": path_freshness,
-    "decode + coalesce": path_coalesce,
-    "decode + coalesce + body": path_push_body,
+PATHS: dict[str, tuple[Callable[[Sequence[Encoded], Decode], int], Callable[[], Decode]]] = {
+    "today: decode": (path_decode, today_decode),
+    "compiled: decode": (path_decode, compiled_decode),
+    "today: + freshness": (path_freshness, today_decode),
+    "compiled: + freshness": (path_freshness, compiled_decode),
+    "today: + coalesce": (lambda vs, d: _coalesce(vs, d, bodies=False), today_decode),
+    "compiled: + coalesce": (lambda vs, d: _coalesce(vs, d, bodies=False), compiled_decode),
+    "compiled: + coalesce + body": (lambda vs, d: _coalesce(vs, d, bodies=True), compiled_decode),
 }
 
 
 def throughput(values: Sequence[Encoded], rounds: int) -> dict[str, list[float]]:
     """records/s of every path, ``rounds`` times, interleaved."""
-    path_decode(values[:2_000])  # warm-up (imports, caches)
+    path_decode(values[:2_000], today_decode())  # warm-up (imports, caches)
     out: dict[str, list[float]] = {name: [] for name in PATHS}
     for _ in range(rounds):
-        for name, path in PATHS.items():
+        for name, (path, decoder) in PATHS.items():
+            decode = decoder()
             start = time.perf_counter()
-            n = path(values)
+            n = path(values, decode)
             out[name].append(n / (time.perf_counter() - start))
     return out
 
@@ -398,16 +392,16 @@ def environment(pinned: str) -> str:
 
 def report_throughput(results: dict[str, list[float]], values: Sequence[Encoded]) -> str:
     size = sum(len(v.value) for v in values) / len(values)
-    best_decode = max(results["decode"])
+    best_decode = max(results["today: decode"])
     lines = [
         f"1. worker CPU throughput, one core, no Kafka: {len(values):,} framed Avro values "
-        f"(mean {size:.0f} bytes), best of {len(results['decode'])} rounds",
-        f"   {'path':<26} {'records/s':>11} {'µs/record':>10} {'x decode':>9}   range records/s",
+        f"(mean {size:.0f} bytes), best of {len(results['today: decode'])} rounds",
+        f"   {'path':<28} {'records/s':>11} {'µs/record':>10} {'x today':>8}   range records/s",
     ]
     for name, runs in results.items():
         best = max(runs)
         lines.append(
-            f"   {name:<26} {best:>11,.0f} {1e6 / best:>10.2f} {best_decode / best:>9.2f}   "
+            f"   {name:<28} {best:>11,.0f} {1e6 / best:>10.2f} {best / best_decode:>8.2f}   "
             f"{min(runs):,.0f} .. {best:,.0f}"
         )
     return "\n".join(lines)
@@ -439,30 +433,41 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Build the stream, measure parts 1 and 2, print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--records", type=int, default=40_000, help="records per path (part 1)")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds per path (part 1)")
-    parser.add_argument("--seconds", type=int, default=60, help="simulated seconds (part 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per path (part 1)")
+    parser.add_argument("--seconds", type=int, default=30, help="simulated seconds (part 2)")
     parser.add_argument("--queues", type=int, default=200, help="queues (x 32 keys each)")
     parser.add_argument("--zipf", type=float, default=1.0, help="Zipf exponent of part 2")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--kafka-records", type=int, default=200_000, help="part 3 (0: skip)")
+    parser.add_argument("--kafka-rounds", type=int, default=1, help="rounds of part 3")
+    parser.add_argument("--parts", default="123", help="which parts to run (default 123)")
     args = parser.parse_args(argv)
     print(environment(pin_one_cpu()), flush=True)
     keys = key_space(args.queues)
 
-    records = stream(keys, draw(len(keys), args.records, args.zipf, args.seed))
-    values = encode(records)
-    decode = new_decoder().decode
-    for value, (_, record) in zip(values[:1_000], records, strict=False):
-        fields = decode(value.value)
-        assert MetricRecord(**fields) == record == new_metric_record(*fields.values())
-    del records
-    print(report_throughput(throughput(values, args.rounds), values), flush=True)
-    del values
+    if "1" in args.parts:
+        records = stream(keys, draw(len(keys), args.records, args.zipf, args.seed))
+        values = encode(records)
+        for decode in (today_decode(), compiled_decode()):
+            for value, (_, record) in zip(values[:1_000], records, strict=False):
+                assert decode(value.value) == record
+        del records
+        print(report_throughput(throughput(values, args.rounds), values), flush=True)
+        del values
 
-    runs = [
-        coalescing(keys, args.seconds, args.zipf, args.seed),
-        coalescing(keys, max(1, args.seconds // 3), 0.0, args.seed),  # shorter: same ratio
-    ]
-    print(report_coalescing(runs, len(keys)), flush=True)
+    if "2" in args.parts:
+        runs = [
+            coalescing(keys, args.seconds, args.zipf, args.seed),
+            coalescing(keys, max(1, args.seconds // 3), 0.0, args.seed),  # shorter: same ratio
+        ]
+        print(report_coalescing(runs, len(keys)), flush=True)
+
+    if "3" in args.parts and args.kafka_records:
+        order = draw(len(keys), args.kafka_records, args.zipf, args.seed)
+        framed = [(v.value, v.partition) for v in encode(stream(keys, order))]
+        print(report_kafka(measure_kafka(framed, args.kafka_rounds)), flush=True)
+        one, five, _ = os.getloadavg()
+        print(f"load average at the end: {one:.2f} (1 min) {five:.2f} (5 min)", flush=True)
 
 
 if __name__ == "__main__":

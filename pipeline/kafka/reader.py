@@ -66,7 +66,8 @@ class TopicReader(Generic[R]):
         name: the topic's suffix (``metrics``, ``audit``), for logs and metrics.
         source: the topic's consumer.
         decoder: its decoder (owned by the caller, who closes it).
-        build: the record type, built from the decoded fields.
+        build: the record type, called with the decoded field values positionally, in the
+            reader schema's order (``new_metric_record`` for metrics).
         on_undecodable: awaited for each value that cannot be decoded (dead letter, count).
         retry: backoff while the registry cannot be asked.
         registry_deadline_s: the longest one registry request may keep a poll waiting.
@@ -114,10 +115,16 @@ class TopicReader(Generic[R]):
             await self.source.fetch(timeout_ms)  # paused: nothing comes; the group stays
             return []
         records = await self.source.fetch(timeout_ms)
+        decode, needs_registry = self.decoder.decode_values, self.decoder.needs_registry
+        build = self._build
         out: Polled[R] = []
         for index, raw in enumerate(records):
             try:
-                value = await self._decode(raw)
+                if needs_registry(raw.value):
+                    values = await self._decode(raw)
+                else:
+                    values = decode(raw.value, topic=raw.topic, partition=raw.partition,
+                                    offset=raw.offset)  # fmt: skip
             except DecodeError as exc:
                 await self._on_undecodable(exc)
                 out.append((raw, None))
@@ -125,18 +132,17 @@ class TopicReader(Generic[R]):
             except SchemaError as exc:
                 self._wait_for_registry(records[index:], exc)
                 break
-            out.append((raw, self._build(**value)))
+            out.append((raw, build(*values)))
         return out
 
-    async def _decode(self, raw: ConsumerRecord[bytes, bytes]) -> Any:
+    async def _decode(self, raw: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...]:
+        """Decode a value that needs the registry: in a thread, within the deadline."""
         where: dict[str, Any] = {
             "topic": raw.topic, "partition": raw.partition, "offset": raw.offset,
         }  # fmt: skip
-        if not self.decoder.needs_registry(raw.value):
-            return self.decoder.decode(raw.value, **where)
         try:
             async with asyncio.timeout(self._deadline_s):
-                return await asyncio.to_thread(self.decoder.decode, raw.value, **where)
+                return await asyncio.to_thread(self.decoder.decode_values, raw.value, **where)
         except TimeoutError as exc:
             raise RegistryUnavailableError(
                 f"the schema registry did not answer within {self._deadline_s:.0f} s"

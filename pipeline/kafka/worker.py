@@ -40,7 +40,12 @@ from typing import Any, Final, TypeVar
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from pipeline.core.contract.dead_letter import fit_dead_letter
-from pipeline.core.contract.records import AuditRecord, MetricRecord, dead_letter_record
+from pipeline.core.contract.records import (
+    AuditRecord,
+    MetricRecord,
+    dead_letter_record,
+    new_metric_record,
+)
 from pipeline.core.genesys.events import DeadLetter
 from pipeline.core.http_policy import Backoff
 from pipeline.errors import DecodeError, RegistryUnavailableError
@@ -164,7 +169,7 @@ class WorkerKafka:
             AvroDecoder(registry.url, schema, self._client_config(), timeout_s=registry.timeout_s)
             for schema in ("metric", "audit")
         ]
-        self._metrics_reader = self._reader("metrics", self.metrics, MetricRecord)
+        self._metrics_reader = self._reader("metrics", self.metrics, new_metric_record)
         self._audit_reader = self._reader("audit", self.audit, AuditRecord)
         self._outbox: Outbox | None = None
         self._waiting: str | None = "schema contract not checked yet"

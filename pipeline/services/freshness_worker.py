@@ -50,14 +50,14 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from pipeline.core.contract.records import MetricRecord, audit_record
 from pipeline.core.http_policy import Backoff
-from pipeline.core.workers.family import metric_family
 from pipeline.core.workers.freshness import FreshnessMonitor, FreshnessOutput
-from pipeline.core.workers.latency import FreshnessReport, measure_stages
+from pipeline.core.workers.latency import FreshnessReport
 from pipeline.core.workers.slo import SloChange, SloSettings
 from pipeline.kafka.admin import TOPIC_CONFIG, TopicSpec
 from pipeline.kafka.producer import OutRecord
 from pipeline.kafka.worker import WorkerKafka, WorkerKafkaMetrics, audit_group_id
 from pipeline.services.ops import OpsServer
+from pipeline.services.tally import HistogramTally
 from pipeline.settings import KafkaSettings, RegistrySettings, WorkerSettings
 from pipeline.telemetry import service_registry
 
@@ -185,6 +185,7 @@ class FreshnessWorker:
         """The reports of the last window published (for summaries)."""
         self.ops: OpsServer | None = None
         self._kafka: WorkerKafka | None = None
+        self._stage_latency = HistogramTally(self.metrics.stage_latency)
 
     @property
     def freshness_topic(self) -> str:
@@ -273,10 +274,8 @@ class FreshnessWorker:
         offsets: dict[tuple[str, int], int] = {}  # not committed yet
         while True:
             polled = await kafka.poll_metrics(timeout_ms=200)
-            now = time.time()
-            for raw, record in polled:
-                if record is not None:  # None: dead-lettered, moved past
-                    self._on_metric(raw, record, now)
+            self._on_metrics(polled, time.time())
+            for raw, _ in polled:  # dead-lettered ones (None) are moved past too
                 offsets[(raw.topic, raw.partition)] = raw.offset + 1
             if offsets and await kafka.commit(offsets):
                 offsets.clear()
@@ -284,15 +283,23 @@ class FreshnessWorker:
                 assigned = kafka.metrics.assignment()
                 offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
 
-    def _on_metric(
-        self, raw: ConsumerRecord[bytes, bytes], record: MetricRecord, now: float
+    def _on_metrics(
+        self, polled: Iterable[tuple[ConsumerRecord[bytes, bytes], MetricRecord | None]], now: float
     ) -> None:
-        self.metrics.records.labels("metrics").inc()
-        broker_ms = raw.timestamp if raw.timestamp and raw.timestamp > 0 else None
-        self.monitor.on_record(record, broker_ms, now)
-        family = metric_family(record)
-        for latency in measure_stages(record, broker_ms, now):
-            self.metrics.stage_latency.labels(latency.stage, family).observe(latency.seconds)
+        """Feed one fetch's records to the monitor; Prometheus is updated once per fetch."""
+        on_record, add = self.monitor.on_record, self._stage_latency.add
+        count = 0
+        for raw, record in polled:
+            if record is None:  # dead-lettered, moved past
+                continue
+            count += 1
+            broker_ms = raw.timestamp if raw.timestamp and raw.timestamp > 0 else None
+            family, latencies = on_record(record, broker_ms, now)
+            for latency in latencies:
+                add((latency.stage, family), latency.seconds)
+        if count:
+            self.metrics.records.labels("metrics").inc(count)
+        self._stage_latency.flush()
 
     async def _consume_audit(self, kafka: WorkerKafka) -> None:
         """Read the whole audit topic; offsets are never committed (see the module doc)."""

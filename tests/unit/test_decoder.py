@@ -17,7 +17,7 @@ from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from hypothesis import given, settings, strategies as st
 
-from pipeline.core.contract.records import MetricRecord
+from pipeline.core.contract.records import MetricRecord, new_metric_record
 from pipeline.core.contract.wire import confluent_header
 from pipeline.errors import DecodeError, RegistryUnavailableError, SchemaError
 from pipeline.kafka.consumer import AvroDecoder
@@ -74,10 +74,16 @@ def encoded(record: MetricRecord | None = None) -> bytes:
 
 
 def decode_error(value: bytes | None, decoder: AvroDecoder | None = None) -> DecodeError:
+    """The error of decoding ``value`` twice with one decoder: the second time the writer
+    schema is cached (and compiled), so both the cold and the compiled path must say the same."""
     decoder = decoder or new_decoder()[0]
-    with pytest.raises(DecodeError) as caught:
-        decoder.decode(value, topic="genesys.metrics", partition=2, offset=41)
-    return caught.value
+    errors = []
+    for _ in range(2):
+        with pytest.raises(DecodeError) as caught:
+            decoder.decode(value, topic="genesys.metrics", partition=2, offset=41)
+        errors.append(caught.value)
+    assert errors[0].reason == errors[1].reason
+    return errors[1]
 
 
 def test_decoder_reads_a_value_into_the_record() -> None:
@@ -88,6 +94,37 @@ def test_decoder_reads_a_value_into_the_record() -> None:
     assert lookup.asked == [METRIC_ID]  # writer schemas are cached
     decoder.close()
     assert lookup.closed
+
+
+def test_decoder_compiles_each_writer_schema_once_and_reads_with_it() -> None:
+    decoder, _ = new_decoder()
+    records = [metric_record(), metric_record(entity_id="q-2", count=None, sum=2.5)]
+    for record in records * 2:
+        assert new_metric_record(*decoder.decode_values(encoded(record))) == record
+        assert MetricRecord(**decoder.decode(encoded(record))) == record
+    assert decoder._compiled[METRIC_ID] is not None
+    assert decoder.fields == tuple(f["name"] for f in load_schema("metric")["fields"])
+
+
+def test_a_writer_schema_the_compiler_refuses_is_read_by_fastavro(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A writer with a nested record field the reader does not have: fastavro reads past it.
+    schema = load_schema("metric")
+    nested = {"name": "extra", "type": {"type": "record", "name": "Extra",
+              "fields": [{"name": "n", "type": "long"}]}}  # fmt: skip
+    writer = {**schema, "fields": [*schema["fields"], nested]}
+    fields = {**dataclasses.asdict(metric_record()), "extra": {"n": 7}}
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(writer), fields)
+    decoder, _ = new_decoder(id8=orjson.dumps(writer).decode())
+    caplog.set_level("INFO", logger="pipeline.kafka.consumer")
+
+    for _ in range(2):
+        values = decoder.decode_values(confluent_header(8) + body.getvalue())
+        assert new_metric_record(*values) == metric_record()
+    assert decoder._compiled[8] is None
+    assert "schema id 8 is read with fastavro" in caplog.text
 
 
 def test_decoder_reads_a_version_1_record_with_the_new_stats_as_null() -> None:
@@ -101,10 +138,11 @@ def test_decoder_reads_a_version_1_record_with_the_new_stats_as_null() -> None:
     fastavro.schemaless_writer(body, fastavro.parse_schema(v1), old)
     decoder, _ = new_decoder(id7=orjson.dumps(v1).decode())
 
-    record = MetricRecord(**decoder.decode(confluent_header(7) + body.getvalue()))
-
-    assert record == metric_record(schema_version=1)
-    assert all(getattr(record, name) is None for name in ADDED_IN_V2)
+    for _ in range(2):  # the first read fetches the schema; the second uses the compiled one
+        record = MetricRecord(**decoder.decode(confluent_header(7) + body.getvalue()))
+        assert record == metric_record(schema_version=1)
+        assert all(getattr(record, name) is None for name in ADDED_IN_V2)
+    assert decoder._compiled[7] is not None
 
 
 @pytest.mark.parametrize("value", [None, b""])
@@ -158,6 +196,12 @@ def test_decoder_refuses_a_body_that_is_not_utf8_where_a_string_is() -> None:
 def test_decoder_raises_only_decode_errors_on_garbage(body: bytes) -> None:
     decoder, value = new_decoder()[0], confluent_header(METRIC_ID) + body
     outcome = _outcome(decoder, value)
+    again = _outcome(decoder, value)  # the schema is cached now: the compiled decoder first
+    if isinstance(outcome, DecodeError):
+        assert isinstance(again, DecodeError)
+        assert again.reason == outcome.reason
+    else:
+        assert repr(again) == repr(outcome)  # repr: NaN equals itself
     if isinstance(outcome, DecodeError):
         assert outcome.reason
         assert outcome.raw == value

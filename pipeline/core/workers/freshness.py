@@ -12,8 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.core.contract.records import AuditRecord, MetricRecord
-from pipeline.core.workers.family import metric_family
-from pipeline.core.workers.latency import FreshnessReport, LatencyWindows
+from pipeline.core.workers.family import Family, metric_family
+from pipeline.core.workers.latency import (
+    FreshnessReport,
+    LatencyWindows,
+    StageLatency,
+    measure_stages,
+)
 from pipeline.core.workers.slo import SloChange, SloMonitor, SloSettings
 from pipeline.core.workers.staleness import StalenessChange, StalenessTracker
 
@@ -44,10 +49,21 @@ class FreshnessMonitor:
         self.staleness = StalenessTracker(s, forget_after_s=s.forget_after_s)
         self.slo = SloMonitor(s)
 
-    def on_record(self, record: MetricRecord, broker_time_ms: int | None, now: float) -> None:
-        """Take one consumed metric record (its Kafka timestamp, and when it arrived)."""
-        self.windows.add(record, metric_family(record), broker_time_ms, now)
+    def on_record(
+        self, record: MetricRecord, broker_time_ms: int | None, now: float
+    ) -> tuple[Family, list[StageLatency]]:
+        """Take one consumed metric record (its Kafka timestamp, and when it arrived).
+
+        Returns:
+            The record's family and the stage latencies it added (for the worker's metrics,
+            so they are measured once).
+        """
+        family = metric_family(record)
+        latencies = measure_stages(record, broker_time_ms, now)
+        if latencies:
+            self.windows.add_latencies(family, record.entity_type, latencies, now)
         self.staleness.observe(record)
+        return family, latencies
 
     def on_audit(self, audit: AuditRecord) -> None:
         """Take one consumed audit record."""

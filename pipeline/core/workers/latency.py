@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 import orjson
 
@@ -79,9 +79,9 @@ FRESHNESS_FIELDS: Final = (
 _STAGE_ORDER: Final[dict[str, int]] = {stage: index for index, stage in enumerate(STAGES)}
 
 
-@dataclass(frozen=True, slots=True)
-class StageLatency:
-    """One stage's latency of one record.
+class StageLatency(NamedTuple):
+    """One stage's latency of one record (a named tuple: built several times per record,
+    about 3x cheaper than a frozen dataclass).
 
     Attributes:
         stage: which leg.
@@ -182,8 +182,10 @@ class LogHistogram:
         if not 0.0 <= value < math.inf:
             raise ValueError(f"histogram values must be finite and ≥ 0, got {value!r}")
         self.count += 1
-        self.min = min(self.min, value)
-        self.max = max(self.max, value)
+        if value < self.min:  # comparisons, not min()/max(): this runs per sample
+            self.min = value
+        if value > self.max:
+            self.max = value
         if value < self.min_value:
             self._zero += 1
         else:

@@ -150,7 +150,9 @@ class StalenessTracker:
     def observe(self, record: MetricRecord) -> None:
         """Take a consumed record: a sign of life of its producer and a value of its key."""
         producer = self._producer(record.producer_instance)
-        producer.last_life_ms = max(producer.last_life_ms, record.ingest_time)
+        ingest = record.ingest_time
+        if ingest > producer.last_life_ms:  # comparisons, not max(): this runs per record
+            producer.last_life_ms = ingest
         key = current_key(record)
         state = self._keys.get(key)
         if state is None:
@@ -159,7 +161,8 @@ class StalenessTracker:
             pair = (family, record.entity_type)
             self._counts[pair] = self._counts.get(pair, 0)
         state.instance = record.producer_instance
-        state.last_seen_ms = max(state.last_seen_ms, record.ingest_time)
+        if ingest > state.last_seen_ms:
+            state.last_seen_ms = ingest
         end, start = record.interval_end, record.interval_start
         newest = state.valid_until_ms
         if end is not None and start is not None and end > start and (newest or 0) < end:
