@@ -35,14 +35,12 @@ from pipeline.emulator.http.frames import SentFrame
 from pipeline.emulator.thread import EmulatorThread
 from pipeline.genesys.stream import ChannelStream
 from pipeline.kafka.registry import register_contract
-from pipeline.local.broker import LocalBroker
-from pipeline.local.process import free_port
 from pipeline.local.stack import Endpoints
 from pipeline.services.producer import ProducerConfig, ProducerService
 from pipeline.settings import GenesysSettings, KafkaSettings, ProducerSettings, RegistrySettings
 from tests.conftest import seconds
 from tests.polling import until
-from tests.tcp_proxy import TcpProxy
+from tests.tcp_proxy import TcpProxy, proxied_local_broker
 
 __all__ = [
     "EMULATOR",
@@ -367,13 +365,5 @@ async def start_rig(
 @contextlib.asynccontextmanager
 async def proxied_broker(workdir: Path) -> AsyncIterator[tuple[str, TcpProxy]]:
     """A private broker that advertises a proxy in front of it; yields (bootstrap, proxy)."""
-    proxy_port = free_port()
-    broker = LocalBroker(workdir, advertised_port=proxy_port)
-    await asyncio.to_thread(broker.start)
-    proxy = TcpProxy(broker.port, proxy_port)
-    await proxy.start()
-    try:
-        yield f"127.0.0.1:{proxy_port}", proxy
-    finally:
-        await proxy.aclose()
-        broker.stop()
+    async with proxied_local_broker(workdir) as (_, proxy):
+        yield f"127.0.0.1:{proxy.listen_port}", proxy

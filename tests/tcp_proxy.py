@@ -21,8 +21,12 @@ import asyncio
 import contextlib
 import logging
 import ssl as _ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
 
-__all__ = ["TcpProxy"]
+from pipeline.local.broker import LocalBroker
+
+__all__ = ["TcpProxy", "proxied_local_broker"]
 
 log = logging.getLogger(__name__)
 
@@ -140,3 +144,22 @@ class TcpProxy:
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()
+
+
+@contextlib.asynccontextmanager
+async def proxied_local_broker(workdir: Path) -> AsyncIterator[tuple[LocalBroker, TcpProxy]]:
+    """A private local broker that advertises a proxy in front of it; yields both.
+
+    The proxy listens (on any free port) before the broker starts, so no other process can
+    take the advertised port in between; it forwards to the broker once the broker is up.
+    """
+    proxy = TcpProxy(0)
+    port = await proxy.start()
+    broker = LocalBroker(workdir, advertised_port=port)
+    try:
+        await asyncio.to_thread(broker.start)
+        proxy.target = ("127.0.0.1", broker.port)
+        yield broker, proxy
+    finally:
+        await proxy.aclose()
+        await asyncio.to_thread(broker.stop)

@@ -36,7 +36,6 @@ from pipeline.kafka.consumer import AvroDecoder, KafkaSource
 from pipeline.kafka.outbox import Outbox
 from pipeline.kafka.producer import KafkaPublisher, OutRecord
 from pipeline.kafka.registry import register_contract, require_contract
-from pipeline.local.broker import LocalBroker
 from pipeline.local.process import free_port
 from pipeline.local.stack import Endpoints
 from pipeline.services.dashboard_worker import DashboardConfig, DashboardWorker
@@ -45,7 +44,7 @@ from pipeline.settings import DashboardSettings, KafkaSettings, RegistrySettings
 from tests.conftest import seconds
 from tests.reading import Read, read_topic
 from tests.records import metric_record
-from tests.tcp_proxy import TcpProxy
+from tests.tcp_proxy import TcpProxy, proxied_local_broker
 
 __all__ = [
     "BASE_MS",
@@ -412,16 +411,8 @@ async def proxied_broker(
 ) -> AsyncIterator[tuple[Endpoints, TcpProxy]]:
     """A private broker behind a proxy it advertises, so the proxy can cut Kafka off; yields
     its endpoints (the shared registry) and the proxy."""
-    port = free_port()
-    broker = LocalBroker(workdir, advertised_port=port)
-    await asyncio.to_thread(broker.start)
-    proxy = TcpProxy(broker.port, port)
-    await proxy.start()
-    try:
-        yield Endpoints(f"127.0.0.1:{port}", endpoints.schema_registry_url), proxy
-    finally:
-        await proxy.aclose()
-        await asyncio.to_thread(broker.stop)
+    async with proxied_local_broker(workdir) as (_, proxy):
+        yield Endpoints(f"127.0.0.1:{proxy.listen_port}", endpoints.schema_registry_url), proxy
 
 
 @contextlib.asynccontextmanager

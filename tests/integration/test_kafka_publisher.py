@@ -17,11 +17,10 @@ from confluent_kafka import Consumer, KafkaError
 from pipeline.errors import RecordRejectedError
 from pipeline.kafka.admin import TopicSpec, ensure_topics
 from pipeline.kafka.producer import KafkaPublisher, OutRecord, PublishObserver
-from pipeline.local.broker import LocalBroker
 from pipeline.local.process import free_port
 from tests.conftest import seconds
 from tests.polling import until
-from tests.tcp_proxy import TcpProxy
+from tests.tcp_proxy import TcpProxy, proxied_local_broker
 
 pytestmark = pytest.mark.integration
 
@@ -41,16 +40,8 @@ class Latencies(PublishObserver):
 @pytest.fixture
 async def proxied(tmp_path: Path) -> AsyncIterator[tuple[str, TcpProxy]]:
     """A private broker that advertises a proxy in front of it; yields (bootstrap, proxy)."""
-    proxy_port = free_port()
-    broker = LocalBroker(tmp_path, advertised_port=proxy_port)
-    await asyncio.to_thread(broker.start)
-    proxy = TcpProxy(broker.port, proxy_port)
-    await proxy.start()
-    try:
-        yield f"127.0.0.1:{proxy_port}", proxy
-    finally:
-        await proxy.aclose()
-        broker.stop()
+    async with proxied_local_broker(tmp_path) as (_, proxy):
+        yield f"127.0.0.1:{proxy.listen_port}", proxy
 
 
 def read_all(bootstrap: str, topic: str, expected: int) -> list[bytes]:
