@@ -32,6 +32,17 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+def _tls_files(settings: KafkaSettings | RegistrySettings) -> dict[str, str]:
+    """The set TLS file settings (and key password) under their client config keys."""
+    pairs = (
+        ("ssl.ca.location", settings.ssl_ca_location),
+        ("ssl.certificate.location", settings.ssl_certificate_location),
+        ("ssl.key.location", settings.ssl_key_location),
+        ("ssl.key.password", _reveal(settings.ssl_key_password)),
+    )
+    return {key: value for key, value in pairs if value}
+
+
 def _reveal(secret: SecretStr | None) -> str | None:
     return secret.get_secret_value() if secret is not None else None
 
@@ -227,14 +238,7 @@ class KafkaSettings(BaseSettings):
             config["ssl.endpoint.identification.algorithm"] = (
                 self.ssl_endpoint_identification_algorithm
             )
-            for key, value in (
-                ("ssl.ca.location", self.ssl_ca_location),
-                ("ssl.certificate.location", self.ssl_certificate_location),
-                ("ssl.key.location", self.ssl_key_location),
-                ("ssl.key.password", _reveal(self.ssl_key_password)),
-            ):
-                if value:
-                    config[key] = value
+            config.update(_tls_files(self))
         return config
 
     def _sasl_config(self) -> dict[str, Any]:
@@ -318,14 +322,7 @@ class RegistrySettings(BaseSettings):
             config["bearer.auth.credentials.source"] = "STATIC_TOKEN"
             config["bearer.auth.token"] = self.bearer_token.get_secret_value()
             config["bearer.auth.logical.cluster"] = self.bearer_logical_cluster
-        for key, value in (
-            ("ssl.ca.location", self.ssl_ca_location),
-            ("ssl.certificate.location", self.ssl_certificate_location),
-            ("ssl.key.location", self.ssl_key_location),
-            ("ssl.key.password", _reveal(self.ssl_key_password)),
-        ):
-            if value:
-                config[key] = value
+        config.update(_tls_files(self))
         return config
 
 
