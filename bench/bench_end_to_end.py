@@ -317,9 +317,11 @@ def report(rounds: dict[str, list[Result]]) -> str:
             f"{fps:>10} {r.records_per_s:>11,.0f}   {low:,.0f} .. {r.records_per_s:,.0f}"
         )
     a, b, c = best["a"], best["b"], best["c"]
+    share = c.records_per_s / b.records_per_s
     lines.append(
         f"best rounds: c/a frames/s = {c.frames_per_s / a.frames_per_s:.2f}, "
-        f"c/b records/s = {c.records_per_s / b.records_per_s:.2f} (c's share of the ceiling)"
+        f"c/b records/s = {share:.2f} (c's share of the ceiling; target >= 0.6: "
+        f"{'met' if share >= 0.6 else 'NOT met'})"
     )
     return "\n".join(lines)
 

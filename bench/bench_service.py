@@ -442,7 +442,9 @@ def main(argv: list[str] | None = None) -> None:
                 f"   seed-style client  {seed_fps:8,.0f} frames/s  "
                 f"{seed_fps * SEED_RECORDS_PER_FRAME:9,.0f} records/s"
             )
-            print(f"   ratio pipeline produce / seed-style: {service_fps / seed_fps:.2f}x")
+            ratio = service_fps / seed_fps
+            verdict = "met" if ratio >= 2 else "NOT met"
+            print(f"   ratio pipeline produce / seed-style: {ratio:.2f}x (target >= 2x: {verdict})")
         per_topic = (rss_live - rss_small) / (args.topics - args.small_topics) * 1000
         print(f"\n3. memory (RSS of pipeline produce; {load()})")
         print(f"   live, {args.small_topics:,} topics: {rss_small:6.1f} MiB")

@@ -325,4 +325,11 @@ def report_kafka(rounds: list[list[KafkaResult]]) -> str:
     lines.append(
         "   (CPU µs: process CPU time per record, all threads; x a, x b: records/s ratios)"
     )
+    worker = min((r for r in best.values() if "worker" in r.path), key=lambda r: r.per_s)
+    to_plain, to_today = worker.per_s / plain_rate, worker.per_s / today_rate
+    lines.append(
+        f"   slowest worker path: {to_plain:.2f} x a (target >= 0.5: "
+        f"{'met' if to_plain >= 0.5 else 'NOT met'}), {to_today:.2f} x b (target >= 10: "
+        f"{'met' if to_today >= 10 else 'NOT met'})"
+    )
     return "\n".join(lines)
