@@ -7,6 +7,7 @@ Modules:
     admin            topic administration (AdminClient)
     outbox           records → Kafka records: topic, key, framed Avro value, CloudEvents headers
     producer         publishing with confluent-kafka: idempotent, bounded, never silently lossy
+    delivery         what the publisher hands out: OutRecord, PublishObserver, error-code sets
     consumer         reading the contract's topics (aiokafka group, manual commits, pause and
                      rewind), Avro decoding (registry asked with a timeout)
     reader           one topic of a worker: every record decoded, dead-lettered and moved

@@ -6,6 +6,7 @@ Modules:
     producer_sink     the producer's sink: stream events → Kafka records or dead letters
     producer_facts    the producer's own audit facts: a bounded queue, summarised overflow
     producer_health   the producer's channel states and degradation (Genesys, Kafka)
+    tally             a Prometheus histogram updated once per batch of observations
     freshness_worker  the freshness worker: stage latencies, staleness, SLO audits
     dashboard_worker  the dashboard worker: latest value per key → signed HTTP pushes
     dashboard_metrics the dashboard worker's Prometheus metrics (circuit Enum, degradation)

@@ -9,6 +9,7 @@ Modules:
     identity   a metric record's event id (the recipe)
     table      the changelog table: row keys, upserts and tombstones per subscribed topic
     wire       Confluent wire framing and the compiled, schema-specialised Avro encoder
+    decode     the compiled Avro decoder per writer/reader schema pair (mirror of the encoder)
     partition  Kafka's murmur2 partitioner, as the Java client computes it
     dead_letter  a dead letter cut to fit in one Kafka record, saying it was cut
 """
