@@ -192,7 +192,7 @@ def new_decoder() -> AvroDecoder:
     """A real AvroDecoder whose registry answers the metric schema (no registry client),
     warmed with one value so that SCHEMA_ID is cached and compiled."""
     decoder = new_avro_decoder()
-    decoder.decode(new_outbox().metric(build(key_space(1)[0], 0))[0].value)
+    decoder.decode(new_outbox().metric(build(key_space(1)[0], 0)).value)
     return decoder
 
 
