@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -325,14 +325,37 @@ class Filter:
     type: str
     predicates: tuple[Predicate, ...]
     clauses: tuple[Filter, ...]
+    _equals: tuple[tuple[str, frozenset[str | None]], ...] = field(
+        init=False, repr=False, compare=False
+    )
+    _others: tuple[Predicate, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # An "or" of equalities on one dimension (a query may hold 100 queue ids) is one set
+        # lookup per row, not 100 comparisons: the queries scan every recorded emission.
+        groups: dict[str, set[str | None]] = {}
+        others: list[Predicate] = []
+        for p in self.predicates:
+            if self.type != "and" and p.operator not in ("exists", "notExists"):
+                groups.setdefault(p.dimension, set()).add(p.value)
+            else:
+                others.append(p)
+        object.__setattr__(self, "_equals", tuple((d, frozenset(v)) for d, v in groups.items()))
+        object.__setattr__(self, "_others", tuple(others))
 
     def test(self, value_of: Callable[[str], str | None]) -> bool:
         """Evaluate against a row; an empty node is true."""
-        results = [p.test(value_of) for p in self.predicates]
-        results += [c.test(value_of) for c in self.clauses]
-        if not results:
+        if not self.predicates and not self.clauses:
             return True
-        return all(results) if self.type == "and" else any(results)
+        if self.type == "and":
+            return all(p.test(value_of) for p in self.predicates) and all(
+                c.test(value_of) for c in self.clauses
+            )
+        return (
+            any(value_of(d) in values for d, values in self._equals)
+            or any(p.test(value_of) for p in self._others)
+            or any(c.test(value_of) for c in self.clauses)
+        )
 
     def count(self, dimension: str) -> int:
         """How many predicates in this tree name ``dimension``."""
