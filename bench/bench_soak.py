@@ -368,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             sample(run, args, flows)
         except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # one Ctrl-C is enough
             print("interrupted: reporting what was sampled")
         flat = report(run, args.warmup_minutes * 60, flows)
         if args.csv:
