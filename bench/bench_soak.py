@@ -55,7 +55,10 @@ __all__ = ["main"]
 SECRET = "soak-dashboard-secret"  # noqa: S105 - the bench's own wallboard
 PREFIX = "soak"
 TARGET_GROWTH = 0.10
-GROWS_BY_DESIGN = {"broker": "keeps every record in memory (Tansu's memory storage)"}
+GROWS_BY_DESIGN = {
+    "broker": "keeps every record in memory (Tansu's memory storage)",
+    "emulator": "keeps every simulated emission: the org's history for aggregate queries",
+}
 
 
 # ----------------------------------------------------------------------------- processes
