@@ -25,6 +25,13 @@ def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+def _use(emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the commands at ``emulator`` with the demo client's credentials."""
+    monkeypatch.setenv("GENESYS_API_URL", emulator.base_url)
+    monkeypatch.setenv("GENESYS_CLIENT_ID", DEMO_CLIENT_ID)
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+
+
 def test_validate_accepts_the_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
@@ -71,9 +78,7 @@ def test_plan_online_resolves_names_against_the_org(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     emulator = emulator_factory()
-    monkeypatch.setenv("GENESYS_API_URL", emulator.base_url)
-    monkeypatch.setenv("GENESYS_CLIENT_ID", DEMO_CLIENT_ID)
-    monkeypatch.setenv("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    _use(emulator, monkeypatch)
     assert main(["plan", str(EXAMPLE), "--shards", "3", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["online"] is True
@@ -95,9 +100,7 @@ def test_plan_resolves_every_member_of_a_queue_of_250_over_several_pages(
     # One queue, 250 agents: every agent is a member, three pages of the members listing
     # (§8.1: no pageCount there, only nextUri).
     emulator = emulator_factory(queues=1, agents=250)
-    monkeypatch.setenv("GENESYS_API_URL", emulator.base_url)
-    monkeypatch.setenv("GENESYS_CLIENT_ID", DEMO_CLIENT_ID)
-    monkeypatch.setenv("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    _use(emulator, monkeypatch)
     spec = tmp_path / "s.yaml"
     spec.write_text(
         "subscriptions:\n"
@@ -124,9 +127,7 @@ def test_plan_text_says_permissions_are_checked_at_subscribe_time(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     emulator = emulator_factory()
-    monkeypatch.setenv("GENESYS_API_URL", emulator.base_url)
-    monkeypatch.setenv("GENESYS_CLIENT_ID", DEMO_CLIENT_ID)
-    monkeypatch.setenv("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    _use(emulator, monkeypatch)
     assert main(["plan", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
     assert "topic permissions: checked by Genesys at subscribe time" in out
@@ -154,9 +155,7 @@ def test_plan_reports_data_for_every_metric_the_simulated_centre_produces(
         "    metrics: [tAgentRoutingStatus, tSystemPresence, tOrganizationPresence]\n"
         f"  - name: w\n    wrapup_codes: [{{name: {code.name}}}]\n    metrics: [tHandle]\n"
     )
-    monkeypatch.setenv("GENESYS_API_URL", emulator.base_url)
-    monkeypatch.setenv("GENESYS_CLIENT_ID", DEMO_CLIENT_ID)
-    monkeypatch.setenv("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    _use(emulator, monkeypatch)
     assert main(["plan", str(spec), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)["availability"]["metrics"]
     assert {(e["subscription"], e["metric"]) for e in report} == {
@@ -177,9 +176,7 @@ def test_plan_online_rejects_names_the_org_does_not_have(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     emulator = emulator_factory()
-    monkeypatch.setenv("GENESYS_API_URL", emulator.base_url)
-    monkeypatch.setenv("GENESYS_CLIENT_ID", DEMO_CLIENT_ID)
-    monkeypatch.setenv("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    _use(emulator, monkeypatch)
     spec = tmp_path / "s.yaml"
     spec.write_text("subscriptions:\n  - name: q\n    queues: [{name: Nowhere 99}]\n")
     assert main(["plan", str(spec)]) == 2
@@ -242,9 +239,7 @@ def test_every_metric_of_the_example_has_data_on_the_demos_emulator(
 ) -> None:
     # The demo's emulator (pipeline/services/demo.py): busy, with an hour of history.
     emulator = emulator_factory(arrival_rate=6.0, history="PT1H")
-    monkeypatch.setenv("GENESYS_API_URL", emulator.base_url)
-    monkeypatch.setenv("GENESYS_CLIENT_ID", DEMO_CLIENT_ID)
-    monkeypatch.setenv("GENESYS_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    _use(emulator, monkeypatch)
     assert main(["plan", str(EXAMPLE), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)["availability"]["metrics"]
     assert len(report) == 19
