@@ -30,7 +30,7 @@ from pipeline.services.producer import ProducerConfig, ProducerService
 from pipeline.settings import GenesysSettings, KafkaSettings, ProducerSettings, RegistrySettings
 from tests.conftest import seconds
 from tests.polling import until
-from tests.producer_rig import proxied_broker, start_rig
+from tests.producer_rig import proxied_broker, spec_file, start_rig
 from tests.reading import read_topic
 
 pytestmark = pytest.mark.integration
@@ -40,18 +40,6 @@ FAST = SessionSettings(
 )
 PARTITIONS = 3
 SLACK_S = 0.5
-
-
-def spec_file(tmp_path: Path, queue_names: list[str]) -> Path:
-    path = tmp_path / "subscription.yaml"
-    names = ", ".join(f"{{name: {n}}}" for n in queue_names)
-    path.write_text(
-        "subscriptions:\n"
-        f"  - name: queues\n    queues: [{names}]\n    topics: [observations]\n"
-        f"  - name: agents\n    users: {{members_of_queues: [{{name: {queue_names[0]}}}]}}\n"
-        "    topics: [presence, routingStatus]\n"
-    )
-    return path
 
 
 def config_for(
