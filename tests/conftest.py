@@ -9,6 +9,7 @@ machine can scale them all at once.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +23,21 @@ from pipeline.errors import InfrastructureError
 from pipeline.local.stack import Endpoints, LocalStack
 
 TIME_UNIT = float(os.environ.get("PIPELINE_TEST_TIME_UNIT", "1"))
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Undo what an in-process ``main([...])`` did to the root logger.
+
+    ``configure_logging`` replaces the root handlers with one writing to this test's captured
+    stderr; left in place, a thread still running after the test (an emulator's) would log into
+    a closed stream ("--- Logging error ---" in later tests' output).
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def seconds(n: float) -> float:
