@@ -72,7 +72,12 @@ _PREFIXES: Final = (
 
 
 def family_of(path: str) -> str:
-    """The endpoint family of a request path (one of :data:`FAMILIES`)."""
+    """The endpoint family of a request path (one of :data:`FAMILIES`).
+
+    Deliberately not ``core.genesys.budget.family_of``: that is the client's reading of the
+    families, this is the emulator's model of Genesys (it also counts logins); sharing one
+    table would make a client mistake invisible to the tests.
+    """
     for prefix, family in _PREFIXES:
         if path.startswith(prefix):
             return family
